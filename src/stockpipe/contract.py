@@ -1,0 +1,206 @@
+"""The data contract: every table, column and type, defined once.
+
+The Parquet schemas, the Athena DDL, the DuckDB views and the Power BI model are all
+generated from this module, so a new column cannot drift between them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+# A symbol is only ever used in a path or in SQL after it matches this.
+SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9.\-]{0,11}$")
+INTERVALS = ("1min", "5min", "15min", "30min", "60min", "1day")
+INTERVAL_SECONDS = {
+    "1min": 60,
+    "5min": 300,
+    "15min": 900,
+    "30min": 1800,
+    "60min": 3600,
+    "1day": 86400,
+}
+
+# Logical type -> (Arrow type, Athena type, DuckDB type, TMDL dataType)
+_TYPES: dict[str, tuple[pa.DataType, str, str, str]] = {
+    "string": (pa.string(), "string", "VARCHAR", "string"),
+    "double": (pa.float64(), "double", "DOUBLE", "double"),
+    "bigint": (pa.int64(), "bigint", "BIGINT", "int64"),
+    "int": (pa.int32(), "int", "INTEGER", "int64"),
+    "timestamp": (pa.timestamp("us", tz="UTC"), "timestamp", "TIMESTAMPTZ", "dateTime"),
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    description: str
+    nullable: bool = True
+
+    @property
+    def arrow_type(self) -> pa.DataType:
+        return _TYPES[self.type][0]
+
+    @property
+    def athena_type(self) -> str:
+        return _TYPES[self.type][1]
+
+    @property
+    def duckdb_type(self) -> str:
+        return _TYPES[self.type][2]
+
+    @property
+    def tmdl_type(self) -> str:
+        return _TYPES[self.type][3]
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+    # Hive-style partition keys, in path order; not stored inside the files.
+    partitions: tuple[Column, ...]
+    # Lake prefix under the lake root, e.g. "processed-data/bars".
+    prefix: str
+    file_format: str = "parquet"
+    key: tuple[str, ...] = field(default=())
+
+    def column(self, name: str) -> Column:
+        for col in self.columns + self.partitions:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def arrow_schema(self) -> pa.Schema:
+        """Schema of the Parquet files (partition columns live in the path)."""
+        return pa.schema(
+            [pa.field(c.name, c.arrow_type, nullable=c.nullable) for c in self.columns]
+        )
+
+
+def _d(name: str, description: str) -> Column:
+    return Column(name, "double", description)
+
+
+_DT = Column("dt", "string", "Exchange-local session date, YYYY-MM-DD (partition)", False)
+
+BARS = Table(
+    name="bars",
+    description="Cleaned, deduplicated intraday bars with technical indicators",
+    prefix="processed-data/bars",
+    key=("symbol", "interval", "ts"),
+    columns=(
+        Column("symbol", "string", "Ticker symbol", False),
+        Column("interval", "string", "Bar interval, e.g. 1min", False),
+        Column("ts", "timestamp", "Bar start time, UTC", False),
+        Column("open", "double", "Open price", False),
+        Column("high", "double", "High price", False),
+        Column("low", "double", "Low price", False),
+        Column("close", "double", "Close price", False),
+        Column("volume", "bigint", "Traded volume", False),
+        Column("source", "string", "Where the bar came from: simulator, alphavantage, replay"),
+        _d("change", "close - previous close in the series"),
+        _d("change_pct", "100 * change / previous close"),
+        _d("sma_5", "Simple moving average of close, 5 bars"),
+        _d("sma_20", "Simple moving average of close, 20 bars"),
+        _d("sma_50", "Simple moving average of close, 50 bars"),
+        _d("ema_12", "Exponential moving average of close, 12 bars (SMA seed)"),
+        _d("ema_26", "Exponential moving average of close, 26 bars (SMA seed)"),
+        _d("macd", "MACD line (12, 26)"),
+        _d("macd_signal", "MACD signal line (9)"),
+        _d("macd_hist", "MACD histogram: macd - macd_signal"),
+        _d("rsi_14", "Relative strength index, 14 bars, Wilder smoothing"),
+        _d("bb_upper", "Bollinger upper band (20, 2 population sigma)"),
+        _d("bb_middle", "Bollinger middle band (SMA 20)"),
+        _d("bb_lower", "Bollinger lower band (20, 2 population sigma)"),
+        _d("vwap", "Session VWAP from typical price (H+L+C)/3"),
+        _d("session_high", "Running high within the session"),
+        _d("session_low", "Running low within the session"),
+        Column("ingest_shard", "string", "Stream shard the winning record came from"),
+        Column("ingest_seq", "string", "Stream sequence number of the winning record"),
+    ),
+    partitions=(_DT,),
+)
+
+DAILY = Table(
+    name="daily",
+    description="One row per symbol and session, aggregated from bars",
+    prefix="processed-data/daily",
+    key=("symbol", "dt"),
+    columns=(
+        Column("symbol", "string", "Ticker symbol", False),
+        Column("interval", "string", "Interval of the bars this row aggregates", False),
+        Column("open", "double", "First open of the session", False),
+        Column("high", "double", "Highest high of the session", False),
+        Column("low", "double", "Lowest low of the session", False),
+        Column("close", "double", "Last close of the session", False),
+        Column("volume", "bigint", "Total volume of the session", False),
+        _d("vwap", "Session VWAP from typical price"),
+        _d("change", "close - previous session close"),
+        _d("change_pct", "100 * change / previous session close"),
+        Column("bar_count", "bigint", "Number of bars in the session", False),
+    ),
+    partitions=(_DT,),
+)
+
+QUARANTINE = Table(
+    name="quarantine",
+    description="Records rejected by cleaning, with the reason and where they came from",
+    prefix="quarantine",
+    key=("shard_id", "sequence_number"),
+    columns=(
+        Column("reason", "string", "Reason code, e.g. invalid_json, bad_price", False),
+        Column("detail", "string", "Human-readable explanation", False),
+        Column("payload", "string", "The raw payload as received (invalid UTF-8 replaced)"),
+        Column("shard_id", "string", "Stream shard", False),
+        Column("sequence_number", "string", "Stream sequence number", False),
+        Column("arrival_ts", "timestamp", "When the stream accepted the record, UTC"),
+    ),
+    partitions=(Column("dt", "string", "UTC arrival date, YYYY-MM-DD (partition)", False),),
+)
+
+RAW = Table(
+    name="raw",
+    description="Every stream record exactly as received, JSON lines (the raw zone)",
+    prefix="raw-data",
+    file_format="json",
+    key=("shard_id", "sequence_number"),
+    columns=(
+        Column("shard_id", "string", "Stream shard", False),
+        Column("sequence_number", "string", "Stream sequence number", False),
+        Column("partition_key", "string", "Partition key the producer used", False),
+        Column("arrival_ts", "string", "When the stream accepted the record, ISO 8601 UTC", False),
+        Column("data", "string", "The payload as received, when it is valid UTF-8"),
+        Column("data_b64", "string", "The payload in base64, when it is not valid UTF-8"),
+    ),
+    partitions=(
+        Column("dt", "string", "UTC arrival date, YYYY-MM-DD (partition)", False),
+        Column("hour", "string", "UTC arrival hour, 00-23 (partition)", False),
+    ),
+)
+
+TABLES: dict[str, Table] = {t.name: t for t in (BARS, DAILY, QUARANTINE, RAW)}
+
+# Fields of the canonical stream record (one bar per record, JSON).
+RECORD_FIELDS = (
+    "schema_version",
+    "symbol",
+    "interval",
+    "ts",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "source",
+)

@@ -189,6 +189,11 @@ class Consumer:
             self.checkpoint.state = state
         self.checkpoint.save(self.lake)
 
+    @property
+    def millis_behind(self) -> int:
+        """The largest MillisBehindLatest seen on the last poll of each shard."""
+        return max(self._behind.values(), default=0)
+
     def lag(self) -> dict[str, dict[str, Any]]:
         """Per shard: committed position, records pending (if countable), ms behind."""
         self._refresh_shards()

@@ -1,0 +1,3 @@
+from stockpipe.cli import main
+
+raise SystemExit(main())

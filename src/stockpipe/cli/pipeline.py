@@ -1,0 +1,276 @@
+"""`stockpipe ingest | archive | process | status | run`."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from datetime import date, datetime
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from stockpipe.cli.common import open_lake_from, open_stream, settings_from
+from stockpipe.config import Settings, env_help
+from stockpipe.errors import ConfigError
+from stockpipe.pipeline import stages
+from stockpipe.pipeline.status import COUNTERS, pipeline_status
+from stockpipe.sources.factory import build_source
+
+console = Console()
+
+
+def _stop_on_signals() -> threading.Event:
+    """SIGINT/SIGTERM finish the batch in hand, checkpoint, and exit cleanly."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return stop
+
+
+def metric_fn(settings: Settings, stage: str):  # type: ignore[no-untyped-def]
+    """A metric callback for a stage, on the configured metrics backend."""
+    from stockpipe.metrics import get_metrics
+
+    metrics = get_metrics(settings)
+    stream = settings.kinesis_stream_name if settings.stream == "kinesis" else "local"
+
+    def put(name: str, value: float, unit: str) -> None:
+        metrics.put(name, value, unit, stage=stage, stream=stream)
+
+    return metrics, put
+
+
+def _parse_start(start: str | None) -> date | None:
+    if start is None:
+        return None
+    try:
+        return date.fromisoformat(start)
+    except ValueError:
+        raise ConfigError(f"--start {start!r} is not a date: use YYYY-MM-DD") from None
+
+
+def _symbols(settings: Settings, symbols: str | None) -> list[str]:
+    if symbols is None:
+        return list(settings.symbols)
+    out = [s.strip().upper() for s in symbols.split(",") if s.strip()]
+    if not out:
+        raise ConfigError("--symbols is empty: give a comma-separated list such as AAPL,MSFT")
+    return out
+
+
+def ingest(
+    ctx: typer.Context,
+    source: str = typer.Option("simulator", "--source", help="simulator | alphavantage | replay"),
+    symbols: str = typer.Option(
+        None, "--symbols", help=f"Comma-separated symbols {env_help('symbols')}"
+    ),
+    days: int = typer.Option(5, "--days", help="Sessions to backfill"),
+    start: str = typer.Option(
+        None,
+        "--start",
+        help="First session (YYYY-MM-DD); default: the N most recent completed sessions",
+    ),
+    seed: int = typer.Option(0, "--seed", help="Simulator seed"),
+    live: bool = typer.Option(False, "--live", help="Keep producing after the backfill"),
+    speed: float = typer.Option(
+        1.0, "--speed", help="Live speed: 1 = real time, 60 = a simulated minute per second"
+    ),
+    fault_rate: float = typer.Option(
+        0.0,
+        "--fault-rate",
+        help="Simulator: share of bars given a fault (duplicates, out-of-order, malformed)",
+    ),
+) -> None:
+    """Market data -> stream."""
+    settings = settings_from(ctx)
+    src = build_source(
+        source,
+        _symbols(settings, symbols),
+        days=days,
+        start=_parse_start(start),
+        seed=seed,
+        live=live,
+        speed=speed,
+        fault_rate=fault_rate,
+    )
+    stream = open_stream(settings)
+    metrics, put = metric_fn(settings, "ingest")
+    stop = _stop_on_signals()
+    try:
+        result = stages.run_ingest(src, stream, stop, put)
+    finally:
+        metrics.flush()
+        stream.close()
+    line = f"ingested {result.records} records ({src.stats.bars} bars) from {src.name}"
+    faults = getattr(src, "faults", None)
+    if faults is not None and getattr(src, "fault_rate", 0):
+        line += (
+            f"; injected faults: {faults.duplicates} duplicates, "
+            f"{faults.out_of_order} out-of-order, {faults.malformed} malformed"
+        )
+    console.print(line)
+
+
+def archive(
+    ctx: typer.Context,
+    follow: bool = typer.Option(
+        False, "--follow", help="Keep consuming; otherwise exit once caught up"
+    ),
+) -> None:
+    """Stream -> raw-data/ (every record exactly as received)."""
+    settings = settings_from(ctx)
+    stream, lake = open_stream(settings), open_lake_from(settings)
+    metrics, put = metric_fn(settings, "archive")
+    try:
+        result = stages.run_archive(stream, lake, follow, _stop_on_signals(), put)
+    finally:
+        metrics.flush()
+        stream.close()
+    console.print(f"archived {result.records} records to {lake.uri('raw-data')}")
+
+
+def process(
+    ctx: typer.Context,
+    follow: bool = typer.Option(
+        False, "--follow", help="Keep consuming; otherwise exit once caught up"
+    ),
+) -> None:
+    """Stream -> processed-data/ (bars, daily) and quarantine/."""
+    settings = settings_from(ctx)
+    stream, lake = open_stream(settings), open_lake_from(settings)
+    metrics, put = metric_fn(settings, "process")
+    try:
+        result = stages.run_process(stream, lake, follow, _stop_on_signals(), put)
+    finally:
+        metrics.flush()
+        stream.close()
+    totals = result.extra
+    console.print(
+        f"processed {result.records} records: "
+        + ", ".join(f"{k} {totals.get(k, 0)}" for k in COUNTERS[1:])
+        + f" (totals: read {totals.get('read', 0)})"
+    )
+
+
+def status(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output"),
+) -> None:
+    """Per consumer: checkpoint and lag; lake: row counts and the last bar's time."""
+    settings = settings_from(ctx)
+    stream, lake = open_stream(settings), open_lake_from(settings)
+    try:
+        st = pipeline_status(stream, lake)
+    finally:
+        stream.close()
+    if as_json:
+        doc = {
+            "consumers": {
+                c.name: {"checkpoint": c.shards, "pending": c.pending, "state": c.state}
+                for c in st["consumers"]
+            },
+            "lake": {
+                "rows": st["lake"].rows,
+                "files": st["lake"].files,
+                "last_bar": st["lake"].last_bar.isoformat() if st["lake"].last_bar else None,
+            },
+        }
+        console.print_json(json.dumps(doc))
+        return
+    render_status(st)
+
+
+def render_status(st: dict[str, Any], extra: dict[str, str] | None = None) -> Table:
+    table = Table("what", "value", title="stockpipe status")
+    for key, value in (extra or {}).items():
+        table.add_row(key, value)
+    for c in st["consumers"]:
+        pending = "n/a" if c.pending is None else str(c.pending)
+        table.add_row(f"consumer {c.name}: lag (records)", pending)
+        for shard, seq in c.shards.items():
+            table.add_row(f"  {shard} checkpoint", seq or "-")
+        if c.name == stages.PROCESS_CONSUMER:
+            for key in COUNTERS:
+                table.add_row(f"  {key}", str(c.state.get(key, 0)))
+    lake = st["lake"]
+    for name, rows in lake.rows.items():
+        table.add_row(f"lake {name} rows", f"{rows} ({lake.files[name]} files)")
+    table.add_row("lake raw files", str(lake.files.get("raw", 0)))
+    last: datetime | None = lake.last_bar
+    table.add_row("last bar", last.isoformat() if last else "-")
+    if extra is None:
+        console.print(table)
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ingest")(ingest)
+    app.command("archive")(archive)
+    app.command("process")(process)
+    app.command("status")(status)
+    _register_run(app)
+
+
+def run(
+    ctx: typer.Context,
+    source: str = typer.Option("simulator", "--source", help="simulator | alphavantage | replay"),
+    symbols: str = typer.Option(
+        None, "--symbols", help=f"Comma-separated symbols {env_help('symbols')}"
+    ),
+    days: int = typer.Option(5, "--days", help="Sessions to backfill before going live"),
+    seed: int = typer.Option(0, "--seed", help="Simulator seed"),
+    speed: float = typer.Option(
+        60.0, "--speed", help="Live speed (60 = a simulated minute per second)"
+    ),
+    live: bool = typer.Option(True, "--live/--no-live", help="Continue live after the backfill"),
+    fault_rate: float = typer.Option(0.0, "--fault-rate", help="Simulator fault rate"),
+    dashboard: bool = typer.Option(
+        True, "--dashboard/--no-dashboard", help="Serve the live dashboard"
+    ),
+    host: str = typer.Option(
+        None, "--host", help=f"Dashboard bind address {env_help('dashboard_host')}"
+    ),
+    port: int = typer.Option(None, "--port", help=f"Dashboard port {env_help('dashboard_port')}"),
+    refresh: float = typer.Option(5.0, "--refresh", help="Dashboard refresh, seconds"),
+    duration: float = typer.Option(
+        None, "--duration", help="Stop after this many seconds (default: until Ctrl-C)"
+    ),
+) -> None:
+    """Start every stage (ingest, archive, process, dashboard) with a live status view."""
+    from stockpipe.pipeline.runner import run_pipeline
+
+    overrides = {"dashboard_host": host, "dashboard_port": port}
+    settings = settings_from(ctx, **overrides)
+    syms = _symbols(settings, symbols)
+    # Validate the source options here, so a bad argument fails before anything starts.
+    build_source(source, syms, days=days, seed=seed, live=live, speed=speed, fault_rate=fault_rate)
+    source_opts = {
+        "source": source,
+        "symbols": syms,
+        "days": days,
+        "seed": seed,
+        "live": live,
+        "speed": speed,
+        "fault_rate": fault_rate,
+    }
+    root = ctx.find_root().obj or {}
+    run_pipeline(
+        settings,
+        {k: v for k, v in overrides.items() if v is not None},
+        root.get("config"),
+        source_opts,
+        dashboard=dashboard,
+        refresh=refresh,
+        duration=duration,
+    )
+
+
+def _register_run(app: typer.Typer) -> None:
+    app.command("run")(run)

@@ -1,0 +1,95 @@
+"""The raw zone: every stream record exactly as received, as JSON lines.
+
+Files are partitioned by UTC arrival date and hour, like Kinesis Firehose output with a
+Hive-style prefix: `raw-data/dt=YYYY-MM-DD/hour=HH/<shard>-<first seq>.jsonl`.
+
+A file is named after the first record it holds. After a crash before the checkpoint,
+the consumer re-reads from the same record, so the re-written file has the same name and
+replaces the partial one: each record lands in the raw zone exactly once.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+
+from stockpipe.contract import RAW
+from stockpipe.lake.base import Lake, safe_relpath
+from stockpipe.stream.base import StreamRecord
+
+
+def envelope(record: StreamRecord) -> dict[str, str | None]:
+    """The raw-zone line for one record; the payload is kept byte for byte."""
+    try:
+        text: str | None = record.data.decode("utf-8")
+        b64 = None
+    except UnicodeDecodeError:
+        text, b64 = None, base64.b64encode(record.data).decode("ascii")
+    return {
+        "shard_id": record.shard_id,
+        "sequence_number": record.sequence_number,
+        "partition_key": record.partition_key,
+        "arrival_ts": record.arrival_ts.astimezone(UTC).isoformat(timespec="milliseconds"),
+        "data": text,
+        "data_b64": b64,
+    }
+
+
+def from_envelope(doc: dict[str, str | None]) -> StreamRecord:
+    """Turn a raw-zone line back into the stream record it came from."""
+    if doc.get("data_b64"):
+        data = base64.b64decode(str(doc["data_b64"]))
+    else:
+        data = str(doc.get("data") or "").encode("utf-8")
+    return StreamRecord(
+        shard_id=str(doc["shard_id"]),
+        sequence_number=str(doc["sequence_number"]),
+        partition_key=str(doc["partition_key"]),
+        data=data,
+        arrival_ts=datetime.fromisoformat(str(doc["arrival_ts"])).astimezone(UTC),
+    )
+
+
+def raw_path(record: StreamRecord) -> str:
+    arrival = record.arrival_ts.astimezone(UTC)
+    return safe_relpath(
+        f"{RAW.prefix}/dt={arrival:%Y-%m-%d}/hour={arrival:%H}/"
+        f"{record.shard_id}-{record.sequence_number}.jsonl"
+    )
+
+
+class RawArchiver:
+    """Writes batches of stream records to the raw zone (the `archive` stage)."""
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+
+    def write(self, records: Sequence[StreamRecord]) -> int:
+        """Write every record durably; returns how many files were written."""
+        groups: dict[tuple[str, str, str], list[StreamRecord]] = defaultdict(list)
+        for rec in records:
+            arrival = rec.arrival_ts.astimezone(UTC)
+            groups[(rec.shard_id, f"{arrival:%Y-%m-%d}", f"{arrival:%H}")].append(rec)
+        for recs in groups.values():
+            # One file per (shard, hour) run, named after its first record.
+            body = "".join(json.dumps(envelope(r), separators=(",", ":")) + "\n" for r in recs)
+            self.lake.write_bytes(raw_path(recs[0]), body.encode("utf-8"))
+        return len(groups)
+
+
+def iter_raw(
+    lake: Lake, from_date: str | None = None, to_date: str | None = None
+) -> Iterator[StreamRecord]:
+    """Every record of the raw zone (optionally by arrival date range), in file order."""
+    for path in lake.list(RAW.prefix):
+        if not path.endswith(".jsonl"):
+            continue
+        dt = next((p[3:] for p in path.split("/") if p.startswith("dt=")), "")
+        if (from_date and dt < from_date) or (to_date and dt > to_date):
+            continue
+        for line in lake.read_bytes(path).splitlines():
+            if line.strip():
+                yield from_envelope(json.loads(line))

@@ -1,0 +1,1 @@
+"""Coordination: run the stages (ingest, archive, process) alone or all together."""

@@ -1,0 +1,138 @@
+"""The three stage loops. Each is a plain function, so a thread, a process or a test
+can run it. A stage stops cleanly when `stop` is set: the batch in hand is finished and
+checkpointed, never left half-written.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from stockpipe.lake.archive import RawArchiver
+from stockpipe.lake.base import Lake
+from stockpipe.sources.base import Source
+from stockpipe.stream.base import Stream, batched_puts
+from stockpipe.stream.consumer import Consumer
+
+log = logging.getLogger("stockpipe.pipeline")
+
+ARCHIVE_CONSUMER = "archive"
+PROCESS_CONSUMER = "process"
+EMPTY_POLL_SLEEP = 0.2  # a polite sleep on an empty stream, not a busy loop
+
+MetricFn = Callable[[str, float, str], None]
+
+
+def _no_metric(name: str, value: float, unit: str) -> None:
+    return None
+
+
+@dataclass
+class StageResult:
+    records: int = 0
+    batches: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def run_ingest(
+    source: Source,
+    stream: Stream,
+    stop: threading.Event | None = None,
+    metric: MetricFn = _no_metric,
+) -> StageResult:
+    """Source -> stream. Returns when the source is exhausted or `stop` is set."""
+    stop = stop or threading.Event()
+    result = StageResult()
+    for batch in source.batches():
+        for call in batched_puts(batch):
+            stream.put_records(call)
+            result.records += len(call)
+            metric("RecordsIngested", len(call), "Count")
+        result.batches += 1
+        if stop.is_set():
+            source.stop()
+            break
+    return result
+
+
+def run_consumer(
+    consumer: Consumer,
+    handle: Callable[[list[Any]], dict[str, Any] | None],
+    follow: bool,
+    stop: threading.Event | None = None,
+    max_records: int = 10000,
+    metric: MetricFn = _no_metric,
+) -> StageResult:
+    """Poll, handle, commit, until caught up (or forever with `follow`)."""
+    stop = stop or threading.Event()
+    result = StageResult()
+    while not stop.is_set():
+        started = time.monotonic()
+        batch = consumer.poll(max_records)
+        if batch.records or batch.finished:
+            # The handler makes its output durable; only then does the checkpoint move.
+            state = handle(batch.records) if batch.records else None
+            consumer.commit(batch, state)
+            result.records += len(batch.records)
+            result.batches += 1
+            metric("BatchDurationMs", (time.monotonic() - started) * 1000, "Milliseconds")
+            metric("ProcessingLagMs", consumer.millis_behind, "Milliseconds")
+            continue
+        if consumer.caught_up and not follow:
+            break
+        stop.wait(EMPTY_POLL_SLEEP)
+    return result
+
+
+def run_archive(
+    stream: Stream,
+    lake: Lake,
+    follow: bool = False,
+    stop: threading.Event | None = None,
+    metric: MetricFn = _no_metric,
+) -> StageResult:
+    """Stream -> raw-data/ (JSON lines), checkpointed as consumer `archive`."""
+    consumer = Consumer(stream, lake, ARCHIVE_CONSUMER)
+    archiver = RawArchiver(lake)
+
+    def handle(records: list[Any]) -> None:
+        archiver.write(records)
+        metric("RecordsArchived", len(records), "Count")
+        return None
+
+    return run_consumer(consumer, handle, follow, stop, metric=metric)
+
+
+def run_process(
+    stream: Stream,
+    lake: Lake,
+    follow: bool = False,
+    stop: threading.Event | None = None,
+    metric: MetricFn = _no_metric,
+) -> StageResult:
+    """Stream -> processed-data/ and quarantine/, checkpointed as consumer `process`.
+
+    The running totals live in the checkpoint's state, committed with the positions.
+    """
+    from stockpipe.processing.engine import BatchStats, Processor
+
+    consumer = Consumer(stream, lake, PROCESS_CONSUMER)
+    processor = Processor(lake)
+    totals = BatchStats.from_state(consumer.state)
+
+    def handle(records: list[Any]) -> dict[str, Any]:
+        nonlocal totals
+        stats = processor.process(records)
+        totals = totals + stats
+        metric("RecordsProcessed", stats.kept, "Count")
+        metric("RecordsQuarantined", stats.quarantined, "Count")
+        metric("DuplicatesDropped", stats.duplicates, "Count")
+        return totals.to_state()
+
+    result = run_consumer(consumer, handle, follow, stop, metric=metric)
+    result.extra = totals.to_state()
+    return result

@@ -1,0 +1,159 @@
+"""Glue Data Catalog tables for the CloudFormation template, generated from the contract.
+
+The Athena DDL in athena-queries/ddl/ is generated from the same `stockpipe.contract`
+with the same partition projection, so the catalog, the DDL and the Parquet files agree.
+`render_tables_yaml()` is the block between the GENERATED markers in
+cloudformation/stockpipe.yaml; `stockpipe deploy --render` rewrites it in place.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stockpipe.contract import TABLES, Table
+from stockpipe.errors import ConfigError
+
+BEGIN_MARKER = (
+    "  # --- BEGIN GENERATED: Glue tables from stockpipe.contract (stockpipe deploy --render) ---"
+)
+END_MARKER = "  # --- END GENERATED: Glue tables ---"
+
+# Partition projection, identical to the Athena DDL: no MSCK REPAIR, no crawler.
+DT_PROJECTION = {
+    "type": "date",
+    "format": "yyyy-MM-dd",
+    "range": "2015-01-01,NOW",
+    "interval": "1",
+    "interval.unit": "DAYS",
+}
+HOUR_PROJECTION = {"type": "integer", "range": "0,23", "digits": "2"}
+
+_PARQUET = {
+    "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+    "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+    "SerdeInfo": {
+        "SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+    },
+}
+_JSON = {
+    "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
+    "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+    "SerdeInfo": {"SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe"},
+}
+_PROJECTIONS = {"dt": DT_PROJECTION, "hour": HOUR_PROJECTION}
+
+
+def logical_id(table: Table) -> str:
+    """CloudFormation logical id of a table's resource, e.g. GlueTableBars."""
+    return "GlueTable" + "".join(part.capitalize() for part in table.name.split("_"))
+
+
+def location_template(table: Table) -> str:
+    """`storage.location.template` in Fn::Sub syntax (`${!dt}` is a literal `${dt}`)."""
+    parts = "/".join(f"{p.name}=${{!{p.name}}}" for p in table.partitions)
+    return f"s3://${{DataBucket}}/{table.prefix}/{parts}/"
+
+
+def table_parameters(table: Table) -> dict[str, str]:
+    """Glue table parameters: classification plus partition projection (location added later)."""
+    params = {
+        "classification": table.file_format,
+        "EXTERNAL": "TRUE",
+        "projection.enabled": "true",
+    }
+    for part in table.partitions:
+        if part.name not in _PROJECTIONS:
+            raise ConfigError(
+                f"partition column {part.name!r} of table {table.name!r} has no projection; "
+                f"add one to stockpipe.aws.glue_catalog._PROJECTIONS"
+            )
+        for key, value in _PROJECTIONS[part.name].items():
+            params[f"projection.{part.name}.{key}"] = value
+    return params
+
+
+def render_table(table: Table) -> dict[str, Any]:
+    """One AWS::Glue::Table resource (intrinsics in long form, so plain YAML can hold it)."""
+    params: dict[str, Any] = table_parameters(table)
+    params["storage.location.template"] = {"Fn::Sub": location_template(table)}
+    formats = _PARQUET if table.file_format == "parquet" else _JSON
+    return {
+        "Type": "AWS::Glue::Table",
+        "Properties": {
+            "CatalogId": {"Ref": "AWS::AccountId"},
+            "DatabaseName": {"Ref": "GlueDatabase"},
+            "TableInput": {
+                "Name": table.name,
+                "Description": table.description,
+                "TableType": "EXTERNAL_TABLE",
+                "Parameters": params,
+                "PartitionKeys": [
+                    {"Name": p.name, "Type": p.athena_type, "Comment": p.description}
+                    for p in table.partitions
+                ],
+                "StorageDescriptor": {
+                    "Columns": [
+                        {"Name": c.name, "Type": c.athena_type, "Comment": c.description}
+                        for c in table.columns
+                    ],
+                    "Location": {"Fn::Sub": f"s3://${{DataBucket}}/{table.prefix}/"},
+                    **formats,
+                },
+            },
+        },
+    }
+
+
+def render_tables() -> dict[str, dict[str, Any]]:
+    """Every contract table as {logical id: AWS::Glue::Table resource}."""
+    return {logical_id(t): render_table(t) for t in TABLES.values()}
+
+
+class _NoAliasDumper(yaml.SafeDumper):
+    # CloudFormation rejects YAML anchors/aliases (cfn-lint W1101).
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def render_tables_yaml() -> str:
+    """The generated block, indented to sit under the template's `Resources:`."""
+    body = yaml.dump(
+        render_tables(),
+        Dumper=_NoAliasDumper,
+        sort_keys=False,
+        width=1000,
+        default_flow_style=False,
+    )
+    lines = ["  " + line if line else line for line in body.splitlines()]
+    return "\n".join([BEGIN_MARKER, *lines, END_MARKER]) + "\n"
+
+
+def _split(text: str, path: Path) -> tuple[str, str, str]:
+    start = text.find(BEGIN_MARKER)
+    end = text.find(END_MARKER)
+    if start < 0 or end < start:
+        raise ConfigError(
+            f"{path} has no GENERATED Glue tables block; restore the BEGIN/END marker "
+            "lines under Resources: and run `stockpipe deploy --render`"
+        )
+    end += len(END_MARKER) + 1
+    return text[:start], text[start:end], text[end:]
+
+
+def committed_block(path: Path) -> str:
+    """The generated block as committed in the template file."""
+    return _split(path.read_text(), path)[1]
+
+
+def render_into(path: Path) -> bool:
+    """Rewrite the generated block of `path`; True when the file changed."""
+    text = path.read_text()
+    head, block, tail = _split(text, path)
+    fresh = render_tables_yaml()
+    if block == fresh:
+        return False
+    path.write_text(head + fresh + tail)
+    return True

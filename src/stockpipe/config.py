@@ -164,10 +164,10 @@ def load_settings(
     except ValidationError as exc:
         err = exc.errors()[0]
         field = str(err["loc"][0]) if err["loc"] else "?"
-        setting = _BY_FIELD.get(field)
+        bad = _BY_FIELD.get(field)
         where = origins.get(field, "default")
-        name = setting.env if setting else field
-        shown = "***" if setting and setting.secret else repr(values.get(field))
+        name = bad.env if bad else field
+        shown = "***" if bad and bad.secret else repr(values.get(field))
         raise ConfigError(f"invalid {name}={shown} (from {where}): {err['msg']}") from None
     for setting in SETTINGS:
         origins.setdefault(setting.field, "default")

@@ -11,6 +11,8 @@ from typing import Any
 
 import click
 import typer
+from typer import exceptions as texc
+from typer._click import exceptions as tclick
 from rich.console import Console
 
 from stockpipe.errors import StockpipeError
@@ -29,7 +31,9 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 # Modules that define `register(app)`. One line per area; keep this list sorted.
 _COMMAND_MODULES = (
     "stockpipe.cli.config_cmd",
+    "stockpipe.cli.dashboard_cmd",
     "stockpipe.cli.pipeline",
+    "stockpipe.cli.stream_cmd",
 )
 
 
@@ -62,12 +66,15 @@ def main(argv: list[str] | None = None) -> Any:
     command = typer.main.get_command(app)
     try:
         return command.main(args=args, prog_name="stockpipe", standalone_mode=False)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, texc.Abort):
         err_console.print("aborted")
         raise SystemExit(130) from None
-    except click.exceptions.Exit as exc:
+    except (click.exceptions.Exit, texc.Exit) as exc:
         raise SystemExit(exc.exit_code) from None
-    except click.ClickException as exc:
+    except tclick.NoArgsIsHelpError as exc:
+        print(exc.ctx.get_help() if exc.ctx else "stockpipe --help")
+        raise SystemExit(0) from None
+    except (click.ClickException, tclick.ClickException) as exc:
         if debug:
             raise
         msg = exc.format_message().replace("\n", " ")

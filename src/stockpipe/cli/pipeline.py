@@ -110,7 +110,8 @@ def ingest(
         stream.close()
     line = f"ingested {result.records} records ({src.stats.bars} bars) from {src.name}"
     faults = getattr(src, "faults", None)
-    if faults is not None and getattr(src, "fault_rate", 0):
+    rate: float = getattr(src, "fault_rate", 0.0)
+    if faults is not None and rate > 0:
         line += (
             f"; injected faults: {faults.duplicates} duplicates, "
             f"{faults.out_of_order} out-of-order, {faults.malformed} malformed"

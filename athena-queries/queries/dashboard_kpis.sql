@@ -1,0 +1,55 @@
+-- name: dashboard_kpis
+-- purpose: Dashboard KPI cards: per selected symbol, the last bar at or before the end of the window, its change against the previous session's last close (or the session open on the first session), the session high, low and volume so far, and the session VWAP.
+-- params: symbols varchar, interval varchar, to_ts timestamp, to_dt varchar
+-- pruning: yes
+WITH sel AS (
+    SELECT symbol, dt, ts, "open", high, low, "close", volume, vwap
+    FROM bars
+    WHERE strpos(',' || ? || ',', ',' || symbol || ',') > 0
+        AND "interval" = ?
+        AND ts <= ?
+        AND dt <= ?
+),
+ranked AS (
+    SELECT
+        sel.*,
+        row_number() OVER (PARTITION BY symbol ORDER BY ts DESC) AS rn
+    FROM sel
+),
+last_bar AS (
+    SELECT symbol, dt, ts, "close", vwap FROM ranked WHERE rn = 1
+),
+session AS (
+    SELECT
+        s.symbol,
+        max(s.high) AS session_high,
+        min(s.low) AS session_low,
+        sum(s.volume) AS session_volume,
+        min_by(s."open", s.ts) AS session_open
+    FROM sel s
+    JOIN last_bar l ON s.symbol = l.symbol AND s.dt = l.dt
+    GROUP BY s.symbol
+),
+previous AS (
+    SELECT s.symbol, max_by(s."close", s.ts) AS prev_close
+    FROM sel s
+    JOIN last_bar l ON s.symbol = l.symbol AND s.dt < l.dt
+    GROUP BY s.symbol
+)
+SELECT
+    l.symbol,
+    l.ts AS last_ts,
+    l.dt AS session,
+    l."close" AS last_price,
+    coalesce(p.prev_close, se.session_open) AS reference_price,
+    l."close" - coalesce(p.prev_close, se.session_open) AS change,
+    100 * (l."close" - coalesce(p.prev_close, se.session_open))
+        / coalesce(p.prev_close, se.session_open) AS change_pct,
+    se.session_high,
+    se.session_low,
+    se.session_volume AS volume,
+    l.vwap
+FROM last_bar l
+JOIN session se ON se.symbol = l.symbol
+LEFT JOIN previous p ON p.symbol = l.symbol
+ORDER BY l.symbol

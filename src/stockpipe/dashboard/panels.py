@@ -1,0 +1,306 @@
+"""The dashboard's data: every panel is built from the SQL layer's named queries.
+
+Nothing here reads the lake's Parquet files directly, so the same code serves DuckDB
+locally and Athena on AWS (`STOCKPIPE_SQL`). Values are normalized to JSON-friendly
+types (ISO 8601 'Z' strings for times, floats, None for NaN) because engines return
+different Python types for the same column.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from stockpipe.config import Settings
+from stockpipe.contract import BARS
+from stockpipe.dashboard.base import FilterError, Filters, Window, iso_z, resolve_window
+from stockpipe.errors import LakeError, QueryError, StockpipeError
+
+Row = dict[str, Any]
+QueryRunner = Callable[[str, Mapping[str, str]], list[Row]]
+
+SERIES_FIELDS = (
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "sma_20",
+    "sma_50",
+    "ema_12",
+    "ema_26",
+    "vwap",
+    "bb_upper",
+    "bb_middle",
+    "bb_lower",
+    "rsi_14",
+    "macd",
+    "macd_signal",
+    "macd_hist",
+    "norm_close",
+)
+KPI_FIELDS = (
+    "last_price",
+    "reference_price",
+    "change",
+    "change_pct",
+    "session_high",
+    "session_low",
+    "volume",
+    "vwap",
+)
+
+
+def to_datetime(value: Any) -> datetime:
+    """A UTC datetime from what an engine returns for a timestamp column."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    text = str(value).strip()
+    # Athena renders timestamps as '2026-01-02 14:30:00.000 UTC'.
+    if text.endswith(" UTC"):
+        text = text[:-4] + "+00:00"
+    ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def to_number(value: Any) -> float | int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, Decimal):
+        value = float(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    # JSON has no NaN; an indicator still warming up is simply absent.
+    return None if math.isnan(number) or math.isinf(number) else number
+
+
+def sql_runner(settings: Settings) -> QueryRunner:
+    """Run named queries through `stockpipe.sql` with these settings."""
+
+    def run(name: str, params: Mapping[str, str]) -> list[Row]:
+        from stockpipe.sql import run_named_query
+
+        return list(run_named_query(name, params, settings=settings).to_dicts())
+
+    return run
+
+
+@dataclass
+class Catalog:
+    """What the lake holds: per (symbol, interval) the first/last bar and bar count."""
+
+    rows: list[Row]
+
+    @property
+    def empty(self) -> bool:
+        return not self.rows
+
+    @property
+    def symbols(self) -> list[str]:
+        return sorted({r["symbol"] for r in self.rows})
+
+    @property
+    def intervals(self) -> list[str]:
+        return sorted({r["interval"] for r in self.rows}, key=_interval_order)
+
+    def span(self, symbols: tuple[str, ...], interval: str) -> tuple[datetime, datetime] | None:
+        chosen = [r for r in self.rows if r["symbol"] in symbols and r["interval"] == interval]
+        if not chosen:
+            return None
+        return min(r["first_ts"] for r in chosen), max(r["last_ts"] for r in chosen)
+
+    def to_json(self) -> list[Row]:
+        return [
+            {**r, "first_ts": iso_z(r["first_ts"]), "last_ts": iso_z(r["last_ts"])}
+            for r in self.rows
+        ]
+
+
+def _interval_order(interval: str) -> int:
+    from stockpipe.contract import INTERVALS
+
+    return INTERVALS.index(interval) if interval in INTERVALS else len(INTERVALS)
+
+
+class DashboardData:
+    """Builds the JSON of every panel for one set of filters."""
+
+    def __init__(
+        self, settings: Settings, runner: QueryRunner | None = None, lake: Any = None
+    ) -> None:
+        self.settings = settings
+        self.runner = runner or sql_runner(settings)
+        self._lake = lake
+        # One query at a time: an embedded DuckDB connection is not meant to be shared
+        # by the server's worker threads, and a dashboard needs no query parallelism.
+        self._lock = threading.Lock()
+
+    def lake(self) -> Any:
+        if self._lake is None:
+            from stockpipe.lake import open_lake
+
+            self._lake = open_lake(self.settings.lake_location)
+        return self._lake
+
+    def query(self, name: str, params: Mapping[str, str] | None = None) -> list[Row]:
+        with self._lock:
+            try:
+                return self.runner(name, dict(params or {}))
+            except StockpipeError:
+                raise
+            except (ImportError, OSError) as exc:
+                raise QueryError(
+                    f"cannot run named query {name!r}: {type(exc).__name__}: {exc}; "
+                    "check STOCKPIPE_SQL and that the lake is reachable"
+                ) from exc
+
+    def has_bars(self) -> bool:
+        """Whether any bars file exists; an empty lake is a state, not an error."""
+        try:
+            return any(p.endswith(".parquet") for p in self.lake().list(BARS.prefix))
+        except FileNotFoundError:
+            return False
+        except StockpipeError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any backend failure means "unreachable"
+            raise LakeError(
+                f"cannot list the lake at {self.settings.lake_location}: "
+                f"{type(exc).__name__}: {exc}; check STOCKPIPE_LAKE and your credentials"
+            ) from exc
+
+    def catalog(self) -> Catalog:
+        if not self.has_bars():
+            return Catalog([])
+        rows = []
+        for r in self.query("dashboard_catalog"):
+            rows.append(
+                {
+                    "symbol": str(r["symbol"]),
+                    "interval": str(r["interval"]),
+                    "first_ts": to_datetime(r["first_ts"]),
+                    "last_ts": to_datetime(r["last_ts"]),
+                    "bar_count": int(r["bar_count"]),
+                }
+            )
+        return Catalog(rows)
+
+    def defaults(self, catalog: Catalog, filters: Filters) -> tuple[tuple[str, ...], str]:
+        """Symbols and interval to show when the URL does not say."""
+        interval = filters.interval
+        if interval is None:
+            intervals = catalog.intervals
+            interval = "1min" if "1min" in intervals else (intervals[0] if intervals else "1min")
+        symbols = filters.symbols
+        if not symbols:
+            available = [
+                s
+                for s in catalog.symbols
+                if any(r["symbol"] == s and r["interval"] == interval for r in catalog.rows)
+            ]
+            preferred = [s for s in self.settings.symbols if s in available]
+            symbols = tuple((preferred or available)[:4])
+        return symbols, interval
+
+    def view(self, filters: Filters) -> Row:
+        """Everything one refresh needs, for the resolved filters."""
+        catalog = self.catalog()
+        symbols, interval = self.defaults(catalog, filters)
+        resolved: Row = {
+            "symbols": list(symbols),
+            "interval": interval,
+            "window": filters.window,
+            "from": iso_z(filters.start) if filters.start else None,
+            "to": iso_z(filters.end) if filters.end else None,
+        }
+        out: Row = {
+            "filters": resolved,
+            "catalog": catalog.to_json(),
+            "empty": catalog.empty,
+            "generated_at": iso_z(datetime.now(UTC)),
+        }
+        span = catalog.span(symbols, interval)
+        if span is None and filters.window == "custom" and filters.start and filters.end:
+            span = (filters.start, filters.end)
+        if span is None:
+            out.update(kpis=[], series={}, buckets=[], window=None, bucket_seconds=None)
+            return out
+        window = resolve_window(filters, *span)
+        csv = ",".join(symbols)
+        out["window"] = {"from": iso_z(window.start), "to": iso_z(window.end)}
+        out["kpis"] = self.kpis(csv, interval, window)
+        out["series"] = self.series(csv, interval, window)
+        seconds = window.bucket_seconds(interval)
+        out["bucket_seconds"] = seconds
+        out["buckets"] = self.buckets(csv, interval, window, seconds)
+        return out
+
+    def kpis(self, csv: str, interval: str, window: Window) -> list[Row]:
+        rows = self.query(
+            "dashboard_kpis",
+            {
+                "symbols": csv,
+                "interval": interval,
+                "to_ts": iso_z(window.end),
+                "to_dt": window.to_dt,
+            },
+        )
+        out = []
+        for r in rows:
+            item: Row = {
+                "symbol": str(r["symbol"]),
+                "last_ts": iso_z(to_datetime(r["last_ts"])),
+                "session": str(r["session"]),
+            }
+            item.update({k: to_number(r.get(k)) for k in KPI_FIELDS})
+            out.append(item)
+        return out
+
+    def _window_params(self, csv: str, interval: str, window: Window) -> dict[str, str]:
+        return {
+            "symbols": csv,
+            "interval": interval,
+            "from_ts": iso_z(window.start),
+            "to_ts": iso_z(window.end),
+            "from_dt": window.from_dt,
+            "to_dt": window.to_dt,
+        }
+
+    def series(self, csv: str, interval: str, window: Window) -> dict[str, Row]:
+        """Column-oriented series per symbol: {'AAPL': {'ts': [...], 'close': [...]}}."""
+        rows = self.query("dashboard_series", self._window_params(csv, interval, window))
+        out: dict[str, Row] = {}
+        for r in rows:
+            symbol = str(r["symbol"])
+            cols = out.setdefault(symbol, {"ts": [], **{f: [] for f in SERIES_FIELDS}})
+            cols["ts"].append(iso_z(to_datetime(r["ts"])))
+            for f in SERIES_FIELDS:
+                cols[f].append(to_number(r.get(f)))
+        return out
+
+    def buckets(self, csv: str, interval: str, window: Window, seconds: int) -> list[Row]:
+        params = {"bucket_seconds": str(seconds), **self._window_params(csv, interval, window)}
+        rows = self.query("dashboard_buckets", params)
+        return [
+            {
+                "symbol": str(r["symbol"]),
+                "bucket": iso_z(to_datetime(r["bucket"])),
+                "volume": to_number(r["volume"]),
+                "change_pct": to_number(r["change_pct"]),
+                "bar_count": to_number(r["bar_count"]),
+            }
+            for r in rows
+        ]
+
+
+__all__ = ["Catalog", "DashboardData", "FilterError", "QueryRunner", "sql_runner"]

@@ -45,5 +45,9 @@ test: install system-deps lint
 bench: install
 	$(BIN)/python bench/run.py
 
+# The crash harness with its defaults: 50 SIGKILLs, then a comparison with a clean run.
+chaos: install
+	$(BIN)/stockpipe chaos
+
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

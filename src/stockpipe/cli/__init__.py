@@ -30,9 +30,13 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 # Modules that define `register(app)`. One line per area; keep this list sorted.
 _COMMAND_MODULES = (
+    "stockpipe.cli.chaos_cmd",
     "stockpipe.cli.config_cmd",
     "stockpipe.cli.dashboard_cmd",
+    "stockpipe.cli.deploy_cmd",
     "stockpipe.cli.pipeline",
+    "stockpipe.cli.query",
+    "stockpipe.cli.powerbi_cmd",
     "stockpipe.cli.stream_cmd",
 )
 

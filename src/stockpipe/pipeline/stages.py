@@ -94,6 +94,7 @@ def run_archive(
     follow: bool = False,
     stop: threading.Event | None = None,
     metric: MetricFn = _no_metric,
+    max_records: int = 10000,
 ) -> StageResult:
     """Stream -> raw-data/ (JSON lines), checkpointed as consumer `archive`."""
     consumer = Consumer(stream, lake, ARCHIVE_CONSUMER)
@@ -104,7 +105,7 @@ def run_archive(
         metric("RecordsArchived", len(records), "Count")
         return None
 
-    return run_consumer(consumer, handle, follow, stop, metric=metric)
+    return run_consumer(consumer, handle, follow, stop, max_records, metric)
 
 
 def run_process(
@@ -113,6 +114,7 @@ def run_process(
     follow: bool = False,
     stop: threading.Event | None = None,
     metric: MetricFn = _no_metric,
+    max_records: int = 10000,
 ) -> StageResult:
     """Stream -> processed-data/ and quarantine/, checkpointed as consumer `process`.
 
@@ -133,6 +135,6 @@ def run_process(
         metric("DuplicatesDropped", stats.duplicates, "Count")
         return totals.to_state()
 
-    result = run_consumer(consumer, handle, follow, stop, metric=metric)
+    result = run_consumer(consumer, handle, follow, stop, max_records, metric)
     result.extra = totals.to_state()
     return result

@@ -35,6 +35,7 @@ _COMMAND_MODULES = (
     "stockpipe.cli.dashboard_cmd",
     "stockpipe.cli.deploy_cmd",
     "stockpipe.cli.pipeline",
+    "stockpipe.cli.powerbi_cmd",
     "stockpipe.cli.query",
     "stockpipe.cli.powerbi_cmd",
     "stockpipe.cli.stream_cmd",

@@ -65,6 +65,19 @@ def _symbols(settings: Settings, symbols: str | None) -> list[str]:
     return out
 
 
+def _source_opts(**opts: Any) -> dict[str, Any]:
+    """Alpha Vantage and replay options, passed through to build_source."""
+    files = opts.pop("files", None)
+    if files:
+        opts["files"] = list(files)
+    opts["symbol"] = opts["symbol"].strip().upper() if opts.get("symbol") else None
+    return opts
+
+
+_FILES_HELP = "Replay: saved Alpha Vantage responses (JSON, or CSV with --symbol)"
+_INTERVAL_HELP = "Alpha Vantage/replay bar interval: 1min 5min 15min 30min 60min"
+
+
 def ingest(
     ctx: typer.Context,
     source: str = typer.Option("simulator", "--source", help="simulator | alphavantage | replay"),
@@ -87,6 +100,26 @@ def ingest(
         "--fault-rate",
         help="Simulator: share of bars given a fault (duplicates, out-of-order, malformed)",
     ),
+    interval: str = typer.Option(None, "--interval", help=_INTERVAL_HELP + " (default 5min)"),
+    poll: float = typer.Option(300.0, "--poll", help="Alpha Vantage: seconds between polls"),
+    once: bool = typer.Option(False, "--once", help="Alpha Vantage: fetch once and exit"),
+    month: str = typer.Option(None, "--month", help="Alpha Vantage: backfill one month, YYYY-MM"),
+    requests_per_day: int = typer.Option(
+        25, "--requests-per-day", help="Alpha Vantage request budget per 24 h (0 = no limit)"
+    ),
+    min_spacing: float = typer.Option(
+        1.2, "--min-spacing", help="Alpha Vantage: minimum seconds between requests"
+    ),
+    symbol: str = typer.Option(None, "--symbol", help="Replay: the symbol of CSV files"),
+    outputsize: str = typer.Option(
+        None, "--outputsize", help="Alpha Vantage: compact (100 bars) or full"
+    ),
+    adjusted: bool = typer.Option(True, "--adjusted/--no-adjusted", help="Alpha Vantage"),
+    extended_hours: bool = typer.Option(
+        True, "--extended-hours/--no-extended-hours", help="Alpha Vantage: 04:00-20:00 ET"
+    ),
+    datatype: str = typer.Option("json", "--datatype", help="Alpha Vantage: json or csv"),
+    files: list[str] = typer.Argument(None, help=_FILES_HELP, show_default=False),
 ) -> None:
     """Market data -> stream."""
     settings = settings_from(ctx)
@@ -99,6 +132,20 @@ def ingest(
         live=live,
         speed=speed,
         fault_rate=fault_rate,
+        **_source_opts(
+            interval=interval,
+            poll=poll,
+            once=once,
+            month=month,
+            requests_per_day=requests_per_day,
+            min_spacing=min_spacing,
+            symbol=symbol,
+            outputsize=outputsize,
+            adjusted=adjusted,
+            extended_hours=extended_hours,
+            datatype=datatype,
+            files=files,
+        ),
     )
     stream = open_stream(settings)
     metrics, put = metric_fn(settings, "ingest")
@@ -117,6 +164,8 @@ def ingest(
             f"{faults.out_of_order} out-of-order, {faults.malformed} malformed"
         )
     console.print(line)
+    for sym, message in getattr(src, "symbol_errors", {}).items():
+        console.print(f"[red]{sym}[/red]: {message}", highlight=False)
 
 
 def archive(
@@ -243,6 +292,26 @@ def run(
     duration: float = typer.Option(
         None, "--duration", help="Stop after this many seconds (default: until Ctrl-C)"
     ),
+    interval: str = typer.Option(None, "--interval", help=_INTERVAL_HELP + " (default 5min)"),
+    poll: float = typer.Option(300.0, "--poll", help="Alpha Vantage: seconds between polls"),
+    once: bool = typer.Option(False, "--once", help="Alpha Vantage: fetch once and exit"),
+    month: str = typer.Option(None, "--month", help="Alpha Vantage: backfill one month, YYYY-MM"),
+    requests_per_day: int = typer.Option(
+        25, "--requests-per-day", help="Alpha Vantage request budget per 24 h (0 = no limit)"
+    ),
+    min_spacing: float = typer.Option(
+        1.2, "--min-spacing", help="Alpha Vantage: minimum seconds between requests"
+    ),
+    symbol: str = typer.Option(None, "--symbol", help="Replay: the symbol of CSV files"),
+    outputsize: str = typer.Option(
+        None, "--outputsize", help="Alpha Vantage: compact (100 bars) or full"
+    ),
+    adjusted: bool = typer.Option(True, "--adjusted/--no-adjusted", help="Alpha Vantage"),
+    extended_hours: bool = typer.Option(
+        True, "--extended-hours/--no-extended-hours", help="Alpha Vantage: 04:00-20:00 ET"
+    ),
+    datatype: str = typer.Option("json", "--datatype", help="Alpha Vantage: json or csv"),
+    files: list[str] = typer.Argument(None, help=_FILES_HELP, show_default=False),
 ) -> None:
     """Start every stage (ingest, archive, process, dashboard) with a live status view."""
     from stockpipe.pipeline.runner import run_pipeline
@@ -251,8 +320,32 @@ def run(
     settings = settings_from(ctx, **overrides)
     syms = _symbols(settings, symbols)
     # Validate the source options here, so a bad argument fails before anything starts.
-    build_source(source, syms, days=days, seed=seed, live=live, speed=speed, fault_rate=fault_rate)
+    av_opts = _source_opts(
+        interval=interval,
+        poll=poll,
+        once=once,
+        month=month,
+        requests_per_day=requests_per_day,
+        min_spacing=min_spacing,
+        symbol=symbol,
+        outputsize=outputsize,
+        adjusted=adjusted,
+        extended_hours=extended_hours,
+        datatype=datatype,
+        files=files,
+    )
+    build_source(
+        source,
+        syms,
+        days=days,
+        seed=seed,
+        live=live,
+        speed=speed,
+        fault_rate=fault_rate,
+        **av_opts,
+    )
     source_opts = {
+        **av_opts,
         "source": source,
         "symbols": syms,
         "days": days,

@@ -32,4 +32,47 @@ def build_source(name: str, symbols: list[str], **opts: Any) -> Source:
             speed=opts.get("speed", 1.0),
             fault_rate=opts.get("fault_rate", 0.0),
         )
+    if name == "alphavantage":
+        return _alphavantage(symbols, opts)
+    if name == "replay":
+        from stockpipe.sources.replay import ReplaySource
+
+        return ReplaySource(opts.get("files") or [], opts.get("symbol"), opts.get("interval"))
     raise ConfigError(f"--source {name!r} is unknown; use one of: {', '.join(SOURCES)}")
+
+
+def _alphavantage(symbols: list[str], opts: dict[str, Any]) -> Source:
+    from stockpipe.config import get_settings
+    from stockpipe.sources.alphavantage import AlphaVantageSource
+    from stockpipe.sources.alphavantage_client import AlphaVantageClient
+    from stockpipe.sources.budget import RequestBudget
+
+    settings = get_settings()
+    key = settings.alpha_vantage_api_key
+    if key is None or not key.get_secret_value():
+        raise ConfigError(
+            "--source alphavantage needs an API key: set ALPHA_VANTAGE_API_KEY (free at "
+            "https://www.alphavantage.co/support/#api-key), or use --source replay/simulator"
+        )
+    state = settings.state_dir / "alphavantage"
+    budget = RequestBudget(
+        state / "budget.json",
+        per_day=opts.get("requests_per_day", 25),
+        min_spacing=opts.get("min_spacing", 1.2),
+    )
+    client = AlphaVantageClient(
+        key.get_secret_value(), budget, base_url=settings.alpha_vantage_base_url
+    )
+    return AlphaVantageSource(
+        client,
+        symbols,
+        state,
+        interval=opts.get("interval") or "5min",
+        poll=opts.get("poll", 300.0),
+        once=opts.get("once", False),
+        month=opts.get("month"),
+        outputsize=opts.get("outputsize"),
+        adjusted=opts.get("adjusted", True),
+        extended_hours=opts.get("extended_hours", True),
+        datatype=opts.get("datatype", "json"),
+    )

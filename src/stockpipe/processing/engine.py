@@ -1,0 +1,363 @@
+"""The embedded processing engine: stream records -> bars, daily and quarantine in the lake.
+
+Per batch: clean; merge each (symbol, interval, ts) key with what is stored (the version
+that arrived last wins); for each series, recompute from its earliest changed bar to its
+end, resuming the kernel from the state stored in the bar just before; rewrite only the
+partitions that hold recomputed rows. `process` returns once all of it is durable.
+
+Crash safety: files are written in an order that makes a re-run after any crash finish
+the job. Quarantine and daily first, then bars from the latest dt back to the earliest;
+the earliest bars partition of a series holds its changed bars, so until it is written a
+replay still sees them as new and recomputes everything after them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date
+
+import pandas as pd
+
+from stockpipe.contract import BARS, DAILY, QUARANTINE
+from stockpipe.lake.archive import iter_raw
+from stockpipe.lake.base import Lake
+from stockpipe.processing.base import (
+    BatchStats,
+    CleanBar,
+    Position,
+    QuarantineRow,
+    bars_file_schema,
+    daily_file_schema,
+    position,
+    quarantine_file_schema,
+)
+from stockpipe.processing.cleaning import clean_batch
+from stockpipe.processing.indicators import (
+    CONTEXT,
+    INDICATOR_COLUMNS,
+    STATE_COLUMNS,
+    IndicatorState,
+    compute_daily,
+    compute_indicators,
+    session_dates,
+)
+from stockpipe.processing.store import PartitionSet
+from stockpipe.stream.base import StreamRecord, seq_key
+
+# Which dts each series spans, so a batch never scans history to find a series' rows.
+# Written before the data files and only ever widened, so after a crash it may name a
+# dt that holds no rows of the series yet (harmless), never miss one that does.
+SERIES_INDEX = "_state/processing/series.json"
+_BASE = ("symbol", "interval", "ts", "open", "high", "low", "close", "volume", "source")
+_NO_POS: Position = (-1, "")
+
+Series = tuple[str, str]
+
+
+def _sort_bars(df: pd.DataFrame) -> pd.DataFrame:
+    return df.sort_values(["symbol", "interval", "ts"], kind="mergesort")
+
+
+def _sort_daily(df: pd.DataFrame) -> pd.DataFrame:
+    return df.sort_values(["symbol", "interval"], kind="mergesort")
+
+
+def _sort_quarantine(df: pd.DataFrame) -> pd.DataFrame:
+    order = sorted(
+        range(len(df)),
+        key=lambda i: (df["shard_id"].iat[i], seq_key(df["sequence_number"].iat[i])),
+    )
+    return df.iloc[order]
+
+
+def _row_pos(shard: object, seq: object) -> Position:
+    if not isinstance(shard, str) or not isinstance(seq, str):
+        return _NO_POS
+    return position(shard, seq)
+
+
+def _dedupe_bars(df: pd.DataFrame) -> pd.DataFrame:
+    """Several files in one partition: keep the last-arrived version of each key."""
+    ranks = [_row_pos(s, q) for s, q in zip(df["ingest_shard"], df["ingest_seq"], strict=True)]
+    order = sorted(range(len(df)), key=lambda i: ranks[i])
+    return df.iloc[order].drop_duplicates(["symbol", "interval", "ts"], keep="last")
+
+
+class _Lakeside:
+    """One batch's view of the processed zone: partitions loaded once, written once."""
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+        self.bars = PartitionSet(lake, BARS.prefix, bars_file_schema(), _sort_bars, _dedupe_bars)
+        self.daily = PartitionSet(
+            lake,
+            DAILY.prefix,
+            daily_file_schema(),
+            _sort_daily,
+            lambda df: df.drop_duplicates(["symbol", "interval"], keep="last"),
+        )
+        self.quarantine = PartitionSet(
+            lake,
+            QUARANTINE.prefix,
+            quarantine_file_schema(),
+            _sort_quarantine,
+            lambda df: df.drop_duplicates(["shard_id", "sequence_number"]),
+        )
+        self.index = self._load_index()
+        self.index_dirty = False
+
+    def _load_index(self) -> dict[str, list[str]]:
+        try:
+            return dict(json.loads(self.lake.read_bytes(SERIES_INDEX)))
+        except FileNotFoundError:
+            pass
+        # No index yet (a new lake, or one written by another engine): build it once
+        # from the daily table, which has one small row per series and session.
+        index: dict[str, list[str]] = {}
+        for dt in self.daily.dts():
+            frame = self.daily.get(dt)
+            for sym, interval in zip(frame["symbol"], frame["interval"], strict=True):
+                span = index.setdefault(f"{sym}|{interval}", [dt, dt])
+                span[0], span[1] = min(span[0], dt), max(span[1], dt)
+        return index
+
+    def span(self, series: Series) -> tuple[str, str] | None:
+        found = self.index.get(f"{series[0]}|{series[1]}")
+        return (found[0], found[1]) if found else None
+
+    def widen(self, series: Series, first: str, last: str) -> None:
+        key = f"{series[0]}|{series[1]}"
+        old = self.index.get(key)
+        new = [min(first, old[0]), max(last, old[1])] if old else [first, last]
+        if new != old:
+            self.index[key] = new
+            self.index_dirty = True
+
+    def rows(self, dt: str, series: Series) -> pd.DataFrame:
+        frame = self.bars.get(dt)
+        return frame[(frame["symbol"] == series[0]) & (frame["interval"] == series[1])]
+
+    def flush(self) -> None:
+        self.quarantine.flush()
+        if self.index_dirty:
+            doc = dict(sorted(self.index.items()))
+            self.lake.write_bytes(SERIES_INDEX, json.dumps(doc, indent=0).encode())
+        self.daily.flush()
+        self.bars.flush(descending=True)
+
+
+class Processor:
+    """The `process` stage on the embedded engine (pandas + the numpy kernel)."""
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+
+    def process(self, records: Sequence[StreamRecord]) -> BatchStats:
+        """Clean, deduplicate and compute `records`; durable in the lake on return."""
+        bars, rejected = clean_batch(records)
+        stats = BatchStats(read=len(records), quarantined=len(rejected))
+        stats.reasons = dict(sorted(Counter(r.reason for r in rejected).items()))
+        side = _Lakeside(self.lake)
+        _add_quarantine(side, rejected)
+        by_series: dict[Series, dict[pd.Timestamp, list[CleanBar]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
+        for bar in bars:
+            by_series[(bar.symbol, bar.interval)][pd.Timestamp(bar.ts)].append(bar)
+        for series in sorted(by_series):
+            changed = _merge(side, series, by_series[series], stats)
+            if not changed.empty:
+                _recompute(side, series, changed)
+        side.flush()
+        return stats
+
+
+def _add_quarantine(side: _Lakeside, rejected: Iterable[QuarantineRow]) -> None:
+    by_dt: dict[str, list[QuarantineRow]] = defaultdict(list)
+    for row in rejected:
+        by_dt[f"{row.arrival_ts.astimezone(UTC):%Y-%m-%d}"].append(row)
+    for dt, rows in sorted(by_dt.items()):
+        frame = side.quarantine.get(dt)
+        seen = set(zip(frame["shard_id"], frame["sequence_number"], strict=True))
+        new = [r for r in rows if (r.shard_id, r.sequence_number) not in seen]
+        if not new:
+            continue  # a replay: every row is already stored
+        add = pd.DataFrame(
+            {
+                "reason": [r.reason for r in new],
+                "detail": [r.detail for r in new],
+                "payload": [r.payload for r in new],
+                "shard_id": [r.shard_id for r in new],
+                "sequence_number": [r.sequence_number for r in new],
+                "arrival_ts": pd.to_datetime([r.arrival_ts for r in new], utc=True),
+                "dt": dt,
+            }
+        )
+        merged = pd.concat([frame, add], ignore_index=True)
+        side.quarantine.put(dt, merged.drop_duplicates(["shard_id", "sequence_number"]))
+
+
+def _merge(
+    side: _Lakeside,
+    series: Series,
+    versions: dict[pd.Timestamp, list[CleanBar]],
+    stats: BatchStats,
+) -> pd.DataFrame:
+    """Count the batch's versions of each key and return the rows whose winner changed."""
+    keys = sorted(versions)
+    dts = sorted(set(session_dates(pd.Series(keys))))
+    stored_frames = [side.rows(dt, series) for dt in dts]
+    stored = pd.concat(stored_frames, ignore_index=True).set_index("ts", drop=False)
+    out: list[dict[str, object]] = []
+    for ts in keys:
+        cands = sorted(versions[ts], key=lambda b: b.pos)
+        winner: dict[str, object] | None = None
+        creator = (cands[0].shard_id, cands[0].sequence_number)
+        if ts not in stored.index:
+            stats.kept += 1
+            stats.duplicates += len(cands) - 1
+            winner = _bar_row(cands[-1])
+        else:
+            st = stored.loc[ts]
+            won = _row_pos(st["ingest_shard"], st["ingest_seq"])
+            was = (st["_created_shard"], st["_created_seq"])
+            if _row_pos(*was) == _NO_POS:
+                was = (st["ingest_shard"], st["ingest_seq"])
+            first = _row_pos(*was)
+            # A version whose position is the stored creator is that same record replayed
+            # after a crash: it was counted as kept the first time.
+            for cand in cands:
+                if cand.pos == first:
+                    stats.kept += 1
+                else:
+                    stats.duplicates += 1
+            if first <= cands[0].pos:
+                creator = was
+            if cands[-1].pos > won:
+                winner = _bar_row(cands[-1])
+            elif creator != was:
+                winner = {name: st[name] for name in (*_BASE, "ingest_shard", "ingest_seq")}
+        if winner is not None:
+            winner["_created_shard"], winner["_created_seq"] = creator
+            out.append(winner)
+    if not out:
+        return pd.DataFrame()
+    changed = pd.DataFrame(out)
+    changed["ts"] = pd.to_datetime(changed["ts"], utc=True).dt.as_unit("ns")
+    return changed
+
+
+def _bar_row(bar: CleanBar) -> dict[str, object]:
+    return {
+        "symbol": bar.symbol,
+        "interval": bar.interval,
+        "ts": pd.Timestamp(bar.ts),
+        "open": bar.open,
+        "high": bar.high,
+        "low": bar.low,
+        "close": bar.close,
+        "volume": bar.volume,
+        "source": bar.source,
+        "ingest_shard": bar.shard_id,
+        "ingest_seq": bar.sequence_number,
+    }
+
+
+def _context(side: _Lakeside, series: Series, dt0: str, t0: pd.Timestamp) -> pd.DataFrame:
+    """Stored rows of the series before t0: enough to resume the kernel (>= CONTEXT rows
+    with state) and to know the previous session's close, or the whole series."""
+    here = side.rows(dt0, series)
+    parts = [here[here["ts"] < t0]]
+    span = side.span(series)
+    if span is None or span[0] >= dt0:
+        return parts[0]
+    have, reached_start, has_prev = len(parts[0]), False, False
+    if have and int(parts[0]["_n"].min()) == 0:
+        return parts[0]
+    for dt in reversed([d for d in side.bars.dts() if span[0] <= d < dt0]):
+        if has_prev and have >= CONTEXT:
+            break
+        rows = side.rows(dt, series)
+        if rows.empty:
+            continue
+        parts.insert(0, rows)
+        have += len(rows)
+        has_prev = True
+        n_min = rows["_n"].min()
+        reached_start = bool(pd.notna(n_min) and int(n_min) == 0)
+        if reached_start:
+            break
+    return pd.concat(parts, ignore_index=True).sort_values("ts", kind="mergesort")
+
+
+def _recompute(side: _Lakeside, series: Series, changed: pd.DataFrame) -> None:
+    """Recompute a series from its earliest changed bar to its end; stage the partitions."""
+    t0 = changed["ts"].min()
+    dt0 = str(session_dates(pd.Series([t0])).iloc[0])
+    span = side.span(series)
+    last_dt = max(span[1], dt0) if span else dt0
+    later = [d for d in side.bars.dts() if dt0 <= d <= last_dt]
+    stored_after = [side.rows(d, series) for d in later]
+    after = pd.concat([f[f["ts"] >= t0] for f in stored_after], ignore_index=True)
+    after = after[~after["ts"].isin(changed["ts"])]
+    fresh = pd.concat([after, changed], ignore_index=True).sort_values("ts", kind="mergesort")
+    fresh = fresh.reset_index(drop=True)
+    fresh["dt"] = session_dates(fresh["ts"]).to_numpy()
+
+    ctx = _context(side, series, dt0, t0)
+    if IndicatorState.can_resume_from(ctx):
+        values, _ = compute_indicators(fresh, IndicatorState.from_rows(ctx))
+    else:
+        # Early in a series (or state missing): recompute from the first stored bar and
+        # keep only the rows from t0 on; the earlier rows are left exactly as stored.
+        whole = pd.concat([ctx, fresh], ignore_index=True)
+        values = compute_indicators(whole)[0].iloc[len(ctx) :].reset_index(drop=True)
+    for name in (*INDICATOR_COLUMNS, *STATE_COLUMNS):
+        fresh[name] = values[name].to_numpy()
+
+    touched = sorted(set(fresh["dt"]))
+    for dt in touched:
+        frame = side.bars.get(dt)
+        mine = (frame["symbol"] == series[0]) & (frame["interval"] == series[1])
+        keep = frame[~(mine & (frame["ts"] >= t0))]
+        side.bars.put(dt, pd.concat([keep, fresh[fresh["dt"] == dt]], ignore_index=True))
+
+    before = ctx[ctx["dt"] < dt0]
+    prev_close = float(before["close"].iloc[-1]) if len(before) else math.nan
+    session_rows = pd.concat([ctx[ctx["dt"] == dt0], fresh], ignore_index=True)
+    daily = compute_daily(session_rows, prev_close)
+    for dt in touched:
+        frame = side.daily.get(dt)
+        mine = (frame["symbol"] == series[0]) & (frame["interval"] == series[1])
+        row = daily[daily["dt"] == dt]
+        side.daily.put(dt, pd.concat([frame[~mine], row], ignore_index=True))
+    side.widen(series, dt0, touched[-1])
+
+
+def reprocess(
+    lake: Lake, from_date: str | date | None = None, to_date: str | date | None = None
+) -> BatchStats:
+    """Rebuild processed-data/ and quarantine/ from raw-data/ (`reprocess --engine local`).
+
+    Without a date range the processed zone is deleted and rebuilt from every raw record.
+    With a range (UTC arrival dates of raw-data/), those raw records are merged into the
+    existing tables; records already processed count and change nothing twice.
+    """
+    lo = from_date.isoformat() if isinstance(from_date, date) else from_date
+    hi = to_date.isoformat() if isinstance(to_date, date) else to_date
+    if lo is None and hi is None:
+        for prefix in (BARS.prefix, DAILY.prefix, QUARANTINE.prefix):
+            for path in lake.list(prefix):
+                lake.delete(path)
+        lake.delete(SERIES_INDEX)
+    unique: dict[tuple[str, str], StreamRecord] = {}
+    for record in iter_raw(lake, lo, hi):
+        # A raw file rewritten after a crash may repeat records: one per stream position.
+        unique.setdefault((record.shard_id, record.sequence_number), record)
+    ordered = sorted(unique.values(), key=lambda r: position(r.shard_id, r.sequence_number))
+    if not ordered:
+        return BatchStats()
+    return Processor(lake).process(ordered)

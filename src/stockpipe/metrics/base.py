@@ -7,6 +7,7 @@ Stages call `put(...)` as they work and `flush()` at each checkpoint. Backends:
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,9 +23,11 @@ METRICS: dict[str, str] = {
     "RecordsQuarantined": "Count",
     "DuplicatesDropped": "Count",
     "PutRecordsRetries": "Count",
+    "RecordsArchived": "Count",
     "ProcessingLagMs": "Milliseconds",
     "BatchDurationMs": "Milliseconds",
 }
+_NAME_RE = re.compile(r"^[A-Z][A-Za-z0-9]{0,99}$")
 UNITS = frozenset({"Count", "Milliseconds", "Seconds", "Bytes", "None", "Percent"})
 
 
@@ -39,8 +42,12 @@ class Datum:
 
 
 def check_datum(name: str, unit: str, stage: str) -> None:
-    if name not in METRICS:
-        raise ConfigError(f"unknown metric {name!r}; known metrics: {', '.join(sorted(METRICS))}")
+    # The metrics are listed in METRICS; stages may add their own (RecordsArchived).
+    if name not in METRICS and not _NAME_RE.match(name):
+        raise ConfigError(
+            f"metric name {name!r} is invalid: use CamelCase letters and digits, "
+            f"e.g. one of {', '.join(sorted(METRICS))}"
+        )
     if unit not in UNITS:
         raise ConfigError(
             f"unknown unit {unit!r} for {name}; use one of {', '.join(sorted(UNITS))}"

@@ -62,7 +62,7 @@ class CloudWatchMetrics(Metrics):
                 "Value": d.value,
                 "Unit": d.unit,
             }
-            if METRICS[d.name] == "Count" and d.unit == "Count":
+            if d.unit == "Count" and METRICS.get(d.name, "Count") == "Count":
                 key = (d.name, d.stage, d.stream, d.unit)
                 if key in summed:
                     summed[key]["Value"] += d.value

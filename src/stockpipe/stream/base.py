@@ -151,6 +151,8 @@ class Stream(ABC):
 
     #: Minimum seconds between GetRecords calls on one shard (Kinesis allows 5 per second).
     min_poll_interval: float = 0.0
+    #: Seconds a consumer waits after a poll that found nothing (0: no wait).
+    idle_poll_interval: float = 0.0
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

@@ -101,14 +101,16 @@ class Consumer:
         self._behind: dict[str, int] = {}
         self._shards: list[ShardInfo] = []
         self._shards_at = 0.0
+        self._idle = False
+        self._sleep = time.sleep
         self.caught_up = False
 
     @property
     def state(self) -> dict[str, Any]:
         return self.checkpoint.state
 
-    def _refresh_shards(self) -> None:
-        if not self._shards or time.monotonic() - self._shards_at > 10:
+    def _refresh_shards(self, force: bool = False) -> None:
+        if force or not self._shards or time.monotonic() - self._shards_at > 10:
             self._shards = self.stream.list_shards()
             self._shards_at = time.monotonic()
 
@@ -130,6 +132,10 @@ class Consumer:
             last = self._read.get(shard_id)
             if last is not None:
                 it = self.stream.get_shard_iterator(shard_id, "AFTER_SEQUENCE_NUMBER", last)
+            elif self._child_of_ended(shard_id):
+                # A child of a shard we read to its end starts at its beginning, even for a
+                # LATEST consumer: LATEST would skip what arrived since the split or merge.
+                it = self.stream.get_shard_iterator(shard_id, "TRIM_HORIZON")
             else:
                 it = self.stream.get_shard_iterator(shard_id, self.initial_position)
             self._iterators[shard_id] = it
@@ -138,10 +144,12 @@ class Consumer:
     def poll(self, max_records: int = 10000) -> Batch:
         """Read up to `max_records` from the readable shards. Empty means nothing new now."""
         self._refresh_shards()
+        self._pace(self._readable())
         records: list[StreamRecord] = []
         positions: dict[str, str] = {}
         finished: list[str] = []
         all_quiet = True
+        refresh = False
         for shard in self._readable():
             remaining = max_records - len(records)
             if remaining <= 0:
@@ -174,10 +182,36 @@ class Consumer:
                 self._iterators.pop(shard.shard_id, None)
                 finished.append(shard.shard_id)
                 all_quiet = False  # its children may now be readable
+                refresh = True
             else:
                 self._iterators[shard.shard_id] = result.next_iterator
         self.caught_up = all_quiet
+        self._idle = not records
+        if refresh:
+            # A split or merge closed a shard: discover its children now, not in 10 s.
+            self._refresh_shards(force=True)
         return Batch(records, positions, finished)
+
+    def _child_of_ended(self, shard_id: str) -> bool:
+        shard = next((s for s in self._shards if s.shard_id == shard_id), None)
+        return shard is not None and any(p in self._ended for p in shard.parents())
+
+    def _pace(self, shards: list[ShardInfo]) -> None:
+        """Sleep so no shard is polled faster than the stream allows.
+
+        After a poll that returned nothing, wait the backend's idle interval (a polite
+        sleep on an empty stream, never a busy loop); otherwise its minimum interval.
+        Backends without limits (the embedded stream) never sleep here.
+        """
+        interval = self.stream.min_poll_interval
+        if self._idle:
+            interval = max(interval, self.stream.idle_poll_interval)
+        if interval <= 0 or not shards:
+            return
+        now = time.monotonic()
+        wait = max(interval - (now - self._last_call.get(s.shard_id, 0.0)) for s in shards)
+        if wait > 0:
+            self._sleep(min(wait, interval))
 
     def commit(self, batch: Batch, state: dict[str, Any] | None = None) -> None:
         """Advance the checkpoint past `batch`. Call only once its output is durable."""

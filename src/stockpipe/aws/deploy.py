@@ -1,0 +1,411 @@
+"""Deploy and destroy the CloudFormation stack: artifacts, change sets, outputs.
+
+`stockpipe deploy` always goes through a change set, so what will change is shown
+before anything changes. Progress goes to `echo` (stderr in the CLI); the `export`
+lines go to stdout, so `eval "$(stockpipe deploy)"` points the shell at the stack.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import yaml
+from botocore.exceptions import ClientError
+
+from stockpipe.errors import ConfigError, StockpipeError
+
+DEFAULT_TEMPLATE = Path(__file__).resolve().parents[3] / "cloudformation" / "stockpipe.yaml"
+DEFAULT_ARTIFACTS_DIR = Path("dist/glue")
+GLUE_SCRIPT = "process_bars.py"
+ARTIFACTS_PREFIX = "glue/"
+# CreateChangeSet accepts at most 51,200 bytes inline; larger templates go through S3.
+MAX_TEMPLATE_BODY = 51_200
+CAPABILITIES = ["CAPABILITY_NAMED_IAM"]
+_NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
+
+# Stack output -> environment variable stockpipe reads (see stockpipe.config.SETTINGS).
+OUTPUT_ENV = (
+    ("Region", "AWS_REGION"),
+    ("BucketName", "S3_BUCKET_NAME"),
+    ("StreamName", "KINESIS_STREAM_NAME"),
+    ("LakeLocation", "STOCKPIPE_LAKE"),
+    ("AthenaWorkGroupName", "STOCKPIPE_ATHENA_WORKGROUP"),
+    ("AthenaOutput", "STOCKPIPE_ATHENA_OUTPUT"),
+    ("GlueDatabaseName", "STOCKPIPE_ATHENA_DATABASE"),
+)
+# Backends that follow from deploying to AWS at all.
+FIXED_ENV = (("STOCKPIPE_STREAM", "kinesis"), ("STOCKPIPE_SQL", "athena"), ("STOCKPIPE_METRICS", "cloudwatch"))
+
+
+class DeployError(StockpipeError):
+    """CloudFormation, or an upload the deploy needs, failed."""
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """Reads CloudFormation YAML; short-form intrinsics (!Ref, !Sub ...) load as plain values."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        return {suffix: loader.construct_scalar(node)}
+    if isinstance(node, yaml.SequenceNode):
+        return {suffix: loader.construct_sequence(node, deep=True)}
+    return {suffix: loader.construct_mapping(node, deep=True)}  # type: ignore[arg-type]
+
+
+_CfnLoader.add_multi_constructor("!", _intrinsic)
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    """The template as a dict (intrinsics kept as {"Ref": ...} style values)."""
+    try:
+        doc = yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read template {path}: {exc}") from exc
+    if not isinstance(doc, dict) or "Resources" not in doc:
+        raise ConfigError(f"{path} is not a CloudFormation template (no Resources section)")
+    return doc
+
+
+def parse_params(pairs: Iterable[str], template: dict[str, Any]) -> dict[str, str]:
+    """`K=V` strings -> parameters, checked against the template's Parameters."""
+    known = template.get("Parameters", {})
+    params: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--param {pair!r} is not KEY=VALUE, e.g. --param ShardCount=2")
+        if key not in known:
+            raise ConfigError(
+                f"--param {key} is not a parameter of the template; known: {', '.join(known)}"
+            )
+        params[key] = value
+    return params
+
+
+def export_lines(outputs: dict[str, str]) -> list[str]:
+    """`export NAME=value` lines for the shell, from the stack outputs."""
+    lines = [
+        f"export {env}={shlex.quote(outputs[key])}" for key, env in OUTPUT_ENV if key in outputs
+    ]
+    lines += [f"export {env}={value}" for env, value in FIXED_ENV]
+    return lines
+
+
+def find_artifacts(directory: Path) -> tuple[Path, list[Path]]:
+    """The Glue script and the wheels `make glue-artifacts` put in `directory`."""
+    script = directory / GLUE_SCRIPT
+    if not script.is_file():
+        raise ConfigError(
+            f"no Glue job script at {script}: run `make glue-artifacts` first "
+            "(or pass --skip-artifacts to deploy without uploading)"
+        )
+    return script, sorted(directory.glob("*.whl"))
+
+
+@dataclass
+class Change:
+    action: str
+    logical_id: str
+    resource_type: str
+    replacement: str
+
+    def __str__(self) -> str:
+        extra = f" (replacement: {self.replacement})" if self.replacement else ""
+        return f"{self.action:<7} {self.resource_type:<32} {self.logical_id}{extra}"
+
+
+@dataclass
+class ChangeSetPlan:
+    name: str
+    stack_id: str
+    change_set_type: str  # CREATE or UPDATE
+    changes: list[Change] = field(default_factory=list)
+    empty: bool = False
+
+
+class StackDeployer:
+    """Change-set based deploys of one stack in one account and region."""
+
+    def __init__(
+        self,
+        stack_name: str,
+        region: str | None = None,
+        *,
+        session: Any = None,
+        echo: Callable[[str], None] = print,
+        poll_seconds: float = 5.0,
+        timeout_seconds: float = 3600.0,
+    ) -> None:
+        self.stack_name = stack_name
+        self.session = session or boto3.session.Session(region_name=region or None)
+        self.region = self.session.region_name or "us-east-1"
+        self.cfn = self.session.client("cloudformation", region_name=self.region)
+        self.s3 = self.session.client("s3", region_name=self.region)
+        self.echo = echo
+        self.poll_seconds = poll_seconds
+        self.timeout_seconds = timeout_seconds
+
+    # ------------------------------------------------------------ artifacts
+    def account_id(self) -> str:
+        try:
+            return str(self.session.client("sts", region_name=self.region).get_caller_identity()["Account"])
+        except ClientError as exc:
+            raise DeployError(f"cannot identify the AWS account: {exc}; check credentials") from exc
+
+    def default_artifacts_bucket(self) -> str:
+        return f"stockpipe-artifacts-{self.account_id()}-{self.region}"
+
+    def ensure_artifacts_bucket(self, bucket: str) -> None:
+        """Create the artifacts bucket (private, encrypted, TLS only) if it is missing."""
+        try:
+            self.s3.head_bucket(Bucket=bucket)
+            return
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+                raise DeployError(f"cannot use artifacts bucket {bucket}: {exc}") from exc
+        self.echo(f"creating artifacts bucket {bucket}")
+        kwargs: dict[str, Any] = {"Bucket": bucket}
+        if self.region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
+        self.s3.create_bucket(**kwargs)
+        self.s3.put_public_access_block(
+            Bucket=bucket,
+            PublicAccessBlockConfiguration={
+                "BlockPublicAcls": True,
+                "IgnorePublicAcls": True,
+                "BlockPublicPolicy": True,
+                "RestrictPublicBuckets": True,
+            },
+        )
+        self.s3.put_bucket_encryption(
+            Bucket=bucket,
+            ServerSideEncryptionConfiguration={
+                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+            },
+        )
+        if not str(self.s3.meta.endpoint_url).startswith("https://"):
+            # A TLS-only policy on a plain-HTTP endpoint (moto, LocalStack) locks us out.
+            self.echo(f"not adding a TLS-only policy: {self.s3.meta.endpoint_url} is not HTTPS")
+            return
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "DenyInsecureTransport",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:*",
+                    "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                }
+            ],
+        }
+        self.s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+
+    def upload_artifacts(self, bucket: str, directory: Path) -> dict[str, str]:
+        """Upload the script and wheel; returns the template parameters that point at them."""
+        script, wheels = find_artifacts(directory)
+        params = {"GlueScriptKey": ARTIFACTS_PREFIX + GLUE_SCRIPT, "GlueWheelKey": ""}
+        uploads = [(script, params["GlueScriptKey"])]
+        if wheels:
+            # The newest wheel wins if a stale one is still lying around.
+            wheel = max(wheels, key=lambda p: p.stat().st_mtime)
+            params["GlueWheelKey"] = ARTIFACTS_PREFIX + wheel.name
+            uploads.append((wheel, params["GlueWheelKey"]))
+        for path, key in uploads:
+            self.echo(f"uploading {path} -> s3://{bucket}/{key}")
+            try:
+                self.s3.upload_file(str(path), bucket, key)
+            except (ClientError, OSError) as exc:
+                raise DeployError(f"cannot upload {path} to s3://{bucket}/{key}: {exc}") from exc
+        return params
+
+    # ------------------------------------------------------------ stack state
+    def stack(self) -> dict[str, Any] | None:
+        try:
+            stacks = self.cfn.describe_stacks(StackName=self.stack_name)["Stacks"]
+        except ClientError as exc:
+            if "does not exist" in str(exc):
+                return None
+            raise DeployError(f"cannot describe stack {self.stack_name}: {exc}") from exc
+        return stacks[0] if stacks else None
+
+    def outputs(self) -> dict[str, str]:
+        stack = self.stack()
+        if stack is None:
+            raise DeployError(f"stack {self.stack_name} does not exist in {self.region}")
+        return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+    def validate(self, body: str) -> None:
+        try:
+            self.cfn.validate_template(**self._template_arg(body, upload=False))
+        except ClientError as exc:
+            raise DeployError(f"CloudFormation rejected the template: {exc}") from exc
+
+    def _template_arg(self, body: str, upload: bool, bucket: str | None = None) -> dict[str, str]:
+        if len(body.encode()) <= MAX_TEMPLATE_BODY:
+            return {"TemplateBody": body}
+        if not upload or not bucket:
+            raise DeployError(
+                f"the template is {len(body.encode())} bytes, over the {MAX_TEMPLATE_BODY}-byte "
+                "inline limit; deploy without --dry-run so it can be uploaded to the artifacts bucket"
+            )
+        key = f"cloudformation/{self.stack_name}-{hashlib.sha256(body.encode()).hexdigest()[:16]}.yaml"
+        self.s3.put_object(Bucket=bucket, Key=key, Body=body.encode())
+        return {"TemplateURL": f"https://{bucket}.s3.{self.region}.amazonaws.com/{key}"}
+
+    # ------------------------------------------------------------ change sets
+    def create_change_set(
+        self, body: str, params: dict[str, str], artifacts_bucket: str | None = None
+    ) -> ChangeSetPlan:
+        existing = self.stack()
+        status = existing["StackStatus"] if existing else None
+        if status == "ROLLBACK_COMPLETE":
+            raise DeployError(
+                f"stack {self.stack_name} is in ROLLBACK_COMPLETE (its first create failed); "
+                "run `stockpipe destroy` and deploy again"
+            )
+        if status and status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS":
+            raise DeployError(f"stack {self.stack_name} is busy ({status}); wait and retry")
+        cs_type = "UPDATE" if status and status != "REVIEW_IN_PROGRESS" else "CREATE"
+        name = "stockpipe-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        try:
+            reply = self.cfn.create_change_set(
+                StackName=self.stack_name,
+                ChangeSetName=name,
+                ChangeSetType=cs_type,
+                Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
+                Capabilities=CAPABILITIES,
+                Tags=[{"Key": "stockpipe:managed-by", "Value": "stockpipe deploy"}],
+                **self._template_arg(body, upload=True, bucket=artifacts_bucket),
+            )
+        except ClientError as exc:
+            raise DeployError(f"cannot create a change set for {self.stack_name}: {exc}") from exc
+        plan = ChangeSetPlan(name=reply["Id"], stack_id=reply["StackId"], change_set_type=cs_type)
+        desc = self._wait_change_set(plan.name)
+        if desc["Status"] == "FAILED":
+            reason = desc.get("StatusReason", "")
+            if any(marker in reason for marker in _NO_CHANGES):
+                plan.empty = True
+                self.cfn.delete_change_set(ChangeSetName=plan.name, StackName=self.stack_name)
+                return plan
+            raise DeployError(f"change set for {self.stack_name} failed: {reason}")
+        plan.changes = [
+            Change(
+                action=c["ResourceChange"].get("Action", "?"),
+                logical_id=c["ResourceChange"].get("LogicalResourceId", "?"),
+                resource_type=c["ResourceChange"].get("ResourceType", "?"),
+                replacement=c["ResourceChange"].get("Replacement", "") or "",
+            )
+            for c in desc.get("Changes", [])
+            if "ResourceChange" in c
+        ]
+        return plan
+
+    def _wait_change_set(self, name: str) -> dict[str, Any]:
+        deadline = time.monotonic() + self.timeout_seconds
+        while True:
+            desc = self.cfn.describe_change_set(ChangeSetName=name, StackName=self.stack_name)
+            if desc["Status"] in ("CREATE_COMPLETE", "FAILED"):
+                return desc
+            if time.monotonic() > deadline:
+                raise DeployError(f"change set {name} still {desc['Status']}; check the console")
+            time.sleep(self.poll_seconds)
+
+    def discard(self, plan: ChangeSetPlan) -> None:
+        """Drop a change set that will not run (and the empty stack a CREATE left behind)."""
+        if not plan.empty:
+            self.cfn.delete_change_set(ChangeSetName=plan.name, StackName=self.stack_name)
+        stack = self.stack()
+        if plan.change_set_type == "CREATE" and stack and stack["StackStatus"] == "REVIEW_IN_PROGRESS":
+            self.cfn.delete_stack(StackName=self.stack_name)
+
+    def execute(self, plan: ChangeSetPlan) -> dict[str, str]:
+        """Run the change set, wait for the stack, return its outputs."""
+        self.cfn.execute_change_set(ChangeSetName=plan.name, StackName=self.stack_name)
+        status = self.wait_stack()
+        if status not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
+            raise DeployError(f"stack {self.stack_name} ended in {status}: {self._failure_reasons()}")
+        return self.outputs()
+
+    def wait_stack(self, gone_ok: bool = False) -> str:
+        deadline = time.monotonic() + self.timeout_seconds
+        while True:
+            stack = self.stack()
+            if stack is None:
+                if gone_ok:
+                    return "DELETE_COMPLETE"
+                raise DeployError(f"stack {self.stack_name} disappeared while waiting")
+            status = str(stack["StackStatus"])
+            if not status.endswith("_IN_PROGRESS"):
+                return status
+            if time.monotonic() > deadline:
+                raise DeployError(f"stack {self.stack_name} still {status} after {self.timeout_seconds:.0f}s")
+            time.sleep(self.poll_seconds)
+
+    def _failure_reasons(self) -> str:
+        try:
+            events = self.cfn.describe_stack_events(StackName=self.stack_name)["StackEvents"]
+        except ClientError:
+            return "see the stack events in the console"
+        reasons = [
+            f"{e['LogicalResourceId']}: {e['ResourceStatusReason']}"
+            for e in events
+            if e.get("ResourceStatus", "").endswith("_FAILED") and e.get("ResourceStatusReason")
+        ]
+        return "; ".join(reasons[:5]) or "see the stack events in the console"
+
+    # ------------------------------------------------------------ destroy
+    def empty_bucket(self, bucket: str) -> int:
+        """Delete every object version and delete marker; returns how many were deleted."""
+        deleted = 0
+        paginator = self.s3.get_paginator("list_object_versions")
+        try:
+            for page in paginator.paginate(Bucket=bucket):
+                keys = [
+                    {"Key": v["Key"], "VersionId": v["VersionId"]}
+                    for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
+                ]
+                for i in range(0, len(keys), 1000):  # DeleteObjects takes at most 1000 keys
+                    self.s3.delete_objects(Bucket=bucket, Delete={"Objects": keys[i : i + 1000], "Quiet": True})
+                    deleted += len(keys[i : i + 1000])
+        except ClientError as exc:
+            if "NoSuchBucket" in str(exc):
+                return deleted
+            raise DeployError(f"cannot empty bucket {bucket}: {exc}") from exc
+        return deleted
+
+    def destroy(self) -> None:
+        """Empty the data bucket, delete the stack, then the bucket it retains."""
+        stack = self.stack()
+        if stack is None:
+            raise DeployError(f"stack {self.stack_name} does not exist in {self.region}; nothing to destroy")
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        bucket = outputs.get("BucketName")
+        if bucket:
+            count = self.empty_bucket(bucket)
+            self.echo(f"emptied s3://{bucket} ({count} object versions)")
+        self.cfn.delete_stack(StackName=self.stack_name)
+        status = self.wait_stack(gone_ok=True)
+        if status != "DELETE_COMPLETE":
+            raise DeployError(f"stack {self.stack_name} ended in {status}: {self._failure_reasons()}")
+        if bucket:
+            # DeletionPolicy: Retain keeps the lake if the stack is deleted by hand; here
+            # the user confirmed, so the (now empty) bucket goes too.
+            try:
+                self.s3.delete_bucket(Bucket=bucket)
+            except ClientError as exc:
+                if "NoSuchBucket" not in str(exc):
+                    raise DeployError(f"stack deleted, but bucket {bucket} remains: {exc}") from exc
+        self.echo(f"deleted stack {self.stack_name}")

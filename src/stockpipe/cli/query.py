@@ -1,0 +1,165 @@
+"""`stockpipe query` (SQL over the lake) and `stockpipe athena setup|ddl`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from stockpipe.cli.common import settings_from
+from stockpipe.config import env_help
+from stockpipe.errors import ConfigError
+from stockpipe.sql import QueryResult, get_engine, list_named_queries, run_named_query
+from stockpipe.sql.catalog import QUERIES_ROOT
+
+FORMATS = ("table", "csv", "json")
+
+athena_app = typer.Typer(
+    help="Create and inspect the Athena tables and views.", no_args_is_help=True
+)
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def render(result: QueryResult, fmt: str) -> str:
+    """The result as csv or json text (the table format prints through rich)."""
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(result.columns)
+        writer.writerows([[_cell(v) for v in row] for row in result.rows])
+        return buf.getvalue()
+    if fmt == "json":
+        rows = [{k: _cell(v) for k, v in d.items()} for d in result.to_dicts()]
+        return json.dumps(rows, indent=2, allow_nan=False, default=str) + "\n"
+    raise ConfigError(f"unknown format {fmt!r}; use one of: {', '.join(FORMATS)}")
+
+
+def _print_table(result: QueryResult) -> None:
+    table = Table(*result.columns)
+    for row in result.rows:
+        table.add_row(*["" if v is None else str(_cell(v)) for v in row])
+    Console(width=max(120, 14 * len(result.columns))).print(table)
+
+
+def _parse_params(items: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--param {item!r} must look like name=value, e.g. symbol=AAPL")
+        out[key.strip()] = value
+    return out
+
+
+def query(
+    ctx: typer.Context,
+    sql: str = typer.Argument(
+        None, help='Athena SQL, e.g. "SELECT symbol, count(*) FROM bars GROUP BY 1".'
+    ),
+    name: str = typer.Option(
+        None, "--name", "-n", help="Run athena-queries/queries/<name>.sql instead."
+    ),
+    param: list[str] = typer.Option(
+        [],
+        "--param",
+        "-p",
+        help="Named query: name=value (repeatable). Ad-hoc SQL: one value per ? placeholder, in order.",
+    ),
+    fmt: str = typer.Option("table", "--format", "-f", help="Output: table, csv or json."),
+    engine: str = typer.Option(
+        None, "--engine", help=f"duckdb (local) or athena {env_help('sql')}"
+    ),
+    lake: str = typer.Option(None, "--lake", help=f"Lake folder or s3:// URI {env_help('lake')}"),
+    list_queries: bool = typer.Option(False, "--list", help="List the named queries and exit."),
+) -> None:
+    """Run SQL over the lake: tables bars, daily, quarantine, raw, and the views."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format {fmt!r} is not one of: {', '.join(FORMATS)}")
+    if list_queries:
+        for q in list_named_queries():
+            params = ", ".join(
+                f"{p.name} {p.type}" + ("" if p.default is None else f" = '{p.default}'")
+                for p in q.params
+            )
+            typer.echo(f"{q.name}({params})  pruning: {q.pruning}\n    {q.purpose}")
+        return
+    if (sql is None) == (name is None):
+        raise ConfigError("pass either SQL text or --name NAME (see --list for the names)")
+    settings = settings_from(ctx, lake=lake, sql=engine)
+    if name is not None:
+        result = run_named_query(name, _parse_params(param), settings=settings)
+    else:
+        # Ad-hoc SQL: values are bound to ? in order, never pasted into the text.
+        result = get_engine(settings).execute(sql, list(param))
+    if fmt == "table":
+        _print_table(result)
+    else:
+        sys.stdout.write(render(result, fmt))
+    if result.scanned_bytes is not None:
+        typer.echo(
+            f"scanned {result.scanned_bytes:,} bytes, estimated cost ${result.cost_usd:.6f} "
+            "($5/TB, 10 MB minimum)",
+            err=True,
+        )
+
+
+@athena_app.command("setup")
+def athena_setup(
+    ctx: typer.Context,
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the statements instead of running them."
+    ),
+    lake: str = typer.Option(
+        None, "--lake", help=f"s3:// lake the tables point at {env_help('lake')}"
+    ),
+) -> None:
+    """Create the database, tables and views in Athena (idempotent; safe to re-run)."""
+    from stockpipe.sql.athena import AthenaEngine, run_setup, setup_statements
+
+    settings = settings_from(ctx, lake=lake)
+    statements = setup_statements(settings.lake_location, settings.athena_database)
+    if dry_run:
+        for s in statements:
+            typer.echo(f"-- {s.label}\n{s.sql};\n")
+        return
+    engine = AthenaEngine.from_settings(settings)
+    for label, _ in run_setup(engine, statements):
+        typer.echo(f"ok  {label}")
+
+
+@athena_app.command("ddl")
+def athena_ddl(
+    write: bool = typer.Option(
+        False, "--write", help="Rewrite athena-queries/ddl/ from the contract."
+    ),
+) -> None:
+    """Print (or rewrite) the Athena DDL generated from stockpipe.contract."""
+    from stockpipe.sql.ddl import render_all, write_all
+
+    if write:
+        for path in write_all(QUERIES_ROOT / "ddl"):
+            typer.echo(f"wrote {path}")
+        return
+    for name, text in render_all().items():
+        typer.echo(f"-- file: {Path('ddl') / name}\n{text}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("query")(query)
+    app.add_typer(athena_app, name="athena")

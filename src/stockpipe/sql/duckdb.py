@@ -1,0 +1,228 @@
+"""The local engine: DuckDB over the lake, running the same Athena SQL files (transpiled).
+
+Each lake table becomes a DuckDB view that selects exactly the contract's columns (plus
+the partition columns), so internal `_`-prefixed columns in the files never show. A table
+with no files yet is an empty view with the right columns, not an error.
+
+Two ways to reach the files:
+- a local folder: DuckDB's own `read_parquet`/`read_json` over a glob, bound at query
+  time, so files the pipeline adds or atomically replaces are picked up;
+- any other pyarrow filesystem (S3): Arrow datasets re-listed before each query and
+  registered in DuckDB, because DuckDB's httpfs extension cannot be downloaded here.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+
+from stockpipe.contract import TABLES, Table
+from stockpipe.errors import QueryError
+from stockpipe.lake.base import TMP_PREFIX, Lake
+from stockpipe.sql.base import QueryEngine, QueryResult
+from stockpipe.sql.catalog import view_files
+from stockpipe.sql.transpile import to_duckdb
+
+# A file can vanish between DuckDB's glob and its open (compaction); a retry sees the new set.
+_IO_RETRIES = 3
+_EXT = {"parquet": "parquet", "json": "jsonl"}
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _select_list(table: Table) -> str:
+    cols = [f"CAST({_ident(c.name)} AS {c.duckdb_type}) AS {_ident(c.name)}" for c in table.columns]
+    cols += [f"CAST({_ident(p.name)} AS VARCHAR) AS {_ident(p.name)}" for p in table.partitions]
+    return ", ".join(cols)
+
+
+def empty_view_sql(table: Table) -> str:
+    cols = [f"CAST(NULL AS {c.duckdb_type}) AS {_ident(c.name)}" for c in table.columns]
+    cols += [f"CAST(NULL AS VARCHAR) AS {_ident(p.name)}" for p in table.partitions]
+    return f"CREATE OR REPLACE VIEW {_ident(table.name)} AS SELECT {', '.join(cols)} WHERE false"
+
+
+def _partition_glob(table: Table) -> str:
+    dirs = "/".join(f"{p.name}=*" for p in table.partitions)
+    return f"{dirs}/*.{_EXT[table.file_format]}"
+
+
+def native_view_sql(table: Table, root: str) -> str:
+    """A view reading the table's files under a local `root` with DuckDB's own readers."""
+    pattern = _quote(f"{root.rstrip('/')}/{table.prefix}/{_partition_glob(table)}")
+    hive_types = ", ".join(f"{_quote(p.name)}: 'VARCHAR'" for p in table.partitions)
+    if table.file_format == "parquet":
+        source = (
+            f"read_parquet({pattern}, hive_partitioning = true, union_by_name = true, "
+            f"hive_types = {{{hive_types}}})"
+        )
+    else:
+        columns = ", ".join(f"{_quote(c.name)}: {_quote(c.duckdb_type)}" for c in table.columns)
+        source = (
+            f"read_json({pattern}, format = 'newline_delimited', columns = {{{columns}}}, "
+            f"hive_partitioning = true, hive_types = {{{hive_types}}})"
+        )
+    return (
+        f"CREATE OR REPLACE VIEW {_ident(table.name)} AS SELECT {_select_list(table)} FROM {source}"
+    )
+
+
+def arrow_dataset(table: Table, filesystem: pafs.FileSystem, base: str) -> ds.Dataset | None:
+    """The table's files as an Arrow dataset with the contract schema, or None if empty."""
+    root = f"{base.rstrip('/')}/{table.prefix}"
+    part_schema = pa.schema([pa.field(p.name, pa.string()) for p in table.partitions])
+    schema = pa.schema(list(table.arrow_schema()) + list(part_schema))
+    try:
+        selector = pafs.FileSelector(root, recursive=True, allow_not_found=True)
+        infos = filesystem.get_file_info(selector)
+    except (FileNotFoundError, OSError):
+        return None
+    suffix = "." + _EXT[table.file_format]
+    paths = sorted(
+        i.path
+        for i in infos
+        if i.type == pafs.FileType.File
+        and i.path.endswith(suffix)
+        and not any(seg.startswith((TMP_PREFIX, ".")) for seg in i.path.split("/"))
+    )
+    if not paths:
+        return None
+    fmt: ds.FileFormat = (
+        ds.ParquetFileFormat() if table.file_format == "parquet" else ds.JsonFileFormat()
+    )
+    return ds.dataset(
+        paths,
+        schema=schema,
+        format=fmt,
+        filesystem=filesystem,
+        partitioning=ds.partitioning(part_schema, flavor="hive"),
+        partition_base_dir=root,
+    )
+
+
+class DuckDBEngine(QueryEngine):
+    """Athena SQL on a laptop: DuckDB views over the lake, views/*.sql on top."""
+
+    name = "duckdb"
+
+    def __init__(self, lake: Lake, *, native: bool | None = None, queries_root: Path | None = None):
+        self.lake = lake
+        filesystem, base = lake.arrow_filesystem()
+        self._fs: pafs.FileSystem = filesystem  # type: ignore[assignment]
+        self._base = base
+        self.native = isinstance(self._fs, pafs.LocalFileSystem) if native is None else native
+        self._con = duckdb.connect(":memory:")
+        self._con.execute("SET TimeZone = 'UTC'")
+        self._lock = threading.Lock()
+        self._has_files: dict[str, bool] = {}
+        self._views = [to_duckdb(p.read_text()) for p in view_files(queries_root)]
+        self._views_created = False
+
+    # -- lake tables -------------------------------------------------------------------
+
+    def _native_has_files(self, table: Table) -> bool:
+        folder = Path(self._base) / table.prefix
+        return next(folder.glob(_partition_glob(table)), None) is not None
+
+    def _refresh_native(self) -> None:
+        for table in TABLES.values():
+            has = self._native_has_files(table)
+            if self._has_files.get(table.name) != has:
+                sql = native_view_sql(table, self._base) if has else empty_view_sql(table)
+                self._con.execute(sql)
+                self._has_files[table.name] = has
+
+    def _refresh_arrow(self) -> None:
+        for table in TABLES.values():
+            dataset = arrow_dataset(table, self._fs, self._base)
+            if dataset is None:
+                self._con.execute(empty_view_sql(table))
+                continue
+            source = f"__lake_{table.name}"
+            self._con.register(source, dataset)
+            self._con.execute(
+                f"CREATE OR REPLACE VIEW {_ident(table.name)} AS "
+                f"SELECT {_select_list(table)} FROM {_ident(source)}"
+            )
+
+    def refresh(self, force: bool = False) -> None:
+        """Point the table views at the lake's current files; create views/*.sql once."""
+        if force:
+            self._has_files.clear()
+        if self.native:
+            self._refresh_native()
+        else:
+            self._refresh_arrow()
+        if not self._views_created:
+            for sql in self._views:
+                self._con.execute(sql)
+            self._views_created = True
+
+    # -- queries -----------------------------------------------------------------------
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> QueryResult:
+        duck_sql = to_duckdb(sql)
+        values = list(params or [])
+        for attempt in range(_IO_RETRIES):
+            try:
+                return self._run(duck_sql, values)
+            except duckdb.IOException as exc:
+                if attempt == _IO_RETRIES - 1:
+                    raise QueryError(f"cannot read the lake at {self.lake.root}: {exc}") from None
+                self._has_files.clear()
+            except duckdb.Error as exc:
+                raise QueryError(_one_line(str(exc))) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _run(self, duck_sql: str, values: list[Any]) -> QueryResult:
+        if self.native:
+            with self._lock:
+                self.refresh()
+            # A cursor per query: concurrent readers share the views, not the state.
+            cur = self._con.cursor()
+            try:
+                cur.execute("SET TimeZone = 'UTC'")
+                return _collect(cur.execute(duck_sql, values))
+            finally:
+                cur.close()
+        # Arrow datasets are registered on the connection, so queries take turns.
+        with self._lock:
+            self.refresh()
+            return _collect(self._con.execute(duck_sql, values))
+
+    def close(self) -> None:
+        self._con.close()
+
+
+def _collect(cur: duckdb.DuckDBPyConnection) -> QueryResult:
+    columns = [d[0] for d in cur.description] if cur.description else []
+    rows = [tuple(r) for r in cur.fetchall()] if cur.description else []
+    return QueryResult(columns=columns, rows=rows, scanned_bytes=None, cost_usd=None)
+
+
+def _one_line(message: str) -> str:
+    """DuckDB's message plus where its caret points, flattened for a one-line error."""
+    lines = [ln.rstrip() for ln in message.splitlines() if ln.strip()]
+    text = lines[0] if lines else message
+    for i, ln in enumerate(lines):
+        if ln.startswith("LINE ") and ":" in ln:
+            label, snippet = ln.split(":", 1)
+            caret = lines[i + 1] if i + 1 < len(lines) else ""
+            col = caret.find("^") - len(label) - 1
+            where = f"{label.lower()}, column {col}" if col > 0 else label.lower()
+            text += f" (at {where} of the DuckDB translation: {snippet.strip()[:80]})"
+            break
+    return text

@@ -34,6 +34,7 @@ _COMMAND_MODULES = (
     "stockpipe.cli.config_cmd",
     "stockpipe.cli.dashboard_cmd",
     "stockpipe.cli.deploy_cmd",
+    "stockpipe.cli.maintenance",
     "stockpipe.cli.pipeline",
     "stockpipe.cli.powerbi_cmd",
     "stockpipe.cli.query",

@@ -149,6 +149,12 @@ class _Lakeside:
         self.bars.flush(descending=True)
 
 
+def processed_partitions(lake: Lake) -> dict[str, PartitionSet]:
+    """The bars, daily and quarantine partition sets, with their sort and dedupe rules."""
+    side = _Lakeside(lake)
+    return {"bars": side.bars, "daily": side.daily, "quarantine": side.quarantine}
+
+
 class Processor:
     """The `process` stage on the embedded engine (pandas + the numpy kernel)."""
 

@@ -1,0 +1,55 @@
+"""`stockpipe compact` and `stockpipe expire`: lake upkeep."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from stockpipe.cli.common import open_lake_from, settings_from
+from stockpipe.config import env_help
+from stockpipe.lake import maintenance
+
+console = Console()
+
+
+def compact(
+    ctx: typer.Context,
+    lake: str = typer.Option(None, "--lake", help=f"Lake folder or s3:// URI {env_help('lake')}"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only report what would be merged"),
+) -> None:
+    """Merge the small files of each partition (processed zone and closed raw hours)."""
+    store = open_lake_from(settings_from(ctx, lake=lake))
+    report = maintenance.compact(store, dry_run=dry_run)
+    for line in report.details:
+        console.print(line, highlight=False)
+    verb = "would merge" if dry_run else "merged"
+    console.print(f"{verb} {report.files_merged} files in {report.partitions} partitions")
+
+
+def expire(
+    ctx: typer.Context,
+    raw_days: int = typer.Option(None, "--raw-days", help="Keep raw-data/ this many days"),
+    processed_days: int = typer.Option(
+        None, "--processed-days", help="Keep processed-data/ (bars, daily) this many days"
+    ),
+    quarantine_days: int = typer.Option(
+        None, "--quarantine-days", help="Keep quarantine/ this many days"
+    ),
+    lake: str = typer.Option(None, "--lake", help=f"Lake folder or s3:// URI {env_help('lake')}"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only report what would be deleted"),
+) -> None:
+    """Delete partitions older than the retention, as the S3 lifecycle rules do in AWS."""
+    store = open_lake_from(settings_from(ctx, lake=lake))
+    report = maintenance.expire(store, raw_days, processed_days, quarantine_days, dry_run=dry_run)
+    if not report.cutoffs:
+        console.print("nothing to do: give --raw-days, --processed-days or --quarantine-days")
+    verb = "would delete" if dry_run else "deleted"
+    for prefix, cutoff in report.cutoffs.items():
+        console.print(
+            f"{prefix}: {verb} {report.deleted[prefix]} files with dt < {cutoff}", highlight=False
+        )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("compact")(compact)
+    app.command("expire")(expire)

@@ -1,0 +1,146 @@
+"""Lake upkeep: `compact` merges small files, `expire` applies retention by partition date.
+
+Compaction of the processed zone folds every file of a dt partition into `part-0.parquet`
+(the engine's own layout), deduplicating on the table key, then deletes the merged files.
+S3 has no multi-object transaction, so between those two steps a reader could see a row
+twice; the merged file is written first so a crash never loses a row, and running
+`compact` again removes the leftovers. The embedded engine never needs this for its own
+output (it writes one file per partition); it is for files from other writers (PySpark)
+and for the raw zone, where the archiver writes one small file per batch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from stockpipe.contract import BARS, DAILY, QUARANTINE, RAW
+from stockpipe.errors import ConfigError
+from stockpipe.lake.base import Lake, safe_relpath
+from stockpipe.stream.base import seq_key
+
+# The archiver may still append to the current hour: compact raw hours once closed.
+RAW_GRACE = timedelta(hours=1)
+
+
+@dataclass
+class CompactReport:
+    partitions: int = 0  # partitions rewritten
+    files_merged: int = 0  # files folded into another and deleted
+    details: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ExpireReport:
+    cutoffs: dict[str, str] = field(default_factory=dict)  # prefix -> oldest dt kept
+    deleted: dict[str, int] = field(default_factory=dict)  # prefix -> files deleted
+
+
+def compact(lake: Lake, now: datetime | None = None, dry_run: bool = False) -> CompactReport:
+    """Merge the small files of every processed partition and of every closed raw hour."""
+    from stockpipe.processing.engine import processed_partitions
+    from stockpipe.processing.store import PART_NAME
+
+    report = CompactReport()
+    for name, parts in processed_partitions(lake).items():
+        for dt, files in sorted(parts.files.items()):
+            if len(files) == 1 and files[0].endswith("/" + PART_NAME):
+                continue
+            report.partitions += 1
+            report.files_merged += len(files) - 1
+            report.details.append(f"{name} dt={dt}: {len(files)} files -> 1")
+            if not dry_run:
+                parts.put(dt, parts.get(dt))
+        if not dry_run:
+            parts.flush()
+    _compact_raw(lake, now or datetime.now(UTC), dry_run, report)
+    return report
+
+
+def _raw_file_key(path: str) -> tuple[str, int] | None:
+    """(shard, first sequence number) from `.../<shard>-<first seq>.jsonl`."""
+    name = path.rsplit("/", 1)[-1]
+    if not name.endswith(".jsonl") or "-" not in name:
+        return None
+    shard, _, seq = name[: -len(".jsonl")].rpartition("-")
+    return (shard, seq_key(seq)) if seq.isdigit() and shard else None
+
+
+def _compact_raw(lake: Lake, now: datetime, dry_run: bool, report: CompactReport) -> None:
+    groups: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)
+    for path in lake.list(RAW.prefix):
+        key = _raw_file_key(path)
+        parts = path.split("/")
+        if key is None or len(parts) != 4:
+            continue
+        try:
+            hour_start = datetime.strptime(f"{parts[1][3:]} {parts[2][5:]}", "%Y-%m-%d %H").replace(
+                tzinfo=UTC
+            )
+        except ValueError:
+            continue
+        if hour_start + timedelta(hours=1) + RAW_GRACE > now:
+            continue
+        groups[(path.rsplit("/", 1)[0], key[0])].append((key[1], path))
+    for (folder, shard), files in sorted(groups.items()):
+        if len(files) < 2:
+            continue
+        files.sort()
+        report.partitions += 1
+        report.files_merged += len(files) - 1
+        report.details.append(f"raw {folder} {shard}: {len(files)} files -> 1")
+        if dry_run:
+            continue
+        lines: dict[int, bytes] = {}
+        for _, path in files:
+            for line in lake.read_bytes(path).splitlines():
+                if line.strip():
+                    seq = seq_key(str(json.loads(line)["sequence_number"]))
+                    lines.setdefault(seq, line)
+        body = b"".join(lines[s] + b"\n" for s in sorted(lines))
+        # The merged file keeps the first file's name: <shard>-<first seq>.jsonl.
+        lake.write_bytes(files[0][1], body)
+        for _, path in files[1:]:
+            lake.delete(path)
+
+
+def expire(
+    lake: Lake,
+    raw_days: int | None = None,
+    processed_days: int | None = None,
+    quarantine_days: int | None = None,
+    today: date | None = None,
+    dry_run: bool = False,
+) -> ExpireReport:
+    """Delete partitions older than the retention, like the S3 lifecycle rules.
+
+    S3 expires an object at the first midnight UTC at least N days after its creation,
+    so on day D it has removed everything created before D - N. Here the partition date
+    stands in for the creation date: a partition dt is deleted when dt < today - N.
+    """
+    today = today or datetime.now(UTC).date()
+    rules: list[tuple[tuple[str, ...], int | None, str]] = [
+        ((RAW.prefix,), raw_days, "--raw-days"),
+        ((BARS.prefix, DAILY.prefix), processed_days, "--processed-days"),
+        ((QUARANTINE.prefix,), quarantine_days, "--quarantine-days"),
+    ]
+    report = ExpireReport()
+    for prefixes, days, option in rules:
+        if days is None:
+            continue
+        if days < 1:
+            raise ConfigError(f"{option} {days} must be at least 1 day")
+        cutoff = (today - timedelta(days=days)).isoformat()
+        for prefix in prefixes:
+            report.cutoffs[prefix] = cutoff
+            count = 0
+            for path in lake.list(prefix):
+                seg = path[len(prefix) + 1 :].split("/", 1)[0]
+                if seg.startswith("dt=") and seg[3:] < cutoff:
+                    count += 1
+                    if not dry_run:
+                        lake.delete(safe_relpath(path))
+            report.deleted[prefix] = count
+    return report

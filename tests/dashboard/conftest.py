@@ -153,3 +153,62 @@ def fixture_lake(tmp_path: Path) -> Iterator[FixtureLake]:
 
     yield build_fixture_lake(tmp_path)
     reset_engines()
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def shared_lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FixtureLake]:
+    """A fixture lake for tests that only read it."""
+    from stockpipe.sql import reset_engines
+
+    yield build_fixture_lake(tmp_path_factory.mktemp("dash"))
+    reset_engines()
+
+
+@pytest.fixture
+def serve_dashboard() -> Iterator[object]:
+    """Factory: start_dashboard(settings, refresh=...) on 127.0.0.1 and a free port."""
+    from stockpipe.dashboard import start_dashboard
+
+    handles = []
+
+    def start(settings: Settings, refresh: float = 5.0, **kwargs: object):  # type: ignore[no-untyped-def]
+        handle = start_dashboard(settings, "127.0.0.1", 0, refresh, **kwargs)
+        handles.append(handle)
+        return handle
+
+    yield start
+    for handle in handles:
+        handle.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.js_errors = errors  # type: ignore[attr-defined]
+    yield page
+    context.close()

@@ -46,14 +46,17 @@ def _error(status: int, message: str) -> JSONResponse:
 
 
 def create_app(
-    settings: Settings, refresh: float = 5.0, runner: QueryRunner | None = None
+    settings: Settings,
+    refresh: float = 5.0,
+    runner: QueryRunner | None = None,
+    lake: Any = None,
 ) -> Starlette:
-    """The ASGI app. `runner` replaces the named-query runner (tests only)."""
+    """The ASGI app. `runner` and `lake` replace the query runner and the lake (tests)."""
     if not MIN_REFRESH <= refresh <= MAX_REFRESH:
         raise ConfigError(
             f"--refresh {refresh} is out of range: use {MIN_REFRESH:g} to {MAX_REFRESH:g} seconds"
         )
-    data = DashboardData(settings, runner)
+    data = DashboardData(settings, runner, lake)
     health: HealthReader | None = None
     page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
     page = page.replace("__REFRESH_SECONDS__", f"{refresh:g}")
@@ -114,6 +117,7 @@ def create_app(
         Route("/api/view", guarded(view)),
         Route("/api/health", guarded(health_endpoint)),
         Route("/healthz", healthz),
+        Route("/favicon.ico", lambda request: Response(status_code=204)),
     ]
     return Starlette(routes=routes)
 
@@ -155,8 +159,10 @@ def _url(sock: socket.socket, host: str) -> str:
     return f"http://{shown}:{port}/"
 
 
-def _server(settings: Settings, refresh: float, runner: QueryRunner | None) -> uvicorn.Server:
-    app = create_app(settings, refresh, runner)
+def _server(
+    settings: Settings, refresh: float, runner: QueryRunner | None, lake: Any = None
+) -> uvicorn.Server:
+    app = create_app(settings, refresh, runner, lake)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     return uvicorn.Server(config)
 
@@ -168,11 +174,12 @@ def start_dashboard(
     refresh: float = 5.0,
     *,
     runner: QueryRunner | None = None,
+    lake: Any = None,
 ) -> DashboardHandle:
     """Serve the dashboard in a background thread; port 0 picks a free port."""
     host = host or settings.dashboard_host
     port = settings.dashboard_port if port is None else port
-    server = _server(settings, refresh, runner)
+    server = _server(settings, refresh, runner, lake)
     sock = _bind(host, port)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="stockpipe-dashboard", daemon=True

@@ -1,0 +1,93 @@
+"""The committed Athena DDL is generated from the contract and matches the writers' layout."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import sqlglot
+from sqlglot import exp
+
+from stockpipe.contract import BARS, DAILY, QUARANTINE, RAW, TABLES
+from stockpipe.lake.archive import raw_path
+from stockpipe.processing.store import PART_NAME, partition_dir
+from stockpipe.sql.catalog import QUERIES_ROOT
+from stockpipe.sql.ddl import LAKE_ROOT_PLACEHOLDER, render_all
+from stockpipe.stream.base import StreamRecord
+
+DDL = QUERIES_ROOT / "ddl"
+
+
+def test_committed_ddl_equals_the_generated_ddl() -> None:
+    generated = render_all()
+    assert sorted(p.name for p in DDL.glob("*.sql")) == sorted(generated)
+    for name, text in generated.items():
+        assert (DDL / name).read_text() == text, f"run `stockpipe athena ddl --write` ({name})"
+
+
+def _parsed(table_name: str) -> tuple[exp.Create, dict[str, str], str]:
+    [path] = DDL.glob(f"*_{table_name}.sql")
+    stmt = sqlglot.parse_one(path.read_text(), read="athena")
+    assert isinstance(stmt, exp.Create)
+    props: dict[str, str] = {}
+    location = ""
+    for prop in stmt.args["properties"].expressions:
+        if isinstance(prop, exp.LocationProperty):
+            location = prop.this.name
+        elif type(prop) is exp.Property:
+            props[prop.this.name] = prop.args["value"].name
+    return stmt, props, location
+
+
+@pytest.mark.parametrize("table", list(TABLES.values()), ids=lambda t: t.name)
+def test_ddl_columns_and_projection_follow_the_contract(table) -> None:
+    stmt, props, location = _parsed(table.name)
+    columns = [(c.name, c.args["kind"].sql("athena").lower()) for c in stmt.this.expressions]
+    expected = [(c.name, c.athena_type) for c in table.columns]
+    # sqlglot spells Athena's `string` as varchar when it prints the type back.
+    assert [(n, t.replace("varchar", "string")) for n, t in columns] == expected
+    assert props["projection.enabled"] == "true"
+    assert props["projection.dt.type"] == "date"
+    assert props["projection.dt.format"] == "yyyy-MM-dd"
+    assert props["projection.dt.range"].endswith(",NOW")
+    assert location == f"{LAKE_ROOT_PLACEHOLDER}/{table.prefix}/"
+
+
+def _render(template: str, **values: str) -> str:
+    out = template
+    for key, value in values.items():
+        out = out.replace("${" + key + "}", value)
+    assert "${" not in out, f"unfilled projection key in {template}"
+    return out
+
+
+@pytest.mark.parametrize("table", [BARS, DAILY, QUARANTINE], ids=lambda t: t.name)
+def test_parquet_template_matches_the_processing_writer(table) -> None:
+    _, props, _ = _parsed(table.name)
+    folder = _render(props["storage.location.template"], dt="2026-01-05")
+    written = f"{LAKE_ROOT_PLACEHOLDER}/{partition_dir(table.prefix, '2026-01-05')}/{PART_NAME}"
+    assert written.startswith(folder) and "/" not in written[len(folder) :]
+
+
+def test_raw_template_matches_the_archiver() -> None:
+    _, props, _ = _parsed(RAW.name)
+    assert props["projection.hour.type"] == "integer"
+    assert props["projection.hour.range"] == "0,23"
+    assert props["projection.hour.digits"] == "2"
+    record = StreamRecord(
+        shard_id="shardId-000000000000",
+        sequence_number="42",
+        partition_key="AAPL",
+        data=b"{}",
+        arrival_ts=datetime(2026, 1, 5, 7, 59, tzinfo=UTC),
+    )
+    written = f"{LAKE_ROOT_PLACEHOLDER}/{raw_path(record)}"
+    # digits=2 renders hour 7 as "07", the archiver's %H.
+    folder = _render(props["storage.location.template"], dt="2026-01-05", hour="07")
+    assert written.startswith(folder) and "/" not in written[len(folder) :]
+
+
+def test_every_ddl_file_is_idempotent() -> None:
+    for path in DDL.glob("*.sql"):
+        stmt = sqlglot.parse_one(path.read_text(), read="athena")
+        assert stmt.args.get("exists"), f"{path.name} needs IF NOT EXISTS"

@@ -81,7 +81,7 @@ def create(
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until the stream is ACTIVE"),
 ) -> None:
     """Create the stream (provisioned with --shards, or --on-demand)."""
-    settings = settings_from(ctx, kinesis_stream_name=name, stream="kinesis")
+    settings = settings_from(ctx, kinesis_stream_name=name)
     _require_kinesis(settings, "create")
     kinesis, name = _kinesis(settings), settings.kinesis_stream_name
     kwargs: dict[str, Any] = {"StreamName": name}
@@ -142,7 +142,7 @@ def delete(
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until the stream is gone"),
 ) -> None:
     """Delete the stream and every record in it."""
-    settings = settings_from(ctx, kinesis_stream_name=name, stream="kinesis")
+    settings = settings_from(ctx, kinesis_stream_name=name)
     _require_kinesis(settings, "delete")
     kinesis, name = _kinesis(settings), settings.kinesis_stream_name
     if not yes:

@@ -28,7 +28,7 @@ This folder is a ready-made **Power BI Project (PBIP)** over the stockpipe lake:
 | `StockPipe.pbip` | Open this in Power BI Desktop (File > Open). |
 | `StockPipe.SemanticModel/` | The semantic model in TMDL: tables `bars`, `daily`, `symbols`, `sessions`, relationships, the DAX measures and the M parameters `DSN`, `AthenaDatabase`, `LakeFolder`. |
 | `StockPipe.Report/` | The report in PBIR format: pages *Market overview*, *Compare symbols*, *Technical indicators* (the same sections as the local web dashboard). |
-| `local/bars.pq`, `local/daily.pq` | Power Query (M) for the local lake (no AWS), see [Local path](#local-path-no-aws). |
+| `local/*.pq` | Power Query (M) for the local lake (no AWS), one per table, see [Local path](#local-path-no-aws). |
 
 Everything here is generated from the data contract (`src/stockpipe/contract.py`), the same
 one behind the Parquet schema and the Athena DDL, so a new column cannot drift. After a
@@ -146,11 +146,10 @@ Users without AWS read the local lake's `processed-data/` directly with the **Fo
 
 1. Open `StockPipe.pbip`; *Transform data > Edit parameters*: set **LakeFolder** to the lake
    root, e.g. `C:\\stockpipe\\data\\lake` (the folder that contains `processed-data`).
-2. For table `bars`: *Transform data*, select the `bars` query, *Advanced editor*, replace the
-   text with the content of `local/bars.pq`; same for `daily` with `local/daily.pq`.
-   `symbols` and `sessions` read from Athena too: replace their `Source`/`Database` steps by
-   `Table.SelectColumns(bars, {{"symbol"}})` (resp. `{{"dt"}}`) wrapped in `Table.Distinct`, or
-   simply point them at the local `bars` query.
+2. *Transform data*; for each of the queries `bars`, `daily`, `symbols` and `sessions`:
+   select it, open *Advanced editor*, and replace its text with the content of
+   `local/<query>.pq` (`symbols` and `sessions` then read the local `bars` and `daily`
+   queries instead of Athena).
 3. *Close & Apply*. When asked for Folder credentials choose *Windows* / current user.
 
 The local queries list `<LakeFolder>\\{_BARS_DIR}` (and `<LakeFolder>\\{_DAILY_DIR}`),
@@ -180,7 +179,7 @@ def _model_section() -> str:
         " on `symbols[symbol]` and `sessions[dt]` filter `bars` and `daily` alike:"
     )
     for ft, fc, tt, tc in RELATIONSHIPS:
-        lines.append(f"  `{ft}[{fc}]` → `{tt}[{tc}]`")
+        lines.append(f"  * `{ft}[{fc}]` → `{tt}[{tc}]`")
     lines.append(
         "* Slicers: symbol (single-select on pages with price charts), interval (single-select;"
         " all `bars` measures assume one interval) and session date."
@@ -199,7 +198,8 @@ def _measure_section(queries_dir: Path) -> str:
         "(`athena-queries/queries/<name>.sql`, runnable with `stockpipe query --name <name>",
         "--param …`) compute the same number for the same symbol, interval and session window",
         "(`dt` between `from_dt` and `to_dt`, inclusive). Tests run the SQL on a fixture lake",
-        "against values they compute independently.\n",
+        "against values they compute independently; the DAX is checked for structure (every",
+        "column it names exists) but not executed, since no DAX engine runs outside Windows.\n",
     ]
     for m in MEASURES:
         path = queries_dir / f"{m.query}.sql"

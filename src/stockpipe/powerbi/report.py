@@ -19,6 +19,7 @@ from stockpipe.powerbi.base import (
     schema_url,
     stable_name,
 )
+from stockpipe.powerbi.fields import Field, avg, col, lit, measure, text
 
 VISUAL_SCHEMA = schema_url("item/report/definition/visualContainer/2.4.0/schema.json")
 PAGE_SCHEMA = schema_url("item/report/definition/page/2.0.0/schema.json")
@@ -30,68 +31,6 @@ PBIP_SCHEMA = schema_url("pbip/pbipProperties/1.0.0/schema.json")
 
 PAGE_WIDTH, PAGE_HEIGHT = 1280, 720
 THEME_FILE = "StockPipeTheme.json"
-_AVG, _SUM = 1, 0  # QueryAggregateFunction: Average, Sum
-
-
-# --- field expressions (semanticQuery QueryExpressionContainer) --------------------------
-
-
-@dataclass(frozen=True)
-class Field:
-    kind: str  # "column" | "measure" | "avg" | "sum"
-    table: str
-    name: str
-
-    def expression(self) -> dict[str, Any]:
-        ref = {"Expression": {"SourceRef": {"Entity": self.table}}, "Property": self.name}
-        if self.kind == "column":
-            return {"Column": ref}
-        if self.kind == "measure":
-            return {"Measure": ref}
-        fn = _AVG if self.kind == "avg" else _SUM
-        return {"Aggregation": {"Expression": {"Column": ref}, "Function": fn}}
-
-    @property
-    def query_ref(self) -> str:
-        base = f"{self.table}.{self.name}"
-        if self.kind in ("column", "measure"):
-            return base
-        return f"{'Avg' if self.kind == 'avg' else 'Sum'}({base})"
-
-    @property
-    def native_ref(self) -> str:
-        if self.kind == "avg":
-            return f"Average of {self.name}"
-        if self.kind == "sum":
-            return f"Sum of {self.name}"
-        return self.name
-
-    def projection(self) -> dict[str, Any]:
-        return {
-            "field": self.expression(),
-            "queryRef": self.query_ref,
-            "nativeQueryRef": self.native_ref,
-        }
-
-
-def col(table: str, name: str) -> Field:
-    return Field("column", table, name)
-
-
-def measure(table: str, name: str) -> Field:
-    return Field("measure", table, name)
-
-
-def avg(table: str, name: str) -> Field:
-    return Field("avg", table, name)
-
-
-def _lit(value: str) -> dict[str, Any]:
-    return {"expr": {"Literal": {"Value": value}}}
-
-
-def _text(value: str) -> dict[str, Any]:
-    return _lit("'" + value.replace("'", "''") + "'")
 
 
 # --- visuals and pages -------------------------------------------------------------------
@@ -132,8 +71,8 @@ def _slicer(
     key: str, f: Field, title: str, x: int, y: int, *, single: bool, dropdown: bool
 ) -> Visual:
     objects: dict[str, Any] = {
-        "data": [{"properties": {"mode": _text("Dropdown" if dropdown else "Basic")}}],
-        "selection": [{"properties": {"singleSelect": _lit("true" if single else "false")}}],
+        "data": [{"properties": {"mode": text("Dropdown" if dropdown else "Basic")}}],
+        "selection": [{"properties": {"singleSelect": lit("true" if single else "false")}}],
     }
     return Visual(
         key, "slicer", title, x, y, 200, 90 if dropdown else 200, {"Values": [f]}, objects
@@ -182,9 +121,9 @@ def _reference_lines(values: list[float]) -> dict[str, Any]:
         "y1AxisReferenceLine": [
             {
                 "properties": {
-                    "show": _lit("true"),
-                    "value": _lit(f"{v:g}D"),
-                    "displayName": _text(f"{v:g}"),
+                    "show": lit("true"),
+                    "value": lit(f"{v:g}D"),
+                    "displayName": text(f"{v:g}"),
                 },
                 "selector": {"id": str(i)},
             }
@@ -197,10 +136,10 @@ def _heatmap_formatting(m: Field) -> dict[str, Any]:
     # Diverging colour scale centred on 0 % change: red below, white at 0, green above.
     rule = {
         "linearGradient3": {
-            "min": {"color": _text("#C0392B")["expr"]},
-            "mid": {"color": _text("#FFFFFF")["expr"], "value": _lit("0D")["expr"]},
-            "max": {"color": _text("#1E8449")["expr"]},
-            "nullColoringStrategy": {"strategy": _text("noColor")["expr"]},
+            "min": {"color": text("#C0392B")["expr"]},
+            "mid": {"color": text("#FFFFFF")["expr"], "value": lit("0D")["expr"]},
+            "max": {"color": text("#1E8449")["expr"]},
+            "nullColoringStrategy": {"strategy": text("noColor")["expr"]},
         }
     }
     fill = {"FillRule": {"Input": m.expression(), "FillRule": rule}}
@@ -379,7 +318,7 @@ def visual_json(page: Page, visual: Visual, z: int) -> dict[str, Any]:
     if visual.objects:
         body["objects"] = visual.objects
     body["visualContainerObjects"] = {
-        "title": [{"properties": {"show": _lit("true"), "text": _text(visual.title)}}]
+        "title": [{"properties": {"show": lit("true"), "text": text(visual.title)}}]
     }
     body["drillFilterOtherVisuals"] = True
     return {

@@ -95,3 +95,13 @@ def test_validation_is_not_vacuous(break_it: Any, schema_registry: Registry) -> 
     broken = copy.deepcopy(card)
     break_it(broken)
     assert _validate(broken, schema_registry) != []
+
+
+def test_missing_schema_folder_fails_with_a_clear_message(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import powerbi_support
+
+    monkeypatch.setattr(powerbi_support, "SCHEMAS_DIR", tmp_path / "nowhere")
+    with pytest.raises(pytest.fail.Exception, match="schemas are missing: expected .*nowhere"):
+        powerbi_support.build_schema_registry()

@@ -38,7 +38,6 @@ _COMMAND_MODULES = (
     "stockpipe.cli.pipeline",
     "stockpipe.cli.powerbi_cmd",
     "stockpipe.cli.query",
-    "stockpipe.cli.powerbi_cmd",
     "stockpipe.cli.stream_cmd",
 )
 

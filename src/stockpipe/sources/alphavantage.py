@@ -103,6 +103,7 @@ class AlphaVantageSource(Source):
         datatype: str = "json",
         market_hours_only: bool = True,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         super().__init__()
         for sym in symbols:
@@ -133,6 +134,7 @@ class AlphaVantageSource(Source):
         self.datatype = datatype
         self.market_hours_only = market_hours_only
         self._clock = clock
+        self._sleep = sleep
         self.symbol_errors: dict[str, str] = {}
         self.stats.extra.update({"polls": 0, "symbol_errors": 0, "rate_limited": 0})
         if not self.once:
@@ -155,7 +157,7 @@ class AlphaVantageSource(Source):
             left = (moment - self._clock()).total_seconds()
             if left <= 0:
                 return
-            time.sleep(min(left, HEARTBEAT))
+            self._sleep(min(left, HEARTBEAT))
             yield []
 
     def _market_may_move(self, now: datetime) -> bool:

@@ -115,6 +115,22 @@ def redact(text: str, key: str | None = None) -> str:
     return text
 
 
+class RedactKeyFilter(logging.Filter):
+    """Rewrites log records that carry `apikey=...` (httpx logs every request URL at INFO)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "apikey=" in message.lower():
+            record.msg, record.args = redact(message), None
+        return True
+
+
+_REDACT = RedactKeyFilter()
+for _name in ("httpx", "httpcore"):
+    if _REDACT not in logging.getLogger(_name).filters:
+        logging.getLogger(_name).addFilter(_REDACT)
+
+
 # -- parsing ---------------------------------------------------------------------
 
 

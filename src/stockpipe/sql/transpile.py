@@ -18,7 +18,7 @@ def _position(exc: ParseError) -> str:
     return ""
 
 
-def parse_athena(sql: str) -> list[exp.Expression]:
+def parse_athena(sql: str) -> list[exp.Expr]:
     """Every statement of `sql`, parsed with the Athena dialect; QueryError on bad SQL."""
     try:
         statements = [s for s in sqlglot.parse(sql, read="athena") if s is not None]

@@ -57,8 +57,11 @@ class ReplaySource(Source):
             )
         try:
             series = parse_body(text, "replay", self.symbol or "?", "replay", self.interval)
-        except (SourceError, ConfigError) as exc:
-            raise type(exc)(f"{path}: {exc}") from None
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        except SourceError as exc:
+            # Includes a saved refusal (rate limit, bad key): it holds no bars to replay.
+            raise SourceError(f"{path}: {exc}") from None
         if is_json and self.symbol and series.symbol != self.symbol:
             raise ConfigError(
                 f"--symbol {self.symbol} does not match {series.symbol} in {path}'s Meta Data"

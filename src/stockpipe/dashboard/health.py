@@ -95,7 +95,7 @@ class HealthReader:
         return stages if isinstance(stages, dict) else {}
 
     def read(self) -> dict[str, Any]:
-        consumers = []
+        consumers: list[dict[str, Any]] = []
         errors: list[str] = []
         totals = {"read": 0, "duplicates": 0, "quarantined": 0, "kept": 0}
         have = dict.fromkeys(totals, False)

@@ -52,6 +52,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("metrics", "STOCKPIPE_METRICS", "Metrics backend: local or cloudwatch"),
     Setting("dashboard_host", "STOCKPIPE_DASHBOARD_HOST", "Dashboard bind address"),
     Setting("dashboard_port", "STOCKPIPE_DASHBOARD_PORT", "Dashboard port"),
+    Setting("stack_name", "STOCKPIPE_STACK_NAME", "CloudFormation stack of `stockpipe deploy`"),
 )
 _BY_FIELD = {s.field: s for s in SETTINGS}
 
@@ -79,6 +80,7 @@ class Settings(BaseSettings):
     metrics: Literal["local", "cloudwatch"] = "local"
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = Field(8501, ge=1, le=65535)
+    stack_name: str = "stockpipe-dev"
 
     @field_validator("symbols", mode="before")
     @classmethod

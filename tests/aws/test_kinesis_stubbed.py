@@ -1,6 +1,7 @@
 """KinesisStream and the Consumer against botocore's Stubber: the failure modes moto
 does not emulate (partial PutRecords failures, throttling, expired iterators, split and
-merge lineage)."""
+merge lineage). moto 5.2 keeps routing PutRecords to a shard it closed by SplitShard,
+so split and merge are only provable here."""
 
 from __future__ import annotations
 

@@ -43,7 +43,11 @@ OUTPUT_ENV = (
     ("GlueDatabaseName", "STOCKPIPE_ATHENA_DATABASE"),
 )
 # Backends that follow from deploying to AWS at all.
-FIXED_ENV = (("STOCKPIPE_STREAM", "kinesis"), ("STOCKPIPE_SQL", "athena"), ("STOCKPIPE_METRICS", "cloudwatch"))
+FIXED_ENV = (
+    ("STOCKPIPE_STREAM", "kinesis"),
+    ("STOCKPIPE_SQL", "athena"),
+    ("STOCKPIPE_METRICS", "cloudwatch"),
+)
 
 
 class DeployError(StockpipeError):
@@ -159,7 +163,9 @@ class StackDeployer:
     # ------------------------------------------------------------ artifacts
     def account_id(self) -> str:
         try:
-            return str(self.session.client("sts", region_name=self.region).get_caller_identity()["Account"])
+            return str(
+                self.session.client("sts", region_name=self.region).get_caller_identity()["Account"]
+            )
         except ClientError as exc:
             raise DeployError(f"cannot identify the AWS account: {exc}; check credentials") from exc
 
@@ -267,8 +273,18 @@ class StackDeployer:
 
     # ------------------------------------------------------------ change sets
     def create_change_set(
-        self, body: str, params: dict[str, str], artifacts_bucket: str | None = None
+        self,
+        body: str,
+        params: dict[str, str],
+        artifacts_bucket: str | None = None,
+        declared: Iterable[str] = (),
     ) -> ChangeSetPlan:
+        """A change set from `body`; on update, parameters not given keep their values.
+
+        `declared` names the template's parameters: those the stack already has and the
+        caller did not set are passed as UsePreviousValue (otherwise CloudFormation would
+        silently reset them to their defaults).
+        """
         existing = self.stack()
         status = existing["StackStatus"] if existing else None
         if status == "ROLLBACK_COMPLETE":
@@ -280,17 +296,29 @@ class StackDeployer:
             raise DeployError(f"stack {self.stack_name} is busy ({status}); wait and retry")
         cs_type = "UPDATE" if status and status != "REVIEW_IN_PROGRESS" else "CREATE"
         name = "stockpipe-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        parameters: list[dict[str, Any]] = [
+            {"ParameterKey": k, "ParameterValue": v} for k, v in params.items()
+        ]
+        if cs_type == "UPDATE" and existing:
+            previous = {p["ParameterKey"] for p in existing.get("Parameters", [])}
+            parameters += [
+                {"ParameterKey": k, "UsePreviousValue": True}
+                for k in declared
+                if k in previous and k not in params
+            ]
         try:
             reply = self.cfn.create_change_set(
                 StackName=self.stack_name,
                 ChangeSetName=name,
                 ChangeSetType=cs_type,
-                Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
+                Parameters=parameters,
                 Capabilities=CAPABILITIES,
                 Tags=[{"Key": "stockpipe:managed-by", "Value": "stockpipe deploy"}],
                 **self._template_arg(body, upload=True, bucket=artifacts_bucket),
             )
         except ClientError as exc:
+            if any(marker in str(exc) for marker in _NO_CHANGES):
+                return ChangeSetPlan(name=name, stack_id="", change_set_type=cs_type, empty=True)
             raise DeployError(f"cannot create a change set for {self.stack_name}: {exc}") from exc
         plan = ChangeSetPlan(name=reply["Id"], stack_id=reply["StackId"], change_set_type=cs_type)
         desc = self._wait_change_set(plan.name)
@@ -325,10 +353,14 @@ class StackDeployer:
 
     def discard(self, plan: ChangeSetPlan) -> None:
         """Drop a change set that will not run (and the empty stack a CREATE left behind)."""
-        if not plan.empty:
+        if not plan.empty:  # an empty plan's change set is already gone
             self.cfn.delete_change_set(ChangeSetName=plan.name, StackName=self.stack_name)
         stack = self.stack()
-        if plan.change_set_type == "CREATE" and stack and stack["StackStatus"] == "REVIEW_IN_PROGRESS":
+        if (
+            plan.change_set_type == "CREATE"
+            and stack
+            and stack["StackStatus"] == "REVIEW_IN_PROGRESS"
+        ):
             self.cfn.delete_stack(StackName=self.stack_name)
 
     def execute(self, plan: ChangeSetPlan) -> dict[str, str]:
@@ -336,7 +368,9 @@ class StackDeployer:
         self.cfn.execute_change_set(ChangeSetName=plan.name, StackName=self.stack_name)
         status = self.wait_stack()
         if status not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
-            raise DeployError(f"stack {self.stack_name} ended in {status}: {self._failure_reasons()}")
+            raise DeployError(
+                f"stack {self.stack_name} ended in {status}: {self._failure_reasons()}"
+            )
         return self.outputs()
 
     def wait_stack(self, gone_ok: bool = False) -> str:
@@ -351,7 +385,9 @@ class StackDeployer:
             if not status.endswith("_IN_PROGRESS"):
                 return status
             if time.monotonic() > deadline:
-                raise DeployError(f"stack {self.stack_name} still {status} after {self.timeout_seconds:.0f}s")
+                raise DeployError(
+                    f"stack {self.stack_name} still {status} after {self.timeout_seconds:.0f}s"
+                )
             time.sleep(self.poll_seconds)
 
     def _failure_reasons(self) -> str:
@@ -378,7 +414,9 @@ class StackDeployer:
                     for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
                 ]
                 for i in range(0, len(keys), 1000):  # DeleteObjects takes at most 1000 keys
-                    self.s3.delete_objects(Bucket=bucket, Delete={"Objects": keys[i : i + 1000], "Quiet": True})
+                    self.s3.delete_objects(
+                        Bucket=bucket, Delete={"Objects": keys[i : i + 1000], "Quiet": True}
+                    )
                     deleted += len(keys[i : i + 1000])
         except ClientError as exc:
             if "NoSuchBucket" in str(exc):
@@ -390,7 +428,9 @@ class StackDeployer:
         """Empty the data bucket, delete the stack, then the bucket it retains."""
         stack = self.stack()
         if stack is None:
-            raise DeployError(f"stack {self.stack_name} does not exist in {self.region}; nothing to destroy")
+            raise DeployError(
+                f"stack {self.stack_name} does not exist in {self.region}; nothing to destroy"
+            )
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
         bucket = outputs.get("BucketName")
         if bucket:
@@ -399,7 +439,9 @@ class StackDeployer:
         self.cfn.delete_stack(StackName=self.stack_name)
         status = self.wait_stack(gone_ok=True)
         if status != "DELETE_COMPLETE":
-            raise DeployError(f"stack {self.stack_name} ended in {status}: {self._failure_reasons()}")
+            raise DeployError(
+                f"stack {self.stack_name} ended in {status}: {self._failure_reasons()}"
+            )
         if bucket:
             # DeletionPolicy: Retain keeps the lake if the stack is deleted by hand; here
             # the user confirmed, so the (now empty) bucket goes too.

@@ -1,0 +1,101 @@
+"""compact merges partition files without losing or doubling rows; expire follows dates."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, date, datetime
+
+import pyarrow.parquet as pq
+
+from stockpipe.contract import BARS
+from stockpipe.lake import maintenance
+from stockpipe.lake.local import LocalLake
+from stockpipe.processing.engine import Processor
+from stockpipe.records import Bar
+from stockpipe.stream.base import StreamRecord
+
+T0 = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
+
+
+def _records(n: int) -> list[StreamRecord]:
+    out = []
+    for i in range(n):
+        bar = Bar("AAPL", "1min", T0.replace(minute=30 + i), 10.0, 11.0, 9.0, 10.0 + i / 100,
+                  100 + i, "test")  # fmt: skip
+        out.append(StreamRecord("shardId-000000000000", str(i + 1), "AAPL", bar.to_json(), T0))
+    return out
+
+
+def _rows(lake: LocalLake, prefix: str) -> list[dict]:
+    rows = []
+    for path in lake.list(prefix):
+        rows += pq.read_table(io.BytesIO(lake.read_bytes(path))).to_pylist()
+    return rows
+
+
+def test_compact_merges_foreign_files_into_part0(tmp_path) -> None:
+    lake = LocalLake(tmp_path)
+    Processor(lake).process(_records(20))
+    part = f"{BARS.prefix}/dt=2026-03-02/part-0.parquet"
+    table = lake.read_parquet(part)
+    # Another writer (e.g. Spark) left the partition as three files, one row repeated.
+    lake.delete(part)
+    lake.write_parquet(f"{BARS.prefix}/dt=2026-03-02/part-00000-a.parquet", table.slice(0, 12))
+    lake.write_parquet(f"{BARS.prefix}/dt=2026-03-02/part-00001-a.parquet", table.slice(11))
+    report = maintenance.compact(lake, dry_run=True)
+    assert (report.partitions, report.files_merged) == (1, 1)
+    assert len(lake.list(f"{BARS.prefix}/dt=2026-03-02")) == 2  # dry run changed nothing
+    report = maintenance.compact(lake)
+    assert lake.list(f"{BARS.prefix}/dt=2026-03-02") == [part]
+    assert lake.read_parquet(part).equals(table)
+    assert maintenance.compact(lake).partitions == 0
+
+
+def test_compact_merges_closed_raw_hours_only(tmp_path) -> None:
+    lake = LocalLake(tmp_path)
+    for seq in (5, 7, 9):
+        line = json.dumps({"shard_id": "shardId-1", "sequence_number": str(seq)})
+        lake.write_bytes(f"raw-data/dt=2026-03-02/hour=14/shardId-1-{seq}.jsonl",
+                         (line + "\n").encode())  # fmt: skip
+    lake.write_bytes("raw-data/dt=2026-03-02/hour=15/shardId-1-11.jsonl", b"{}\n")
+    lake.write_bytes("raw-data/dt=2026-03-02/hour=15/shardId-1-12.jsonl", b"{}\n")
+    now = datetime(2026, 3, 2, 16, 30, tzinfo=UTC)  # 15:00-16:00 closed 30 min ago
+    report = maintenance.compact(lake, now=now)
+    assert report.files_merged == 2
+    assert lake.list("raw-data/dt=2026-03-02/hour=14") == [
+        "raw-data/dt=2026-03-02/hour=14/shardId-1-5.jsonl"
+    ]
+    merged = lake.read_bytes("raw-data/dt=2026-03-02/hour=14/shardId-1-5.jsonl").splitlines()
+    assert [json.loads(x)["sequence_number"] for x in merged] == ["5", "7", "9"]
+    assert len(lake.list("raw-data/dt=2026-03-02/hour=15")) == 2
+
+
+def test_expire_deletes_partitions_older_than_retention(tmp_path) -> None:
+    lake = LocalLake(tmp_path)
+    for dt in ("2026-02-27", "2026-02-28", "2026-03-01"):
+        lake.write_bytes(f"raw-data/dt={dt}/hour=10/s-1.jsonl", b"{}\n")
+        lake.write_bytes(f"processed-data/bars/dt={dt}/part-0.parquet", b"x")
+        lake.write_bytes(f"processed-data/daily/dt={dt}/part-0.parquet", b"x")
+        lake.write_bytes(f"quarantine/dt={dt}/part-0.parquet", b"x")
+    report = maintenance.expire(lake, raw_days=2, processed_days=3, today=date(2026, 3, 2))
+    assert report.cutoffs["raw-data"] == "2026-02-28"
+    assert [p.split("/")[1] for p in lake.list("raw-data")] == ["dt=2026-02-28", "dt=2026-03-01"]
+    assert len(lake.list("processed-data/bars")) == 3  # cutoff 2026-02-27 keeps all
+    assert len(lake.list("quarantine")) == 3  # no --quarantine-days: kept
+    maintenance.expire(lake, processed_days=2, quarantine_days=1, today=date(2026, 3, 2))
+    assert len(lake.list("processed-data")) == 4
+    assert lake.list("quarantine") == ["quarantine/dt=2026-03-01/part-0.parquet"]
+
+
+def test_cli_compact_and_expire(cli, tmp_path) -> None:
+    lake = LocalLake(tmp_path / "lk")
+    lake.write_bytes("raw-data/dt=2001-01-01/hour=10/s-1.jsonl", b"{}\n")
+    result = cli("expire", "--raw-days", "30", "--lake", str(tmp_path / "lk"))
+    assert result.code == 0, result.err
+    assert "deleted 1 files" in result.out
+    assert lake.list("raw-data") == []
+    result = cli("compact", "--lake", str(tmp_path / "lk"))
+    assert result.code == 0 and "merged 0 files" in result.out
+    bad = cli("expire", "--raw-days", "0", "--lake", str(tmp_path / "lk"))
+    assert bad.code != 0 and "--raw-days 0" in bad.err

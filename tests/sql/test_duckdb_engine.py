@@ -7,18 +7,24 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 import pytest
-from sql_fixture_lake import D1, D2, DAILY_ROWS, SESSIONS, SMA, bar_ts, vwap_of
+from sql_fixture_lake import D1, D2, DAILY_ROWS, SESSIONS, SMA, bar_ts, vwap_of, write_fixture_lake
 
 from stockpipe.contract import BARS, TABLES
 from stockpipe.errors import QueryError
 from stockpipe.lake.local import LocalLake
-from stockpipe.sql import run_named_query, run_query
+from stockpipe.sql import list_named_queries, run_named_query, run_query
 from stockpipe.sql.duckdb import DuckDBEngine
 
 
-@pytest.fixture(params=[True, False], ids=["duckdb-readers", "arrow-datasets"])
-def engine(request, fixture_lake: LocalLake) -> DuckDBEngine:
-    eng = DuckDBEngine(fixture_lake, native=request.param)
+@pytest.fixture(scope="module")
+def module_lake(tmp_path_factory) -> LocalLake:
+    # Read-only tests share one lake and one engine per read path, to stay fast.
+    return write_fixture_lake(tmp_path_factory.mktemp("sql") / "lake")
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["duckdb-readers", "arrow-datasets"])
+def engine(request, module_lake: LocalLake) -> DuckDBEngine:
+    eng = DuckDBEngine(module_lake, native=request.param)
     yield eng
     eng.close()
 
@@ -328,3 +334,29 @@ def test_run_query_and_run_named_query_use_the_settings_lake(lake_settings) -> N
     assert result.scanned_bytes is None and result.cost_usd is None
     kpis = run_named_query("latest_kpis", {"symbols": "TSLA"}, settings=lake_settings)
     assert kpis.to_dicts()[0]["last_price"] == SESSIONS[("TSLA", D1)][1][-1]
+
+
+def _sample(param) -> str:
+    """A plausible value for any query's parameter, from its name and type."""
+    if param.type == "timestamp":
+        return "2026-01-07" if param.name.startswith(("to", "end")) else "2026-01-05"
+    if param.type == "date" or param.name.endswith("_dt"):
+        return D2 if param.name.startswith(("to", "end")) else D1
+    if param.type == "bigint":
+        return "3600"
+    if param.type == "double":
+        return "1.0"
+    if "symbols" in param.name:
+        return "AAPL,MSFT"
+    if "symbol" in param.name:
+        return "AAPL"
+    if "interval" in param.name:
+        return "1min"
+    return param.default if param.default is not None else ""
+
+
+@pytest.mark.parametrize("query", list_named_queries(), ids=lambda q: q.name)
+def test_every_named_query_runs_locally(engine, query) -> None:
+    """Including the dashboard's and Power BI's: the files must run on DuckDB too."""
+    result = engine.execute(query.sql, query.bind({p.name: _sample(p) for p in query.params}))
+    assert result.columns

@@ -96,12 +96,15 @@ def ingest_dataset(stream: LocalStream, seed: int, symbols: list[str], days: int
 
 
 def _table(lake_root: Path, table: Table) -> pa.Table:
-    files = sorted((lake_root / table.prefix).rglob("*.parquet"))
-    if not files:
+    """A table's contract columns plus its dt partition, in key order."""
+    parts = []
+    for path in sorted((lake_root / table.prefix).rglob("*.parquet")):
+        data = pq.read_table(path, columns=table.column_names).cast(table.arrow_schema())
+        dt = next(p[3:] for p in path.parts if p.startswith("dt="))
+        parts.append(data.append_column("dt", pa.array([dt] * data.num_rows, pa.string())))
+    if not parts:
         return table.arrow_schema().empty_table()
-    data = pq.read_table(files, schema=table.arrow_schema())
-    keys = [(k, "ascending") for k in table.key]
-    return data.sort_by(keys)
+    return pa.concat_tables(parts).sort_by([(k, "ascending") for k in table.key])
 
 
 def _caught_up(stream: LocalStream, lake: LocalLake) -> bool:

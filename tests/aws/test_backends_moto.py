@@ -47,15 +47,6 @@ def test_s3_lake_reads_writes_lists_and_deletes(bucket):
         lake.read_bytes("_checkpoints/archive/checkpoint.json")
 
 
-def test_s3_lake_lists_past_one_page(bucket):
-    lake = S3Lake(f"s3://{bucket}", region="us-east-1")
-    s3 = boto3.client("s3")
-    for i in range(1005):
-        s3.put_object(Bucket=bucket, Key=f"quarantine/dt=2026-11-23/{i:04d}.parquet", Body=b"")
-    listed = lake.list("quarantine")
-    assert len(listed) == 1005 and listed[0] == "quarantine/dt=2026-11-23/0000.parquet"
-
-
 def test_s3_parquet_round_trip_and_arrow_filesystem(bucket):
     lake = S3Lake(f"s3://{bucket}/lake", region="us-east-1")
     table = pa.table({"symbol": ["AAPL", "MSFT"], "close": [1.5, 2.5]})

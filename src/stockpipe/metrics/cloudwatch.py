@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -72,6 +73,9 @@ class CloudWatchMetrics(Metrics):
             out.append(datum)
         return out
 
+    def _send(self, chunk: list[dict[str, Any]]) -> None:
+        self.client.put_metric_data(Namespace=self.namespace, MetricData=chunk)
+
     def flush(self) -> None:
         if not self._buffer:
             return
@@ -80,13 +84,7 @@ class CloudWatchMetrics(Metrics):
         try:
             for i in range(0, len(datums), MAX_DATUMS_PER_CALL):
                 chunk = datums[i : i + MAX_DATUMS_PER_CALL]
-                with_backoff(
-                    lambda chunk=chunk: self.client.put_metric_data(
-                        Namespace=self.namespace, MetricData=chunk
-                    ),
-                    "PutMetricData",
-                    self.backoff,
-                )
+                with_backoff(partial(self._send, chunk), "PutMetricData", self.backoff)
         except (ClientError, BotoCoreError) as exc:
             raise StockpipeError(
                 f"PutMetricData to namespace {self.namespace} failed: {exc}; check the "

@@ -14,6 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -186,9 +187,7 @@ class KinesisStream(Stream):
         while True:
             # ListShards rejects StreamName together with NextToken.
             kwargs = {"NextToken": token} if token else {"StreamName": self.name}
-            reply = self._call(
-                "ListShards", lambda kwargs=kwargs: self.client.list_shards(**kwargs)
-            )
+            reply = self._call("ListShards", partial(self.client.list_shards, **kwargs))
             for s in reply.get("Shards", []):
                 shards.append(
                     ShardInfo(

@@ -46,6 +46,9 @@ def _parse(record: StreamRecord) -> dict[str, object]:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise _Reject("invalid_json", f"payload is not JSON: {exc.msg} at {exc.pos}") from None
+    except RecursionError:
+        # A record under the 1 MiB limit can still nest deeper than the parser's stack.
+        raise _Reject("invalid_json", "payload nests JSON arrays/objects too deeply") from None
     if not isinstance(doc, dict):
         raise _Reject("invalid_json", f"payload is a JSON {type(doc).__name__}, not an object")
     return doc
@@ -63,6 +66,13 @@ def _check(doc: dict[str, object], record: StreamRecord, arrival: datetime) -> C
             raise _Reject("bad_type", f"{name} {doc[name]!r} is not a string")
     if doc["source"] is not None and not isinstance(doc["source"], str):
         raise _Reject("bad_type", f"source {doc['source']!r} is not a string or null")
+    for name in ("symbol", "interval", "ts", "source"):
+        # JSON may escape a lone surrogate (\ud800), which no Parquet/UTF-8 writer accepts.
+        if isinstance(doc[name], str) and not str(doc[name]).isascii():
+            try:
+                str(doc[name]).encode("utf-8")
+            except UnicodeEncodeError:
+                raise _Reject("bad_type", f"{name} {doc[name]!r} is not valid Unicode") from None
     for name in _PRICES:
         if not _is_number(doc[name]):
             raise _Reject("bad_type", f"{name} {doc[name]!r} is not a number")
@@ -90,7 +100,11 @@ def _check(doc: dict[str, object], record: StreamRecord, arrival: datetime) -> C
             f"ts {doc['ts']} is outside {EARLIEST_TS:%Y-%m-%d} .. arrival + "
             f"{MAX_AHEAD_OF_ARRIVAL.days} days",
         )
-    prices = {name: float(doc[name]) for name in _PRICES}  # type: ignore[arg-type]
+    try:
+        prices = {name: float(doc[name]) for name in _PRICES}  # type: ignore[arg-type]
+    except OverflowError:
+        # An integer literal such as 1e400 written out in digits does not fit a double.
+        raise _Reject("non_finite_price", "a price is an integer too large for a double") from None
     for name, value in prices.items():
         if not math.isfinite(value):
             raise _Reject("non_finite_price", f"{name} {value!r} is not finite")

@@ -352,16 +352,25 @@ def parse_body(
 ) -> Series:
     """A JSON or CSV body: refusals raise, data is parsed. CSV requests get JSON errors."""
     stripped = body.lstrip("\ufeff \t\r\n")
-    if stripped.startswith("{"):
-        try:
-            doc = json.loads(stripped)
-        except json.JSONDecodeError as exc:
-            raise SourceError(
-                f"{function} {symbol}: the response is not valid JSON ({exc})"
-            ) from None
-        check_error_body(doc, function, symbol, key)
-        return parse_json_series(doc, source, interval)
-    return parse_csv_series(stripped, symbol, interval, source)
+    try:
+        if stripped.startswith("{"):
+            try:
+                doc = json.loads(stripped)
+            except json.JSONDecodeError as exc:
+                raise SourceError(
+                    f"{function} {symbol}: the response is not valid JSON ({exc})"
+                ) from None
+            check_error_body(doc, function, symbol, key)
+            return parse_json_series(doc, source, interval)
+        return parse_csv_series(stripped, symbol, interval, source)
+    except (KeyError, IndexError, ValueError, OverflowError, RecursionError) as exc:
+        # A garbled body (a missing column, a NaN volume, a year-9999 stamp) is a clear
+        # SourceError naming the problem, never a traceback.
+        what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise SourceError(
+            f"{function} {symbol}: the response is malformed ({type(exc).__name__}: "
+            f"{redact(what, key)}); save a complete TIME_SERIES_* response"
+        ) from None
 
 
 @dataclass(frozen=True)

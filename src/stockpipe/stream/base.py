@@ -107,7 +107,14 @@ def check_put_limits(entries: Sequence[tuple[str, bytes]]) -> None:
                 f"record {i}: partition key must be 1-{MAX_PARTITION_KEY_LEN} characters, "
                 f"got {len(key) if isinstance(key, str) else type(key).__name__}"
             )
-        size = len(data) + len(key.encode("utf-8"))
+        try:
+            key_bytes = len(key.encode("utf-8"))
+        except UnicodeEncodeError:
+            # A lone surrogate cannot be hashed or stored; Kinesis refuses it as well.
+            raise StreamLimitError(
+                f"record {i}: partition key {key!r} is not valid Unicode; use plain text"
+            ) from None
+        size = len(data) + key_bytes
         if size > MAX_RECORD_BYTES:
             raise StreamLimitError(
                 f"record {i} is {size} bytes; the limit is {MAX_RECORD_BYTES} (1 MiB) per record"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import threading
 from datetime import UTC, datetime
 
+import duckdb
 import pyarrow as pa
 import pytest
 from sql_fixture_lake import D1, D2, DAILY_ROWS, SESSIONS, SMA, bar_ts, vwap_of, write_fixture_lake
@@ -360,3 +362,49 @@ def test_every_named_query_runs_locally(engine, query) -> None:
     """Including the dashboard's and Power BI's: the files must run on DuckDB too."""
     result = engine.execute(query.sql, query.bind({p.name: _sample(p) for p in query.params}))
     assert result.columns
+
+
+def test_a_file_replaced_mid_query_is_retried(fixture_lake, monkeypatch) -> None:
+    eng = DuckDBEngine(fixture_lake)
+    real_run = eng._run
+    calls = []
+
+    def flaky(sql, values):
+        calls.append(sql)
+        if len(calls) == 1:
+            raise duckdb.Error("Out of buffer")  # what DuckDB says when a file changed under it
+        return real_run(sql, values)
+
+    monkeypatch.setattr(eng, "_run", flaky)
+    assert eng.execute("SELECT count(*) FROM bars").rows == [(20,)]
+    assert len(calls) == 2
+    with pytest.raises(QueryError, match="not found"):
+        eng.execute("SELECT nope FROM bars")  # user errors are not retried
+    assert len(calls) == 3
+
+
+def test_queries_while_a_writer_replaces_and_deletes_files(fixture_lake) -> None:
+    part = "processed-data/bars/dt=2026-01-05/part-0.parquet"
+    table = fixture_lake.read_parquet(part)
+    stop = threading.Event()
+
+    def writer() -> None:
+        i = 0
+        while not stop.is_set():
+            fixture_lake.write_parquet(part, table.slice(0, 1 + i % table.num_rows))
+            fixture_lake.write_parquet(
+                f"processed-data/bars/dt=2026-01-07/p-{i % 3}.parquet", table
+            )
+            fixture_lake.delete(f"processed-data/bars/dt=2026-01-07/p-{(i + 1) % 3}.parquet")
+            i += 1
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    eng = DuckDBEngine(fixture_lake)
+    try:
+        for _ in range(100):
+            assert eng.execute("SELECT symbol, count(*) FROM bars GROUP BY 1").columns
+    finally:
+        stop.set()
+        thread.join()
+        eng.close()

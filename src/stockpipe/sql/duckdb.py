@@ -30,7 +30,7 @@ from stockpipe.sql.base import QueryEngine, QueryResult
 from stockpipe.sql.catalog import view_files
 from stockpipe.sql.transpile import to_duckdb
 
-# A file can vanish between DuckDB's glob and its open (compaction); a retry sees the new set.
+# A file can vanish or be replaced between DuckDB's bind and its read; a retry sees the new set.
 _IO_RETRIES = 3
 _EXT = {"parquet": "parquet", "json": "jsonl"}
 
@@ -179,12 +179,12 @@ class DuckDBEngine(QueryEngine):
         for attempt in range(_IO_RETRIES):
             try:
                 return self._run(duck_sql, values)
-            except duckdb.IOException as exc:
-                if attempt == _IO_RETRIES - 1:
-                    raise QueryError(f"cannot read the lake at {self.lake.root}: {exc}") from None
-                self._has_files.clear()
             except duckdb.Error as exc:
-                raise QueryError(_one_line(str(exc))) from None
+                if not _lake_changed_underneath(exc):
+                    raise QueryError(_one_line(str(exc))) from None
+                if attempt == _IO_RETRIES - 1:
+                    raise QueryError(_one_line(str(exc))) from None
+                self._has_files.clear()
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _run(self, duck_sql: str, values: list[Any]) -> QueryResult:
@@ -205,6 +205,18 @@ class DuckDBEngine(QueryEngine):
 
     def close(self) -> None:
         self._con.close()
+
+
+def _lake_changed_underneath(exc: duckdb.Error) -> bool:
+    """Errors from a file deleted or atomically replaced while DuckDB was reading it.
+
+    DuckDB reads footers when it binds and data when it runs; a writer replacing the file
+    in between shows up as an IO error, an invalid-input error, or a bare "Out of buffer".
+    The next attempt sees a consistent set of files.
+    """
+    return isinstance(exc, duckdb.IOException | duckdb.InvalidInputException) or (
+        type(exc) is duckdb.Error
+    )
 
 
 def _collect(cur: duckdb.DuckDBPyConnection) -> QueryResult:

@@ -1,0 +1,211 @@
+"""The Spark batch function: raw envelopes in, processed-data/ and quarantine/ out.
+
+Every micro-batch of the streaming job and every `reprocess --engine spark` goes
+through `process_envelopes`. The steps, and where the logic lives:
+
+1. route each envelope to a group with the shared `clean()` (tasks.route);
+2. read the stored bars files of the touched series as bytes (tasks.split_stored);
+3. per group, run the embedded engine's `Processor` in memory (tasks.run_group);
+4. update the series index, then merge the produced files into the lake partitions
+   with the engine's `PartitionSet` (tasks.merge_partition), in a crash-safe order.
+
+Crash safety follows the engine's rule: a series' earliest touched bars partition holds
+its changed bars, so it is written last. Until then a re-run sees those bars as new and
+recomputes everything after them. Phase 1 writes daily, quarantine and every bars
+partition that is nobody's earliest, in parallel; phase 2 writes the earliest ones from
+the latest date back. A re-run (or a replayed micro-batch) gives the same lake.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import TYPE_CHECKING
+
+from stockpipe.contract import BARS, DAILY, QUARANTINE, RAW
+from stockpipe.errors import ConfigError
+from stockpipe.lake import Lake, open_lake
+from stockpipe.processing.base import BatchStats
+from stockpipe.processing.engine import SERIES_INDEX, processed_partitions
+from stockpipe.processing.store import DT_RE
+from stockpipe.spark import tasks
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+RAW_DDL = f"{tasks.ENVELOPE_DDL}, dt string, hour string"
+
+
+def _empty(spark: SparkSession, ddl: str) -> DataFrame:
+    return spark.createDataFrame([], ddl)
+
+
+def stored_bars(spark: SparkSession, lake: Lake) -> DataFrame:
+    """Every stored bars file, split into one row (Parquet bytes) per series and file."""
+    if not any(p.endswith(".parquet") for p in lake.list(BARS.prefix)):
+        return _empty(spark, tasks.STORED_DDL)
+    files = (
+        spark.read.format("binaryFile")
+        .option("pathGlobFilter", "*.parquet")
+        .option("recursiveFileLookup", "true")
+        .load(lake.uri(BARS.prefix))
+    )
+    return files.select("path", "content").mapInPandas(tasks.split_stored, tasks.STORED_DDL)
+
+
+def _load_index(lake: Lake) -> dict[str, list[str]]:
+    try:
+        return dict(json.loads(lake.read_bytes(SERIES_INDEX)))
+    except FileNotFoundError:
+        pass
+    # Same fallback as the engine: rebuild the spans from the daily table once.
+    index: dict[str, list[str]] = {}
+    daily = processed_partitions(lake)["daily"]
+    for dt in daily.dts():
+        frame = daily.get(dt)
+        for sym, interval in zip(frame["symbol"], frame["interval"], strict=True):
+            span = index.setdefault(f"{sym}|{interval}", [dt, dt])
+            span[0], span[1] = min(span[0], dt), max(span[1], dt)
+    return index
+
+
+def _widen_index(lake: Lake, spans: dict[str, tuple[str, str]]) -> None:
+    """Widen the engine's series index before any data file is written (its rule)."""
+    index = _load_index(lake)
+    for key, (first, last) in spans.items():
+        old = index.get(key)
+        index[key] = [min(first, old[0]), max(last, old[1])] if old else [first, last]
+    lake.write_bytes(SERIES_INDEX, json.dumps(dict(sorted(index.items())), indent=0).encode())
+
+
+def process_envelopes(spark: SparkSession, envelopes: DataFrame, location: str) -> BatchStats:
+    """Process raw-zone envelopes (RAW columns) into the lake at `location`; durable on return."""
+    from pyspark.sql import functions as F
+
+    lake = open_lake(location)
+    routed = (
+        envelopes.select(*tasks.ENVELOPE)
+        .dropDuplicates(["shard_id", "sequence_number"])
+        .mapInPandas(tasks.route, tasks.ROUTED_DDL)
+        .persist()
+    )
+    try:
+        groups = routed.select("group").distinct()
+        stored = stored_bars(spark, lake).join(groups, "group", "left_semi")
+        out = (
+            routed.groupBy("group")
+            .cogroup(stored.groupBy("group"))
+            .applyInPandas(tasks.run_group, tasks.OUTPUT_DDL)
+            .persist()
+        )
+        try:
+            return _write(lake, location, out, F)
+        finally:
+            out.unpersist()
+    finally:
+        routed.unpersist()
+
+
+def _write(lake: Lake, location: str, out: DataFrame, F) -> BatchStats:  # type: ignore[no-untyped-def]  # noqa: N803
+    is_stats = F.col("table") == tasks.STATS
+    meta = out.select(
+        "table", "dt", "group", F.when(is_stats, F.col("data")).alias("data")
+    ).collect()
+    stats = tasks.sum_stats(r["data"] for r in meta if r["table"] == tasks.STATS)
+    spans: dict[str, tuple[str, str]] = {}
+    for r in meta:
+        if r["table"] == "bars":
+            key = r["group"].split("|", 1)[1]
+            old = spans.get(key)
+            spans[key] = (min(r["dt"], old[0]), max(r["dt"], old[1])) if old else (r["dt"], r["dt"])
+    if not any(r["table"] != tasks.STATS for r in meta):
+        return stats
+    _widen_index(lake, spans)
+    earliest = sorted({first for first, _ in spans.values()})
+    data = out.filter(~is_stats)
+    last_phase = (F.col("table") == "bars") & F.col("dt").isin(earliest)
+
+    def write(pdf):  # type: ignore[no-untyped-def]
+        # A plain function, not functools.partial: Spark inspects its type hints.
+        return tasks.write_partitions(location, pdf)
+
+    data.filter(~last_phase).groupBy("table", "dt").applyInPandas(
+        write, tasks.WRITTEN_DDL
+    ).collect()
+    for dt in reversed(earliest):
+        rows = data.filter((F.col("table") == "bars") & (F.col("dt") == dt)).select("data")
+        tasks.merge_partition(lake, "bars", dt, [r["data"] for r in rows.collect()])
+    return stats
+
+
+def _check_date(name: str, value: str | date | None) -> str | None:
+    if value is None:
+        return None
+    text = value.isoformat() if isinstance(value, date) else str(value)
+    if not DT_RE.match(text):
+        raise ConfigError(f"{name} {text!r} is not a date: use YYYY-MM-DD")
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{name} {text!r} is not a valid date: use YYYY-MM-DD") from None
+    return text
+
+
+def read_raw(
+    spark: SparkSession,
+    raw: Lake,
+    from_date: str | date | None = None,
+    to_date: str | date | None = None,
+) -> DataFrame | None:
+    """The raw zone's envelopes (optionally by UTC arrival date), or None if it is empty."""
+    from pyspark.sql import functions as F
+
+    lo, hi = _check_date("--from", from_date), _check_date("--to", to_date)
+    if not any(p.endswith(".jsonl") for p in raw.list(RAW.prefix)):
+        return None
+    frame = (
+        spark.read.schema(RAW_DDL)
+        .option("mode", "FAILFAST")  # the archiver writes valid JSON lines; anything else is a bug
+        .option("pathGlobFilter", "*.jsonl")
+        .option("basePath", raw.uri(RAW.prefix))
+        .json(raw.uri(RAW.prefix))
+    )
+    if lo is not None:
+        frame = frame.filter(F.col("dt") >= lo)
+    if hi is not None:
+        frame = frame.filter(F.col("dt") <= hi)
+    return frame.select(*tasks.ENVELOPE)
+
+
+def clear_processed(lake: Lake) -> None:
+    """What `engine.reprocess` deletes before a full rebuild."""
+    for prefix in (BARS.prefix, DAILY.prefix, QUARANTINE.prefix):
+        for path in lake.list(prefix):
+            lake.delete(path)
+    lake.delete(SERIES_INDEX)
+
+
+def reprocess_spark(
+    spark: SparkSession,
+    location: str,
+    from_date: str | date | None = None,
+    to_date: str | date | None = None,
+    raw_location: str | None = None,
+) -> BatchStats:
+    """`reprocess --engine spark`: the same contract as `engine.reprocess`.
+
+    Without a date range the processed zone is deleted and rebuilt from every raw record;
+    with one, those raw records are merged into the existing tables. `raw_location`
+    reads raw-data/ from another lake (default: the output lake).
+    """
+    lake = open_lake(location)
+    raw = open_lake(raw_location) if raw_location else lake
+    lo, hi = _check_date("--from", from_date), _check_date("--to", to_date)
+    if lo and hi and lo > hi:
+        raise ConfigError(f"--from {lo} is after --to {hi}: swap them")
+    if lo is None and hi is None:
+        clear_processed(lake)
+    envelopes = read_raw(spark, raw, lo, hi)
+    if envelopes is None:
+        return BatchStats()
+    return process_envelopes(spark, envelopes, location)

@@ -1,0 +1,182 @@
+"""What runs inside Spark tasks: plain pandas-in, pandas-out functions around the engine.
+
+Nothing here re-implements processing. A task routes raw envelopes by what
+`processing.cleaning.clean` says about them, runs `processing.engine.Processor` on one
+(symbol, interval) series (or on one day of rejected records) inside a `MemoryLake`,
+and merges the partition files the engine wrote into the real lake with the engine's
+own `PartitionSet` (same schema, sort order, file name and atomic replace).
+
+Partition files travel between tasks as Parquet bytes, never as Spark rows, so every
+double, timestamp and NULL arrives bit for bit as the engine wrote it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Iterable, Iterator
+from datetime import UTC
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from stockpipe.contract import BARS, DAILY, QUARANTINE, RAW
+from stockpipe.lake import Lake, open_lake
+from stockpipe.lake.archive import from_envelope
+from stockpipe.processing.base import BatchStats, CleanBar, position
+from stockpipe.processing.cleaning import clean
+from stockpipe.processing.engine import SERIES_INDEX, Processor, processed_partitions
+from stockpipe.processing.store import from_arrow
+from stockpipe.spark.memory_lake import MemoryLake
+
+ENVELOPE = tuple(RAW.column_names)
+ENVELOPE_DDL = ", ".join(f"{name} string" for name in ENVELOPE)
+ROUTED_DDL = f"group string, {ENVELOPE_DDL}"
+STORED_DDL = "group string, dt string, name string, data binary"
+# One row per partition file a group produced; table "_stats" rows carry BatchStats JSON.
+OUTPUT_DDL = "table string, dt string, group string, data binary"
+WRITTEN_DDL = "table string, dt string, rows long"
+
+TABLES = {"bars": BARS, "daily": DAILY, "quarantine": QUARANTINE}
+STATS = "_stats"
+_DT_SEGMENT = re.compile(r"(?:^|/)dt=(\d{4}-\d{2}-\d{2})/")
+
+
+def series_group(symbol: str, interval: str) -> str:
+    # "|" never occurs in a symbol (SYMBOL_RE) or an interval (INTERVALS).
+    return f"bars|{symbol}|{interval}"
+
+
+def quarantine_group(dt: str) -> str:
+    return f"quarantine|{dt}"
+
+
+def path_dt(path: str) -> str:
+    found = _DT_SEGMENT.search(path)
+    return found.group(1) if found else ""
+
+
+def _docs(pdf: pd.DataFrame) -> list[dict[str, str | None]]:
+    frame = pdf[list(ENVELOPE)].astype(object)
+    return frame.where(frame.notna(), None).to_dict("records")  # type: ignore[return-value]
+
+
+def route(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """mapInPandas: tag each raw envelope with the group that will process it."""
+    for pdf in batches:
+        groups = []
+        for doc in _docs(pdf):
+            result = clean(from_envelope(doc))
+            if isinstance(result, CleanBar):
+                groups.append(series_group(result.symbol, result.interval))
+            else:
+                groups.append(quarantine_group(f"{result.arrival_ts.astimezone(UTC):%Y-%m-%d}"))
+        out = pdf[list(ENVELOPE)].copy()
+        out.insert(0, "group", groups)
+        yield out
+
+
+def split_stored(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """mapInPandas over binaryFile rows of processed-data/bars: one row per series and file."""
+    for pdf in batches:
+        rows: list[tuple[str, str, str, bytes]] = []
+        for path, content in zip(pdf["path"], pdf["content"], strict=True):
+            table = pq.read_table(io.BytesIO(content))
+            dt, name = path_dt(str(path)), str(path).rsplit("/", 1)[-1]
+            if not dt or table.num_rows == 0:
+                continue
+            pairs = table.select(["symbol", "interval"]).group_by(["symbol", "interval"])
+            for pair in pairs.aggregate([]).to_pylist():
+                mask = pc.and_(
+                    pc.equal(table["symbol"], pair["symbol"]),
+                    pc.equal(table["interval"], pair["interval"]),
+                )
+                part = table.filter(mask)
+                rows.append(
+                    (series_group(pair["symbol"], pair["interval"]), dt, name, _parquet(part))
+                )
+        yield pd.DataFrame(rows, columns=["group", "dt", "name", "data"])
+
+
+def _parquet(table: pa.Table) -> bytes:
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    return buf.getvalue()
+
+
+def run_group(envelopes: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFrame:
+    """cogroup.applyInPandas: the embedded engine on one group, in a MemoryLake."""
+    columns = ["table", "dt", "group", "data"]
+    if envelopes.empty:
+        return pd.DataFrame(columns=columns)
+    group = str(envelopes["group"].iat[0])
+    mem = MemoryLake()
+    if group.startswith("bars|") and not stored.empty:
+        _, symbol, interval = group.split("|")
+        for dt, name, data in zip(stored["dt"], stored["name"], stored["data"], strict=True):
+            mem.write_bytes(f"{BARS.prefix}/dt={dt}/{name}", bytes(data))
+        dts = sorted(set(stored["dt"]))
+        # The engine finds a series' stored partitions through its index.
+        index = {f"{symbol}|{interval}": [dts[0], dts[-1]]}
+        mem.write_bytes(SERIES_INDEX, json.dumps(index).encode())
+    # One record per stream position, in arrival order, as engine.reprocess feeds them.
+    unique = {}
+    for doc in _docs(envelopes):
+        record = from_envelope(doc)
+        unique.setdefault((record.shard_id, record.sequence_number), record)
+    records = sorted(unique.values(), key=lambda r: position(r.shard_id, r.sequence_number))
+    mem.written.clear()
+    stats = Processor(mem).process(records)
+    rows: list[tuple[str, str, str, bytes]] = []
+    for path in dict.fromkeys(mem.written):
+        table = next((n for n, t in TABLES.items() if path.startswith(t.prefix + "/")), None)
+        if table is not None and path.endswith(".parquet") and mem.exists(path):
+            rows.append((table, path_dt(path), group, mem.read_bytes(path)))
+    rows.append((STATS, "", group, json.dumps(stats.to_state()).encode()))
+    return pd.DataFrame(rows, columns=columns)
+
+
+def merge_partition(lake: Lake, table: str, dt: str, payloads: Iterable[bytes]) -> int:
+    """Merge group outputs into partition `dt` of `table`, written by the engine's store.
+
+    bars/daily: a group's file holds every row of its series in that partition, so those
+    series' stored rows are replaced. quarantine: rows are added once per stream position.
+    """
+    part = processed_partitions(lake)[table]
+    frames = [from_arrow(pq.read_table(io.BytesIO(bytes(p))), part.schema) for p in payloads]
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return 0
+    new = pd.concat(frames, ignore_index=True)
+    new["dt"] = dt
+    stored = part.get(dt)
+    if table == "quarantine":
+        parts = [stored, new] if not stored.empty else [new]
+        merged = pd.concat(parts, ignore_index=True).drop_duplicates(
+            ["shard_id", "sequence_number"]
+        )
+    else:
+        touched = set(zip(new["symbol"], new["interval"], strict=True))
+        mine = [k in touched for k in zip(stored["symbol"], stored["interval"], strict=True)]
+        keep = stored[~pd.Series(mine, index=stored.index, dtype=bool)]
+        merged = pd.concat([keep, new] if not keep.empty else [new], ignore_index=True)
+    part.put(dt, merged)
+    part.flush()
+    return len(merged)
+
+
+def write_partitions(location: str, pdf: pd.DataFrame) -> pd.DataFrame:
+    """groupBy(table, dt).applyInPandas: one partition of the real lake per task."""
+    table, dt = str(pdf["table"].iat[0]), str(pdf["dt"].iat[0])
+    rows = merge_partition(open_lake(location), table, dt, pdf["data"])
+    return pd.DataFrame({"table": [table], "dt": [dt], "rows": [rows]})
+
+
+def sum_stats(docs: Iterable[bytes]) -> BatchStats:
+    total = BatchStats()
+    for doc in docs:
+        total = total + BatchStats.from_state(json.loads(bytes(doc)))
+    return total

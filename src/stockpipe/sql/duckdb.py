@@ -14,6 +14,7 @@ Two ways to reach the files:
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from stockpipe.sql.catalog import view_files
 from stockpipe.sql.transpile import to_duckdb
 
 # A file can vanish or be replaced between DuckDB's bind and its read; a retry sees the new set.
-_IO_RETRIES = 3
+_IO_RETRIES = 5
 _EXT = {"parquet": "parquet", "json": "jsonl"}
 
 
@@ -185,6 +186,8 @@ class DuckDBEngine(QueryEngine):
                 if attempt == _IO_RETRIES - 1:
                     raise QueryError(_one_line(str(exc))) from None
                 self._has_files.clear()
+                # Give a writer between its delete and its next write a moment to finish.
+                time.sleep(0.005 * 2**attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _run(self, duck_sql: str, values: list[Any]) -> QueryResult:

@@ -63,6 +63,15 @@ def server(_server: HTTPServer) -> Iterator[HTTPServer]:
     _server.clear()
 
 
+@pytest.fixture
+def slow_server() -> Iterator[HTTPServer]:
+    """A server of its own for tests whose timed-out requests finish after the test."""
+    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
 class Sleeps(list[float]):
     def __call__(self, seconds: float) -> None:
         self.append(seconds)
@@ -268,14 +277,18 @@ def test_http_500_gives_up_after_max_retries(server: HTTPServer, make_client) ->
     assert KEY not in str(info.value) and "apikey=***" in str(info.value)
 
 
-def test_timeout_is_retried(server: HTTPServer, make_client) -> None:  # type: ignore[no-untyped-def]
+def test_timeout_is_retried(slow_server: HTTPServer, tmp_path: Path) -> None:
+    server = slow_server
     server.expect_ordered_request("/query").respond_with_handler(
         serve("ibm_intraday_5min_compact.json", delay=1.0)
     )
     server.expect_ordered_request("/query").respond_with_handler(
         serve("ibm_intraday_5min_compact.json")
     )
-    client = make_client(timeout=0.3)
+    budget = RequestBudget(tmp_path / "budget.json", min_spacing=0)
+    client = AlphaVantageClient(
+        KEY, budget, base_url=server.url_for("/query"), timeout=0.3, sleep=Sleeps()
+    )
     assert len(client.intraday("IBM", "5min").bars) == 100
     assert client.requests == 2
 
@@ -352,8 +365,9 @@ def test_budget_rejects_negative_values(tmp_path: Path) -> None:
 
 
 def test_key_never_in_logs(
-    server: HTTPServer, make_client, caplog: pytest.LogCaptureFixture
-) -> None:  # type: ignore[no-untyped-def]
+    slow_server: HTTPServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = slow_server
     # The test server stands in for Alpha Vantage: its own access log is not ours.
     caplog.set_level(logging.WARNING, logger="werkzeug")
     caplog.set_level(logging.DEBUG)
@@ -365,7 +379,10 @@ def test_key_never_in_logs(
     server.expect_ordered_request("/query").respond_with_handler(
         serve("ibm_intraday_5min_compact.json")
     )
-    client = make_client(timeout=0.3)
+    budget = RequestBudget(tmp_path / "budget.json", min_spacing=0)
+    client = AlphaVantageClient(
+        KEY, budget, base_url=server.url_for("/query"), timeout=0.3, sleep=Sleeps()
+    )
     with pytest.raises(DailyLimitError) as info:
         client.intraday("IBM", "5min")
     logging.getLogger("test").error("refused: %s", info.value)

@@ -207,16 +207,19 @@ class AlphaVantageSource(Source):
         return None
 
     def batches(self) -> Iterator[list[Payload]]:
-        while not self.stopped:
-            started = self._clock()
-            if self.stats.extra["polls"] == 0 or self._market_may_move(started):
-                yield from self._poll_once()
-                self.stats.extra["polls"] += 1
-            else:
-                log.info("market closed: skipping the poll at %s", format_ts(started))
-            if self.once:
-                return
-            yield from self._wait_until(started + timedelta(seconds=self.poll))
+        try:
+            while not self.stopped:
+                started = self._clock()
+                if self.stats.extra["polls"] == 0 or self._market_may_move(started):
+                    yield from self._poll_once()
+                    self.stats.extra["polls"] += 1
+                else:
+                    log.info("market closed: skipping the poll at %s", format_ts(started))
+                if self.once:
+                    return
+                yield from self._wait_until(started + timedelta(seconds=self.poll))
+        finally:
+            self.client.close()
 
     def _poll_once(self) -> Iterator[list[Payload]]:
         """One batch per symbol: the closed bars not emitted before, oldest first."""

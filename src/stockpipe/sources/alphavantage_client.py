@@ -1,4 +1,4 @@
-"""Alpha Vantage: the HTTP client, the error taxonomy and the response parsers.
+"""Alpha Vantage: the HTTP client and the response parsers (errors: alphavantage_errors.py).
 
 Alpha Vantage answers errors with HTTP 200 and a body holding `Error Message`,
 `Information` or `Note`, so every body is checked for those keys before any data is read.
@@ -20,7 +20,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
@@ -28,6 +28,19 @@ import httpx
 from stockpipe.contract import INTERVAL_SECONDS, SYMBOL_RE
 from stockpipe.errors import ConfigError, SourceError
 from stockpipe.records import Bar
+from stockpipe.sources.alphavantage_errors import (
+    EXCHANGE_TZ,
+    AlphaVantageError,
+    BurstLimitError,
+    DailyLimitError,
+    InvalidKeyError,
+    PremiumEndpointError,
+    RateLimitError,
+    SymbolError,
+    TransportError,
+    check_error_body,
+    redact,
+)
 from stockpipe.sources.budget import BudgetExhaustedError, RequestBudget
 
 log = logging.getLogger("stockpipe.sources.alphavantage")
@@ -37,9 +50,7 @@ INTRADAY_INTERVALS = ("1min", "5min", "15min", "30min", "60min")
 OUTPUT_SIZES = ("compact", "full")
 DATATYPES = ("json", "csv")
 CSV_HEADER = ("timestamp", "open", "high", "low", "close", "volume")
-EXCHANGE_TZ = ZoneInfo("America/New_York")
 MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-ALTERNATIVES = "use --source replay with saved responses, or --source simulator"
 
 __all__ = [
     "AlphaVantageClient",
@@ -55,80 +66,6 @@ __all__ = [
     "parse_body",
     "redact",
 ]
-
-
-# -- errors --------------------------------------------------------------------
-
-
-class AlphaVantageError(SourceError):
-    """An Alpha Vantage request was refused or failed."""
-
-
-class InvalidKeyError(AlphaVantageError):
-    """The API key is missing or invalid: nothing will work until it is fixed."""
-
-    exit_code = 2
-
-
-class SymbolError(AlphaVantageError):
-    """The call was invalid for this symbol (unknown symbol, bad parameters)."""
-
-
-class PremiumEndpointError(AlphaVantageError):
-    """The endpoint or parameter needs a premium plan."""
-
-
-class RateLimitError(AlphaVantageError):
-    """The API refused the call for its rate limit; retry at `resume_at`."""
-
-    transient = True
-
-    def __init__(self, message: str, resume_at: datetime) -> None:
-        super().__init__(message)
-        self.resume_at = resume_at
-
-
-class DailyLimitError(RateLimitError):
-    """The key's daily allowance is spent."""
-
-
-class BurstLimitError(RateLimitError):
-    """Requests came too fast (the per-second or per-minute limit)."""
-
-
-class TransportError(AlphaVantageError):
-    """HTTP 5xx, a timeout or a connection error, still failing after the retries."""
-
-    transient = True
-
-
-# -- redaction -------------------------------------------------------------------
-
-_APIKEY_RE = re.compile(r"(apikey=)[^&\s\"']*", re.IGNORECASE)
-
-
-def redact(text: str, key: str | None = None) -> str:
-    """Hide the key in any text: `apikey=...` in URLs, and the bare key anywhere."""
-    text = _APIKEY_RE.sub(r"\1***", text)
-    if key:
-        text = text.replace(key, "***")
-    return text
-
-
-class RedactKeyFilter(logging.Filter):
-    """Rewrites log records that carry `apikey=...` (httpx logs every request URL at INFO)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "apikey=" in message.lower():
-            record.msg, record.args = redact(message), None
-        return True
-
-
-_REDACT = RedactKeyFilter()
-for _name in ("httpx", "httpcore"):
-    if _REDACT not in logging.getLogger(_name).filters:
-        logging.getLogger(_name).addFilter(_REDACT)
 
 
 # -- parsing ---------------------------------------------------------------------
@@ -191,70 +128,6 @@ def _bar(symbol: str, interval: str, ts: datetime, row: dict[str, str], source: 
         volume=int(volume),
         source=source,
     )
-
-
-def check_error_body(doc: object, function: str, symbol: str, key: str | None = None) -> None:
-    """Raise the right error if an HTTP 200 body is an Alpha Vantage refusal."""
-    if not isinstance(doc, dict):
-        raise SourceError(f"{function} {symbol}: the response is not a JSON object")
-    for field in ("Error Message", "Information", "Note"):
-        if field in doc:
-            raise classify(field, str(doc[field]), function, symbol, key)
-
-
-_BURST_WORDS = ("sparingly", "per second", "per minute", "frequency")
-
-
-def classify(field: str, text: str, function: str, symbol: str, key: str | None) -> SourceError:
-    """Map one refusal text to an error that says what happened and what to do."""
-    shown = redact(text, key)
-    low = text.lower()
-    now = datetime.now(UTC)
-    is_rate = any(w in low for w in (*_BURST_WORDS, "rate limit", "per day"))
-    if "apikey" in low.replace(" ", "") and ("invalid" in low or "missing" in low):
-        return InvalidKeyError(
-            f"Alpha Vantage rejected the API key ({shown}); set ALPHA_VANTAGE_API_KEY to a "
-            "valid key (free at https://www.alphavantage.co/support/#api-key)"
-        )
-    if "demo" in low and "api key" in low:
-        return InvalidKeyError(
-            "Alpha Vantage says the demo key only works for its documentation examples; "
-            "set ALPHA_VANTAGE_API_KEY to your own key"
-        )
-    if "premium endpoint" in low or ("premium" in low and not is_rate):
-        return PremiumEndpointError(
-            f"{function} for {symbol} is a premium Alpha Vantage endpoint or option, which this "
-            f"key cannot use ({shown}); {ALTERNATIVES}"
-        )
-    if field == "Error Message":
-        return SymbolError(
-            f"Alpha Vantage refused {function} for {symbol}: {shown} "
-            "(check the symbol and the options)"
-        )
-    # The burst message also mentions the daily allowance, so it is recognised first.
-    if field == "Note" or any(w in low for w in _BURST_WORDS):
-        resume = now + timedelta(seconds=60)
-        return BurstLimitError(
-            f"Alpha Vantage's per-second/per-minute request limit is reached ({shown}); "
-            f"retrying after {resume:%H:%M:%S} UTC",
-            resume,
-        )
-    if is_rate or "daily" in low:
-        resume = next_eastern_midnight(now)
-        return DailyLimitError(
-            f"Alpha Vantage's daily request limit for this key is reached ({shown}); "
-            f"polling resumes at {resume:%Y-%m-%d %H:%M} UTC; meanwhile {ALTERNATIVES}",
-            resume,
-        )
-    return AlphaVantageError(f"Alpha Vantage refused {function} for {symbol}: {shown}")
-
-
-def next_eastern_midnight(now: datetime) -> datetime:
-    """Alpha Vantage does not say when the daily count resets: assume midnight US/Eastern."""
-    local = now.astimezone(EXCHANGE_TZ)
-    tomorrow = local.date() + timedelta(days=1)
-    midnight = datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=EXCHANGE_TZ)
-    return midnight.astimezone(UTC)
 
 
 def parse_json_series(doc: dict[str, object], source: str, interval: str | None = None) -> Series:
@@ -527,4 +400,4 @@ class AlphaVantageClient:
         return parse_global_quote(doc)
 
 
-__all__ += ["BudgetExhaustedError", "Quote", "check_month", "local_to_utc"]
+__all__ += ["EXCHANGE_TZ", "BudgetExhaustedError", "Quote", "check_month", "local_to_utc"]

@@ -6,13 +6,16 @@ from datetime import date
 from typing import Any
 
 from stockpipe.errors import ConfigError
-from stockpipe.sources import calendar
 from stockpipe.sources.base import Source
 
 SOURCES = ("simulator", "alphavantage", "replay")
 
 
 def simulator_sessions(days: int, start: date | None) -> list[date]:
+    # Imported here: the exchange calendar takes a second to load, and most commands
+    # never need it.
+    from stockpipe.sources import calendar
+
     if days < 1 or days > 2500:
         raise ConfigError(f"--days {days} is out of range: use 1-2500")
     if start is None:

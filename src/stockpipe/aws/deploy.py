@@ -59,11 +59,13 @@ class _CfnLoader(yaml.SafeLoader):
 
 
 def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    # Short forms become the long ones: !Sub x -> {"Fn::Sub": x}, !Ref x -> {"Ref": x}.
+    key = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
     if isinstance(node, yaml.ScalarNode):
-        return {suffix: loader.construct_scalar(node)}
+        return {key: loader.construct_scalar(node)}
     if isinstance(node, yaml.SequenceNode):
-        return {suffix: loader.construct_sequence(node, deep=True)}
-    return {suffix: loader.construct_mapping(node, deep=True)}  # type: ignore[arg-type]
+        return {key: loader.construct_sequence(node, deep=True)}
+    return {key: loader.construct_mapping(node, deep=True)}  # type: ignore[arg-type]
 
 
 _CfnLoader.add_multi_constructor("!", _intrinsic)

@@ -13,6 +13,7 @@ from stockpipe.aws.deploy import (
     DEFAULT_TEMPLATE,
     StackDeployer,
     export_lines,
+    find_artifacts,
     load_template,
     parse_params,
 )
@@ -72,11 +73,15 @@ def deploy(
     doc = load_template(template)
     params = parse_params(param, doc)
     body = template.read_text()
+    if not dry_run and not skip_artifacts:
+        find_artifacts(artifacts_dir)  # fail before touching AWS
     deployer = StackDeployer(
         settings.stack_name, settings.aws_region, echo=_echo, poll_seconds=poll_seconds
     )
-    _echo(f"validating {template}")
-    deployer.validate(body)
+    if dry_run:
+        # A real deploy needs no separate call: CreateChangeSet validates the template too.
+        _echo(f"validating {template}")
+        deployer.validate(body)
     bucket = (
         params.get("ArtifactsBucket") or artifacts_bucket or deployer.default_artifacts_bucket()
     )

@@ -26,16 +26,24 @@ def spark() -> Iterator[object]:
 
 @pytest.fixture
 def raw_zone(tmp_path: Path):  # type: ignore[no-untyped-def]
-    """Archive payload waves into a fresh lake, one archive run per wave."""
+    """Archive payload waves into a fresh lake, one archive run per wave.
 
-    def build(*waves: Sequence[tuple[str, bytes]], name: str = "source") -> Path:
+    Returns the lake folder and, per wave, the raw files that wave added.
+    """
+
+    def build(
+        *waves: Sequence[tuple[str, bytes]], name: str = "source"
+    ) -> tuple[Path, list[list[str]]]:
         root = tmp_path / name
         lake = LocalLake(root / "lake")
         stream = LocalStream(root / "stream.db", shard_count=2)
+        added: list[list[str]] = []
         for wave in waves:
+            before = set(lake.list("raw-data"))
             ingest(stream, wave)
             run_archive(stream, lake)
-        return root / "lake"
+            added.append(sorted(set(lake.list("raw-data")) - before))
+        return root / "lake", added
 
     return build
 

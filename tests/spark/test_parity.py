@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.spark, pytest.mark.integration]
 def test_spark_and_local_reprocess_give_identical_tables(
     spark, raw_zone, two_sessions, tmp_path
 ) -> None:
-    source = raw_zone(simulated(two_sessions, seed=7, fault_rate=0.05))
+    source, _ = raw_zone(simulated(two_sessions, seed=7, fault_rate=0.05))
     local = copy_raw(source, tmp_path / "local")
     distributed = copy_raw(source, tmp_path / "spark")
 

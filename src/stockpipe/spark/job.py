@@ -1,0 +1,146 @@
+"""The `process_bars` job: argument parsing and the three ways to run it.
+
+    --source raw                 batch: raw-data/ -> processed-data/ (reprocess_spark)
+    --source raw --stream        Structured Streaming over new raw-data/ files
+    --source kinesis             Structured Streaming from Kinesis: on AWS Glue through
+                                 glueContext (when awsglue is importable), elsewhere
+                                 (EMR) through the `aws-kinesis` connector
+
+On Glue, job parameters arrive as `--name value` pairs and are read with
+`awsglue.utils.getResolvedOptions`; everywhere else with argparse. Both accept the
+same names (Glue spells them with underscores: --raw_location is --raw).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from stockpipe.errors import ConfigError, StockpipeError
+
+GLUE_ARGS = ("source", "out")
+GLUE_OPTIONAL = (
+    "raw",
+    "from",
+    "to",
+    "stream",
+    "checkpoint",
+    "stream_arn",
+    "stream_name",
+    "region",
+    "endpoint_url",
+    "starting_position",
+    "window_seconds",
+)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="process_bars",
+        description="stockpipe on Spark: raw-data/ or Kinesis -> processed-data/ and quarantine/",
+    )
+    p.add_argument("--source", choices=("raw", "kinesis"), required=True)
+    p.add_argument("--out", required=True, help="Output lake: a folder or s3://bucket/prefix")
+    p.add_argument("--raw", help="Lake whose raw-data/ is read (default: --out)")
+    p.add_argument("--from", dest="from_date", help="First UTC arrival date, YYYY-MM-DD")
+    p.add_argument("--to", dest="to_date", help="Last UTC arrival date, YYYY-MM-DD")
+    p.add_argument("--stream", action="store_true", help="With --source raw: stream new files")
+    p.add_argument("--once", action="store_true", help="Streaming: drain what exists, then stop")
+    p.add_argument("--checkpoint", help="Streaming checkpoint location (required to stream)")
+    p.add_argument("--max-files-per-trigger", type=int, default=None)
+    p.add_argument("--interval-seconds", type=int, default=60, help="Micro-batch interval")
+    p.add_argument("--stream-arn", help="Glue: Kinesis stream ARN")
+    p.add_argument("--stream-name", help="EMR: Kinesis stream name")
+    p.add_argument("--region", default="us-east-1")
+    p.add_argument("--endpoint-url", default=None)
+    p.add_argument("--starting-position", default="TRIM_HORIZON")
+    p.add_argument("--master", default=None, help="Spark master (default: from spark-submit)")
+    return p
+
+
+def _glue_args(argv: Sequence[str]) -> argparse.Namespace | None:
+    """Glue job parameters, when running inside Glue; None elsewhere."""
+    try:
+        from awsglue.utils import getResolvedOptions  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    names = list(GLUE_ARGS) + [n for n in GLUE_OPTIONAL if f"--{n}" in argv]
+    opts = getResolvedOptions(list(argv), ["JOB_NAME", *names])
+    ns = parser().parse_args(["--source", opts["source"], "--out", opts["out"]])
+    ns.raw, ns.from_date, ns.to_date = opts.get("raw"), opts.get("from"), opts.get("to")
+    ns.stream = str(opts.get("stream", "false")).lower() == "true"
+    ns.checkpoint = opts.get("checkpoint")
+    ns.stream_arn, ns.stream_name = opts.get("stream_arn"), opts.get("stream_name")
+    ns.region = opts.get("region", ns.region)
+    ns.endpoint_url = opts.get("endpoint_url")
+    ns.starting_position = opts.get("starting_position", ns.starting_position)
+    ns.interval_seconds = int(opts.get("window_seconds", ns.interval_seconds))
+    ns.job_name = opts["JOB_NAME"]
+    return ns
+
+
+def run(args: argparse.Namespace, glue_context: Any = None) -> dict[str, Any]:
+    """Run the job described by `args`; returns a JSON-able summary."""
+    from stockpipe.lake import open_lake
+    from stockpipe.spark import streaming
+    from stockpipe.spark.batch import reprocess_spark
+    from stockpipe.spark.session import build_session
+
+    streaming_job = args.source == "kinesis" or args.stream
+    if streaming_job and not args.checkpoint:
+        raise ConfigError("streaming needs --checkpoint: give a folder or s3:// location")
+    if glue_context is not None:
+        spark = glue_context.spark_session
+    else:
+        spark = build_session(args.master, "stockpipe-process-bars")
+    if not streaming_job:
+        stats = reprocess_spark(spark, args.out, args.from_date, args.to_date, args.raw)
+        return {"mode": "batch", **stats.to_state()}
+    if args.source == "kinesis" and glue_context is not None:
+        if not args.stream_arn:
+            raise ConfigError("--source kinesis on Glue needs --stream_arn")
+        frame = streaming.glue_kinesis_stream(glue_context, args.stream_arn, args.starting_position)
+        streaming.run_glue_stream(
+            glue_context, frame, args.out, args.checkpoint, args.interval_seconds
+        )
+        return {"mode": "glue-kinesis"}
+    if args.source == "kinesis":
+        if not args.stream_name:
+            raise ConfigError("--source kinesis on EMR needs --stream-name")
+        frame = streaming.emr_kinesis_stream(
+            spark, args.stream_name, args.region, args.endpoint_url, args.starting_position
+        )
+    else:
+        raw = open_lake(args.raw or args.out)
+        frame = streaming.raw_file_stream(spark, raw, args.max_files_per_trigger)
+    query = streaming.start(
+        spark, frame, args.out, args.checkpoint, args.once, args.interval_seconds
+    )
+    query.awaitTermination()
+    return {"mode": "stream", "batches": len(query.recentProgress)}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        glue = _glue_args(["process_bars", *argv])
+        if glue is not None:
+            from awsglue.context import GlueContext  # type: ignore[import-not-found]
+            from awsglue.job import Job  # type: ignore[import-not-found]
+            from pyspark.context import SparkContext
+
+            context = GlueContext(SparkContext.getOrCreate())
+            job = Job(context)
+            job.init(glue.job_name, vars(glue))
+            summary = run(glue, context)
+            job.commit()
+        else:
+            summary = run(parser().parse_args(argv))
+    except StockpipeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(json.dumps(summary, sort_keys=True))
+    return 0

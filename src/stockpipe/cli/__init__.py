@@ -38,6 +38,7 @@ _COMMAND_MODULES = (
     "stockpipe.cli.pipeline",
     "stockpipe.cli.powerbi_cmd",
     "stockpipe.cli.query",
+    "stockpipe.cli.reprocess_cmd",
     "stockpipe.cli.stream_cmd",
 )
 

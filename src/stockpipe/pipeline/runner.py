@@ -34,7 +34,24 @@ def stage_main(
     config_file: str | None,
     source_opts: dict[str, Any],
 ) -> None:
-    """Entry point of one stage process."""
+    """Entry point of one stage process: a stage error is one line, never a traceback."""
+    import sys
+
+    from stockpipe.errors import StockpipeError
+
+    try:
+        _stage(stage, overrides, config_file, source_opts)
+    except StockpipeError as exc:
+        print(f"error: {stage}: {exc}".replace("\n", " "), file=sys.stderr, flush=True)
+        raise SystemExit(exc.exit_code) from None
+
+
+def _stage(
+    stage: str,
+    overrides: dict[str, Any],
+    config_file: str | None,
+    source_opts: dict[str, Any],
+) -> None:
     import logging
 
     from stockpipe.cli.pipeline import metric_fn
@@ -139,6 +156,11 @@ def _live_view(stream, lake, procs, stop, url, started, duration) -> None:  # ty
                 extra["dashboard"] = url
             live.update(render_status(st, extra))
             if duration is not None and now - started >= duration:
+                break
+            failed = [n for n, p in procs.items() if p.exitcode not in (None, 0)]
+            if failed:
+                # A stage that died (bad key, lake unreachable) stops the whole pipeline.
+                console.print(f"[red]stage failed:[/red] {', '.join(failed)}; stopping")
                 break
             if not any(p.is_alive() for p in procs.values()):
                 break

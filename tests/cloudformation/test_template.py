@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -234,8 +235,16 @@ def test_glue_streaming_job(resources):  # type: ignore[no-untyped-def]
     assert args["--job-language"] == "python"
     assert args["--additional-python-modules"]["Fn::If"][0] == "HasWheel"
     assert args["--stream_arn"] == {"Fn::GetAtt": "Stream.Arn"}
-    assert args["--lake"] == {"Fn::Sub": "s3://${DataBucket}"}
-    assert {"--stream_name", "--checkpoint_location", "--window_seconds"} <= set(args)
+    assert args["--source"] == "kinesis"
+    assert args["--out"] == {"Fn::Sub": "s3://${DataBucket}"}
+    assert args["--checkpoint"] == {"Fn::Sub": "s3://${DataBucket}/_checkpoints/glue-process-bars/"}
+    # Every job argument is one the Spark job reads inside Glue.
+    from stockpipe.spark.job import GLUE_ARGS, GLUE_OPTIONAL
+
+    ours = {a.removeprefix("--") for a in args if not a.startswith("--enable")}
+    glue_own = {"job-language", "additional-python-modules", "TempDir"}
+    assert ours - glue_own <= set(GLUE_ARGS) | set(GLUE_OPTIONAL)
+    assert set(GLUE_ARGS) <= ours
 
 
 # ------------------------------------------------------------------ Athena and monitoring
@@ -324,3 +333,29 @@ def test_missing_artifacts_name_the_make_target(tmp_path):  # type: ignore[no-un
     script, wheels = find_artifacts(tmp_path)
     assert script.name == "process_bars.py"
     assert [w.name for w in wheels] == ["stockpipe-0.1.0-py3-none-any.whl"]
+
+
+@pytest.mark.parametrize("table", list(contract.TABLES.values()), ids=list(contract.TABLES))
+def test_glue_table_agrees_with_athena_ddl(resources, table):  # type: ignore[no-untyped-def]
+    """The committed Athena DDL (athena-queries/ddl) and the Glue table describe one table."""
+    ddl_dir = Path(__file__).resolve().parents[2] / "athena-queries" / "ddl"
+    (ddl,) = [
+        p.read_text()
+        for p in sorted(ddl_dir.glob("*.sql"))
+        if f"-- table: {table.name}\n" in p.read_text()
+    ]
+    glue = resources[f"GlueTable{table.name.capitalize()}"]["Properties"]["TableInput"]
+    ddl_props = dict(re.findall(r"'((?:projection|storage)\.[^']+)' = '([^']*)'", ddl))
+    glue_props = {
+        k: v for k, v in glue["Parameters"].items() if k.startswith(("projection.", "storage."))
+    }
+    glue_location = glue_props.pop("storage.location.template")["Fn::Sub"]
+    ddl_location = ddl_props.pop("storage.location.template")
+    assert glue_props == ddl_props
+    assert glue_location.replace("${!", "${") == ddl_location.replace(
+        "{{lake_root}}", "s3://${DataBucket}"
+    )
+    body = ddl.split("PARTITIONED BY")[0]
+    ddl_columns = re.findall(r"^  `(\w+)` (\w+)", body, flags=re.MULTILINE)
+    glue_columns = [(c["Name"], c["Type"]) for c in glue["StorageDescriptor"]["Columns"]]
+    assert glue_columns == ddl_columns

@@ -220,6 +220,10 @@ def status(
         st = pipeline_status(stream, lake)
     finally:
         stream.close()
+    if settings.metrics == "local":
+        from stockpipe.metrics import read_local_metrics
+
+        st["metrics"] = read_local_metrics(settings).get("stages", {})
     if as_json:
         doc = {
             "consumers": {
@@ -231,6 +235,7 @@ def status(
                 "files": st["lake"].files,
                 "last_bar": st["lake"].last_bar.isoformat() if st["lake"].last_bar else None,
             },
+            "metrics": st.get("metrics", {}),
         }
         console.print_json(json.dumps(doc))
         return
@@ -255,6 +260,10 @@ def render_status(st: dict[str, Any], extra: dict[str, str] | None = None) -> Ta
     table.add_row("lake raw files", str(lake.files.get("raw", 0)))
     last: datetime | None = lake.last_bar
     table.add_row("last bar", last.isoformat() if last else "-")
+    for stage, metrics in sorted(st.get("metrics", {}).items()):
+        for name, m in sorted(metrics.items()):
+            shown = m.get("last") if m.get("unit") == "Milliseconds" else m.get("total")
+            table.add_row(f"metric {stage} {name}", f"{shown:g} {m.get('unit', '')}".strip())
     if extra is None:
         console.print(table)
     return table

@@ -170,10 +170,10 @@ def run_chaos(
     stages.run_archive(stream, clean_lake)
     stages.run_process(stream, clean_lake)
 
-    in_stream = Counter()
+    in_stream: Counter[tuple[str, str]] = Counter()
     for shard in stream.list_shards():
-        it = stream.get_shard_iterator(shard.shard_id, "TRIM_HORIZON")
-        while True:
+        it: str | None = stream.get_shard_iterator(shard.shard_id, "TRIM_HORIZON")
+        while it is not None:
             res = stream.get_records(it)
             if not res.records:
                 break

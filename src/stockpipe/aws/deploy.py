@@ -30,6 +30,7 @@ ARTIFACTS_PREFIX = "glue/"
 # CreateChangeSet accepts at most 51,200 bytes inline; larger templates go through S3.
 MAX_TEMPLATE_BODY = 51_200
 CAPABILITIES = ["CAPABILITY_NAMED_IAM"]
+_ACTIVE_RUN_STATES = ("STARTING", "RUNNING", "WAITING", "STOPPING")
 _NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 
 # Stack output -> environment variable stockpipe reads (see stockpipe.config.SETTINGS).
@@ -403,6 +404,22 @@ class StackDeployer:
             if e.get("ResourceStatus", "").endswith("_FAILED") and e.get("ResourceStatusReason")
         ]
         return "; ".join(reasons[:5]) or "see the stack events in the console"
+
+    # ------------------------------------------------------------ Glue job
+    def start_glue_job(self, job_name: str) -> str:
+        """Start the streaming job unless a run is already active; returns the run id."""
+        glue = self.session.client("glue", region_name=self.region)
+        try:
+            runs = glue.get_job_runs(JobName=job_name, MaxResults=10)["JobRuns"]
+            active = [r for r in runs if r.get("JobRunState") in _ACTIVE_RUN_STATES]
+            if active:
+                self.echo(f"Glue job {job_name} already running ({active[0]['Id']})")
+                return str(active[0]["Id"])
+            run_id = str(glue.start_job_run(JobName=job_name)["JobRunId"])
+        except ClientError as exc:
+            raise DeployError(f"cannot start Glue job {job_name}: {exc}") from exc
+        self.echo(f"started Glue job {job_name} ({run_id}); it bills until you stop it")
+        return run_id
 
     # ------------------------------------------------------------ destroy
     def empty_bucket(self, bucket: str) -> int:

@@ -62,6 +62,9 @@ def deploy(
         "-y",
         help="Do not ask before executing the change set (never asked without a terminal)",
     ),
+    start_job: bool = typer.Option(
+        False, "--start-job", help="Start the Glue streaming job afterwards (bills per DPU-hour)"
+    ),
     poll_seconds: float = typer.Option(5.0, "--poll-seconds", help="Status polling interval"),
 ) -> None:
     """Upload the Glue artifacts, then create or update the stack through a change set."""
@@ -118,7 +121,10 @@ def deploy(
         deployer.execute(plan)
     if dry_run:
         return
-    for line in export_lines(deployer.outputs()):
+    outputs = deployer.outputs()
+    if start_job:
+        deployer.start_glue_job(outputs["GlueJobName"])
+    for line in export_lines(outputs):
         typer.echo(line)
 
 

@@ -359,3 +359,19 @@ def test_glue_table_agrees_with_athena_ddl(resources, table):  # type: ignore[no
     ddl_columns = re.findall(r"^  `(\w+)` (\w+)", body, flags=re.MULTILINE)
     glue_columns = [(c["Name"], c["Type"]) for c in glue["StorageDescriptor"]["Columns"]]
     assert glue_columns == ddl_columns
+
+
+def test_template_fits_inline(template_path):  # type: ignore[no-untyped-def]
+    from stockpipe.aws.deploy import MAX_TEMPLATE_BODY
+
+    # Over the limit, deploy must go through TemplateURL, which the moto test does not cover.
+    assert len(template_path.read_bytes()) <= MAX_TEMPLATE_BODY
+
+
+def test_render_rewrites_a_stale_block(template_path, tmp_path, cli):  # type: ignore[no-untyped-def]
+    stale = tmp_path / "stockpipe.yaml"
+    stale.write_text(template_path.read_text().replace("Name: ema_26", "Name: ema_99"))
+    result = cli("deploy", "--render", "--template", str(stale))
+    assert result.code == 0, result.err
+    assert "regenerated" in result.err
+    assert stale.read_text() == template_path.read_text()

@@ -18,6 +18,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test,spark]'
 	@touch $(STAMP)
 
+# checkov pins older boto3/packaging than the project, so it gets a venv of its own.
+CHECKOV := .venv-checkov/bin/checkov
+$(CHECKOV):
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/python -m pip install -q checkov
+
 # System packages the tests need: Debian's Chromium for the dashboard's browser tests.
 system-deps:
 	@if [ ! -x $(CHROMIUM) ]; then \
@@ -39,7 +45,7 @@ lint: install
 unit: install
 	$(BIN)/pytest -q
 
-test: install system-deps lint
+test: install system-deps $(CHECKOV) lint
 	$(BIN)/pytest -q
 
 bench: install

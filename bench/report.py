@@ -1,0 +1,148 @@
+"""The report: one dated JSON document and its markdown rendering in bench/results/."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+REPORT_VERSION = 1
+
+
+def fmt(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if math.isinf(value):
+            return "never (timed out)"
+        if math.isnan(value):
+            return "n/a"
+        text = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+    elif isinstance(value, int):
+        text = f"{value:,}"
+    else:
+        text = str(value)
+    return f"{text} {unit}".strip()
+
+
+def _cell(value: Any) -> str:
+    return fmt(value).replace("|", "\\|").replace("\n", " ")
+
+
+def target_line(t: dict[str, Any]) -> str:
+    return f"{t['op'].replace('>=', '≥').replace('<=', '≤')} {fmt(t['limit'], t['unit'])}"
+
+
+def machine_line(machine: dict[str, Any]) -> str:
+    return (
+        f"{machine.get('cpu_count')} CPUs ({machine.get('cpu_model')}), "
+        f"{machine.get('memory_gib')} GiB RAM, {machine.get('platform')}, "
+        f"Python {machine.get('python')}"
+    )
+
+
+def targets_table(results: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "| # | Scenario | Target | Figure | Met | Reason if missed |",
+        "|---|---|---|---|---|---|",
+    ]
+    for n, res in enumerate(results, 1):
+        if res["status"] != "ok":
+            lines.append(
+                f"| {n} | {res['title']} | - | - | {res['status']} | {_cell(res.get('reason'))} |"
+            )
+            continue
+        for t in res.get("targets", []):
+            met = "**met**" if t["met"] else "**missed**"
+            lines.append(
+                f"| {n} | {res['title']}: {t['name']} | {target_line(t)} | "
+                f"{_cell(fmt(t['value'], t['unit']))} | {met} | {_cell(t['reason'])} |"
+            )
+        if not res.get("targets"):
+            lines.append(f"| {n} | {res['title']} | (report only) | see below | - | |")
+    return lines
+
+
+def rows_table(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    cols: list[str] = []
+    for row in rows:
+        cols += [c for c in row if c not in cols]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(row.get(c)) for c in cols) + " |")
+    return lines
+
+
+def render_scenario(res: dict[str, Any], number: int | None = None) -> str:
+    head = f"### {number}. {res['title']}" if number else f"### {res['title']}"
+    lines = [head, ""]
+    sizes = ", ".join(f"{k}={v}" for k, v in res.get("sizes", {}).items())
+    lines.append(
+        f"Status: **{res['status']}**" + (f" ({res['reason']})" if res.get("reason") else "")
+    )
+    lines.append(f"Sizes: {sizes}")
+    if res.get("seconds") is not None:
+        lines.append(f"Wall time of the scenario: {res['seconds']} s")
+    if res.get("process_peak_rss_bytes"):
+        lines.append(
+            f"Peak RSS of the scenario process: {res['process_peak_rss_bytes'] / 2**20:,.0f} MiB"
+        )
+    lines.append("")
+    for t in res.get("targets", []):
+        verdict = "met" if t["met"] else "MISSED"
+        why = f": {t['reason']}" if t["reason"] else ""
+        lines.append(
+            f"- {t['name']}: {fmt(t['value'], t['unit'])} (target {target_line(t)}) **{verdict}**{why}"
+        )
+    if res.get("targets"):
+        lines.append("")
+    table = rows_table(res.get("rows", []))
+    if table:
+        lines += [*table, ""]
+    for note in res.get("notes", []):
+        lines.append(f"- {note}")
+    if res.get("traceback"):
+        lines += ["", "```", res["traceback"].rstrip(), "```"]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def render(doc: dict[str, Any]) -> str:
+    machine = doc["machine"]
+    lines = [
+        f"# stockpipe benchmarks, {doc['started_at']}",
+        "",
+        f"Mode: **{doc['mode']}**. Machine: {machine_line(machine)}. "
+        f"Commit {machine.get('git_commit')}. Load average before: "
+        f"{', '.join(f'{x:.2f}' for x in machine['load_average'])}; after: "
+        f"{', '.join(f'{x:.2f}' for x in doc.get('load_average_after', []))}.",
+        "",
+    ]
+    if doc.get("notes"):
+        lines += [f"- {n}" for n in doc["notes"]] + [""]
+    lines += ["## Targets", "", *targets_table(doc["scenarios"]), "", "## Scenarios", ""]
+    for n, res in enumerate(doc["scenarios"], 1):
+        lines += [render_scenario(res, n), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_report(doc: dict[str, Any], out_dir: Path, stamp: str) -> tuple[Path, Path]:
+    """bench/results/<stamp>[-quick].json and .md; returns both paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    suffix = "-quick" if doc["mode"] == "quick" else ""
+    json_path = out_dir / f"{stamp}{suffix}.json"
+    md_path = out_dir / f"{stamp}{suffix}.md"
+    _atomic_write(json_path, json.dumps(doc, indent=1, default=str) + "\n")
+    _atomic_write(md_path, render(doc))
+    return json_path, md_path

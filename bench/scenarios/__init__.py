@@ -1,0 +1,1 @@
+"""One module per benchmark scenario; each runs alone: `python bench/scenarios/<id>.py`."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -95,7 +96,11 @@ def run(args: argparse.Namespace, glue_context: Any = None) -> dict[str, Any]:
     if glue_context is not None:
         spark = glue_context.spark_session
     else:
-        spark = build_session(args.master, "stockpipe-process-bars")
+        master = args.master
+        if master is None and "PYSPARK_GATEWAY_PORT" not in os.environ:
+            # Plain `python process_bars.py` (no spark-submit, no active session): local.
+            master = "local[*]"
+        spark = build_session(master, "stockpipe-process-bars")
     if not streaming_job:
         stats = reprocess_spark(spark, args.out, args.from_date, args.to_date, args.raw)
         return {"mode": "batch", **stats.to_state()}

@@ -31,6 +31,7 @@ from stockpipe.processing.cleaning import clean
 from stockpipe.processing.engine import SERIES_INDEX, Processor, processed_partitions
 from stockpipe.processing.store import from_arrow
 from stockpipe.spark.memory_lake import MemoryLake
+from stockpipe.stream.base import StreamRecord
 
 ENVELOPE = tuple(RAW.column_names)
 ENVELOPE_DDL = ", ".join(f"{name} string" for name in ENVELOPE)
@@ -123,7 +124,7 @@ def run_group(envelopes: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFrame:
         index = {f"{symbol}|{interval}": [dts[0], dts[-1]]}
         mem.write_bytes(SERIES_INDEX, json.dumps(index).encode())
     # One record per stream position, in arrival order, as engine.reprocess feeds them.
-    unique = {}
+    unique: dict[tuple[str, str], StreamRecord] = {}
     for doc in _docs(envelopes):
         record = from_envelope(doc)
         unique.setdefault((record.shard_id, record.sequence_number), record)

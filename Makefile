@@ -55,5 +55,11 @@ bench: install
 chaos: install
 	$(BIN)/stockpipe chaos
 
+# What AWS Glue / EMR need: the job script and a wheel of the package (docs/spark.md).
+glue-artifacts: install
+	rm -rf dist/glue && mkdir -p dist/glue
+	$(BIN)/python -m pip wheel -q --no-deps -w dist/glue .
+	cp pyspark-jobs/process_bars.py dist/glue/process_bars.py
+
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

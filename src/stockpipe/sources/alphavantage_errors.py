@@ -87,7 +87,10 @@ class RedactKeyFilter(logging.Filter):
 
 
 _REDACT = RedactKeyFilter()
-for _name in ("httpx", "httpcore"):
+# A logger's filters do not apply to its children, and httpcore logs (at DEBUG, with the
+# response headers) from httpcore.http11 and friends, so each one gets the filter.
+_HTTP_LOGGERS = ("httpx", "httpcore", "httpcore.connection", "httpcore.http11", "httpcore.http2")
+for _name in (*_HTTP_LOGGERS, "httpcore.proxy", "httpcore.socks"):
     if _REDACT not in logging.getLogger(_name).filters:
         logging.getLogger(_name).addFilter(_REDACT)
 

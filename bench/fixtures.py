@@ -5,11 +5,11 @@ Pushing 10-50 million bars through the stream would take hours on two cores, so:
 - `processed_lake` writes processed-data/bars and processed-data/daily directly, in the
   engine's on-disk format: one `part-0.parquet` per table and dt, sorted like the
   engine sorts, with the contract columns and the engine's hidden state columns
-  (`bars_file_schema()`), values computed by the engine's own kernel
-  (`compute_indicators`, resumed chunk by chunk from `IndicatorState`, which the kernel
-  guarantees equals one pass) and `compute_daily`, plus the engine's series index.
-  Only the stream metadata is synthetic: ingest_shard is the shard the symbol hashes to
-  on a 4-shard stream, ingest_seq a running counter.
+  (`bars_file_schema()`), daily rows from the engine's `compute_daily`, and the engine's
+  series index. Indicators come from `fast_indicators` (vectorised; equal to the
+  kernel's to rounding, checked in tests/bench) because the kernel's Python loop would
+  take hours for a year of 500 symbols. The stream metadata is synthetic: ingest_shard
+  is the shard the symbol hashes to on a 4-shard stream, ingest_seq a running counter.
 - `raw_zone` writes raw-data/ with the archiver's own code (`RawArchiver.write`) from the
   simulator's real payloads, wrapped in stream records as the stream would number them
   (the shard the key hashes to, a running sequence number, arrival 1 ms apart).
@@ -26,7 +26,6 @@ import harness
 import workloads
 
 COMPLETE = ".complete"  # written last: a fixture without it is rebuilt
-CHUNK_SESSIONS = 20  # sessions computed per kernel call per symbol (bounds memory)
 ARRIVAL_BASE = datetime(2026, 2, 2, tzinfo=UTC)
 
 
@@ -61,85 +60,95 @@ def processed_lake(n_symbols: int, n_sessions: int, start: date = workloads.YEAR
     return folder / "lake"
 
 
-def build_processed(root: Path, n_symbols: int, n_sessions: int, start: date) -> None:
+def _series_frame(sym: str, days: list[date], shard: str, first_seq: int) -> Any:
+    """One symbol's bars over `days`, with the engine's columns (indicators included)."""
+    import fast_indicators
+    import numpy as np
     import pandas as pd
+
+    from stockpipe.sources.simulator import session_bars
+
+    sessions = [session_bars(0, sym, day) for day in days]
+    lengths = [len(s) for s in sessions]
+    starts = np.repeat(
+        np.array([np.datetime64(s.start.replace(tzinfo=None), "ns") for s in sessions]), lengths
+    )
+    offsets = np.concatenate([np.arange(k) for k in lengths]).astype("timedelta64[m]")
+    n = int(sum(lengths))
+    seqs = np.char.zfill(np.arange(first_seq, first_seq + n).astype(str), 20).astype(object)
+    cols: dict[str, Any] = {
+        "symbol": np.full(n, sym, dtype=object),
+        "interval": np.full(n, "1min", dtype=object),
+        "ts": pd.DatetimeIndex(starts + offsets).tz_localize("UTC"),
+        "open": np.concatenate([s.open for s in sessions]),
+        "high": np.concatenate([s.high for s in sessions]),
+        "low": np.concatenate([s.low for s in sessions]),
+        "close": np.concatenate([s.close for s in sessions]),
+        "volume": np.concatenate([s.volume for s in sessions]).astype("int64"),
+        "source": np.full(n, "simulator", dtype=object),
+        "ingest_shard": np.full(n, shard, dtype=object),
+        "ingest_seq": seqs,
+        "_created_shard": np.full(n, shard, dtype=object),
+        "_created_seq": seqs,
+        "dt": np.repeat(np.array([s.day.isoformat() for s in sessions], dtype=object), lengths),
+    }
+    frame = pd.DataFrame(cols)
+    return pd.concat([frame, pd.DataFrame(fast_indicators.indicators(frame))], axis=1)
+
+
+def build_processed(
+    root: Path, n_symbols: int, n_sessions: int, start: date, block: int = 25
+) -> None:
+    """Write bars and daily partitions, `block` symbols at a time, then merge each dt."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
     from stockpipe.lake.local import LocalLake
     from stockpipe.processing.base import bars_file_schema, daily_file_schema
     from stockpipe.processing.engine import SERIES_INDEX
-    from stockpipe.processing.indicators import (
-        INDICATOR_COLUMNS,
-        STATE_COLUMNS,
-        compute_daily,
-        compute_indicators,
-    )
+    from stockpipe.processing.indicators import compute_daily
     from stockpipe.processing.store import PART_NAME, partition_dir, to_arrow
-    from stockpipe.sources.simulator import session_bars
 
     lake = LocalLake(root)
     syms = workloads.symbols(n_symbols)
     days = workloads.sessions(n_sessions, start)
     shard = _shard_of(syms)
-    states: dict[str, Any] = {}
-    prev_close: dict[str, float] = {}
-    seq = 0
     bars_schema, daily_schema = bars_file_schema(), daily_file_schema()
-    for c0 in range(0, len(days), CHUNK_SESSIONS):
-        chunk = days[c0 : c0 + CHUNK_SESSIONS]
-        bars_parts, daily_parts = [], []
-        for sym in syms:
-            sessions = [session_bars(0, sym, day) for day in chunk]
-            frame = pd.DataFrame(
-                {
-                    "symbol": sym,
-                    "interval": "1min",
-                    "ts": pd.to_datetime(
-                        [
-                            s.start + i * timedelta(minutes=1)
-                            for s in sessions
-                            for i in range(len(s))
-                        ],
-                        utc=True,
-                    ).as_unit("ns"),
-                    "open": [v for s in sessions for v in s.open],
-                    "high": [v for s in sessions for v in s.high],
-                    "low": [v for s in sessions for v in s.low],
-                    "close": [v for s in sessions for v in s.close],
-                    "volume": [int(v) for s in sessions for v in s.volume],
-                    "source": "simulator",
-                    "dt": [s.day.isoformat() for s in sessions for _ in range(len(s))],
-                }
-            )
-            n = len(frame)
-            seqs = [f"{k:020d}" for k in range(seq + 1, seq + n + 1)]
-            seq += n
-            frame["ingest_shard"] = shard[sym]
-            frame["ingest_seq"] = seqs
-            frame["_created_shard"] = shard[sym]
-            frame["_created_seq"] = seqs
-            values, states[sym] = compute_indicators(frame, states.get(sym))
-            for name in (*INDICATOR_COLUMNS, *STATE_COLUMNS):
-                frame[name] = values[name].to_numpy()
-            daily = compute_daily(frame, prev_close.get(sym))
-            prev_close[sym] = float(frame["close"].iloc[-1])
-            bars_parts.append(frame)
-            daily_parts.append(daily)
-        bars = pd.concat(bars_parts, ignore_index=True)
-        daily = pd.concat(daily_parts, ignore_index=True)
-        for day in chunk:
-            dt = day.isoformat()
-            part = bars[bars["dt"] == dt].sort_values(
-                ["symbol", "interval", "ts"], kind="mergesort"
-            )
-            lake.write_parquet(
-                f"{partition_dir('processed-data/bars', dt)}/{PART_NAME}",
-                to_arrow(part.reset_index(drop=True), bars_schema),
-            )
-            rows = daily[daily["dt"] == dt].sort_values(["symbol", "interval"], kind="mergesort")
-            lake.write_parquet(
-                f"{partition_dir('processed-data/daily', dt)}/{PART_NAME}",
-                to_arrow(rows.reset_index(drop=True), daily_schema),
-            )
+    pieces = root.parent / "blocks"
+    daily_parts = []
+    seq = 1
+    for b0 in range(0, len(syms), block):
+        frames = []
+        for sym in syms[b0 : b0 + block]:
+            frame = _series_frame(sym, days, shard[sym], seq)
+            seq += len(frame)
+            frames.append(frame)
+            daily_parts.append(compute_daily(frame))
+        # Sorted like the engine writes a partition: symbol, interval, ts within each dt.
+        bars = pd.concat(frames, ignore_index=True).sort_values(
+            ["dt", "symbol", "interval", "ts"], kind="mergesort"
+        )
+        table = to_arrow(bars, bars_schema)
+        dts = bars["dt"].to_numpy()
+        bounds = [0, *(i for i in range(1, len(dts)) if dts[i] != dts[i - 1]), len(dts)]
+        for lo, hi in zip(bounds, bounds[1:], strict=False):
+            folder = pieces / f"dt={dts[lo]}"
+            folder.mkdir(parents=True, exist_ok=True)
+            pq.write_table(table.slice(lo, hi - lo), folder / f"block-{b0:06d}.parquet")
+    for day in days:
+        dt = day.isoformat()
+        files = sorted((pieces / f"dt={dt}").glob("block-*.parquet"))
+        merged = pa.concat_tables([pq.read_table(f, schema=bars_schema) for f in files])
+        lake.write_parquet(f"{partition_dir('processed-data/bars', dt)}/{PART_NAME}", merged)
+    harness.remove(pieces)
+    daily = pd.concat(daily_parts, ignore_index=True)
+    for dt, rows in daily.groupby("dt", sort=True):
+        rows = rows.sort_values(["symbol", "interval"], kind="mergesort").reset_index(drop=True)
+        lake.write_parquet(
+            f"{partition_dir('processed-data/daily', str(dt))}/{PART_NAME}",
+            to_arrow(rows, daily_schema),
+        )
     first, last = days[0].isoformat(), days[-1].isoformat()
     index = {f"{sym}|1min": [first, last] for sym in sorted(syms)}
     lake.write_bytes(SERIES_INDEX, json.dumps(index, indent=0).encode())

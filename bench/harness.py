@@ -29,7 +29,8 @@ from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
-CACHE_DIR = BENCH_DIR / ".cache"
+# Fixtures and scratch folders; tests point it at a temporary folder.
+CACHE_DIR = Path(os.environ.get("STOCKPIPE_BENCH_CACHE") or BENCH_DIR / ".cache")
 RESULTS_DIR = BENCH_DIR / "results"
 GIB = 1024**3
 MIB = 1024**2

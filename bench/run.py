@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 from report import write_report  # noqa: E402
 
-# In the order.
+# In the order; a module's file name is its ID.
 SCENARIOS = (
     "scenarios.e2e",
     "scenarios.stages",
@@ -48,12 +48,13 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, default=harness.RESULTS_DIR, help="report folder (bench/results)"
     )
     args = parser.parse_args(argv)
-    modules = [importlib.import_module(m) for m in SCENARIOS]
     wanted = {s.strip() for s in args.only.split(",") if s.strip()}
-    unknown = wanted - {m.ID for m in modules}
+    ids = [name.rsplit(".", 1)[1] for name in SCENARIOS]
+    unknown = wanted - set(ids)
     if unknown:
-        known = ", ".join(m.ID for m in modules)
-        parser.error(f"unknown scenario(s) {', '.join(sorted(unknown))}; known: {known}")
+        parser.error(f"unknown scenario(s) {', '.join(sorted(unknown))}; known: {', '.join(ids)}")
+    chosen = [n for n, i in zip(SCENARIOS, ids, strict=True) if not wanted or i in wanted]
+    modules = [importlib.import_module(m) for m in chosen]
 
     stamp = harness.utc_stamp()
     doc = {
@@ -65,9 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         "scenarios": [],
     }
     started = time.perf_counter()
-    for name, mod in zip(SCENARIOS, modules, strict=True):
-        if wanted and mod.ID not in wanted:
-            continue
+    for name, mod in zip(chosen, modules, strict=True):
         overrides = {"repeats": args.repeats} if "repeats" in mod.SIZES else {}
         sizes = harness.sizes_for(mod, args.quick, overrides)
         print(f"[bench] {mod.ID}: {mod.TITLE} {sizes}", flush=True)

@@ -21,7 +21,7 @@ from harness import Size
 ID = "e2e"
 TITLE = "End-to-end throughput"
 SIZES = {
-    "symbols": Size(100, 4, "symbols backfilled"),
+    "symbols": Size(100, 2, "symbols backfilled"),
     "days": Size(20, 1, "sessions of 1-minute bars per symbol (390 bars each)"),
     "repeats": Size(1, 1, "runs; the figure is their median"),
 }

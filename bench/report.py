@@ -146,3 +146,36 @@ def write_report(doc: dict[str, Any], out_dir: Path, stamp: str) -> tuple[Path, 
     _atomic_write(json_path, json.dumps(doc, indent=1, default=str) + "\n")
     _atomic_write(md_path, render(doc))
     return json_path, md_path
+
+
+def readme_section(docs: list[tuple[dict[str, Any], str]]) -> str:
+    """The README's "Benchmarks" section: the latest full run(s), machine and targets.
+
+    `docs` pairs each report with its path relative to the repo root.
+    """
+    machine = docs[0][0]["machine"]
+    lines = [
+        "## Benchmarks",
+        "",
+        "`make bench` runs the seven scenarios of issue #12 at the issue's sizes and writes a "
+        "dated JSON and markdown report to `bench/results/` (method, flags and fixtures: "
+        "[bench/README.md](bench/README.md)). Latest full run: "
+        + ", ".join(f"[{Path(path).name}]({path})" for _, path in docs)
+        + f", on {machine_line(machine)}.",
+        "",
+    ]
+    results = [res for doc, _ in docs for res in doc["scenarios"]]
+    lines += targets_table(results)
+    loads = [
+        f"{', '.join(f'{x:.1f}' for x in doc['machine']['load_average'])} before and "
+        f"{', '.join(f'{x:.1f}' for x in doc.get('load_average_after', []))} after"
+        for doc, _ in docs
+    ]
+    lines += [
+        "",
+        "The machine was shared with other work while these ran (load average "
+        + "; ".join(loads)
+        + " on 2 CPUs), so absolute figures are pessimistic; ratios were measured in the "
+        "same run.",
+    ]
+    return "\n".join(lines) + "\n"

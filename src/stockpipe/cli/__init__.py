@@ -11,9 +11,9 @@ from typing import Any
 
 import click
 import typer
+from rich.console import Console
 from typer import exceptions as texc
 from typer._click import exceptions as tclick
-from rich.console import Console
 
 from stockpipe.errors import StockpipeError
 

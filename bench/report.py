@@ -9,6 +9,12 @@ from pathlib import Path
 from typing import Any
 
 REPORT_VERSION = 1
+# The numbering of the scenarios; a report made with --only keeps these numbers.
+ORDER = ("e2e", "stages", "engines", "kernel", "freshness", "queries", "incremental")
+
+
+def number(res: dict[str, Any], fallback: int) -> int:
+    return ORDER.index(res["id"]) + 1 if res.get("id") in ORDER else fallback
 
 
 def fmt(value: Any, unit: str = "") -> str:
@@ -50,7 +56,8 @@ def targets_table(results: list[dict[str, Any]]) -> list[str]:
         "| # | Scenario | Target | Figure | Met | Reason if missed |",
         "|---|---|---|---|---|---|",
     ]
-    for n, res in enumerate(results, 1):
+    for i, res in enumerate(results, 1):
+        n = number(res, i)
         if res["status"] != "ok":
             lines.append(
                 f"| {n} | {res['title']} | - | - | {res['status']} | {_cell(res.get('reason'))} |"
@@ -126,8 +133,8 @@ def render(doc: dict[str, Any]) -> str:
     if doc.get("notes"):
         lines += [f"- {n}" for n in doc["notes"]] + [""]
     lines += ["## Targets", "", *targets_table(doc["scenarios"]), "", "## Scenarios", ""]
-    for n, res in enumerate(doc["scenarios"], 1):
-        lines += [render_scenario(res, n), ""]
+    for i, res in enumerate(doc["scenarios"], 1):
+        lines += [render_scenario(res, number(res, i)), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -273,6 +273,12 @@ def run_scenario(module: str, sizes: dict[str, Any]) -> dict[str, Any]:
                 break
     proc.join()
     if payload is None:
+        # The child may have put its result just before it exited.
+        try:
+            payload = queue.get(timeout=5.0)
+        except Exception:  # noqa: BLE001 - queue.Empty: it really died without a result
+            payload = None
+    if payload is None:
         return {
             **base,
             "status": "error",

@@ -128,8 +128,9 @@ function syncControls(view) {
   $("window").value = f.window;
   $("custom").classList.toggle("hidden", f.window !== "custom");
   if (f.window === "custom") {
-    if (document.activeElement !== $("from")) $("from").value = f.from.replace("Z", "").slice(0, 16);
-    if (document.activeElement !== $("to")) $("to").value = f.to.replace("Z", "").slice(0, 16);
+    // Never overwrite what the user is typing: a refresh may land between two edits.
+    if (!$("from").dataset.dirty) $("from").value = f.from.replace("Z", "").slice(0, 16);
+    if (!$("to").dataset.dirty) $("to").value = f.to.replace("Z", "").slice(0, 16);
   }
   $("chart").value = f.chart;
   for (const input of $("overlays").querySelectorAll("input")) input.checked = f.overlays.includes(input.value);
@@ -160,8 +161,13 @@ function wireControls() {
     }
     changed(true);
   });
+  for (const id of ["from", "to"]) {
+    $(id).addEventListener("input", () => { $(id).dataset.dirty = "1"; });
+  }
   $("apply-custom").addEventListener("click", () => {
     const f = state.filters;
+    delete $("from").dataset.dirty;
+    delete $("to").dataset.dirty;
     f.window = "custom";
     f.from = $("from").value ? $("from").value + (($("from").value.length === 16) ? ":00Z" : "Z") : "";
     f.to = $("to").value ? $("to").value + (($("to").value.length === 16) ? ":00Z" : "Z") : "";

@@ -5,14 +5,16 @@ the partition columns), so internal `_`-prefixed columns in the files never show
 with no files yet is an empty view with the right columns, not an error.
 
 Two ways to reach the files:
-- a local folder: DuckDB's own `read_parquet`/`read_json` over a glob, bound at query
-  time, so files the pipeline adds or atomically replaces are picked up;
+- a local folder: DuckDB's own `read_parquet`/`read_json`. Parquet tables read an explicit
+  file list, re-listed (one scandir per partition) before each query, so files the
+  pipeline adds, deletes or atomically replaces are picked up; JSON tables use a glob;
 - any other pyarrow filesystem (S3): Arrow datasets re-listed before each query and
   registered in DuckDB, because DuckDB's httpfs extension cannot be downloaded here.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -23,6 +25,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 
 from stockpipe.contract import TABLES, Table
 from stockpipe.errors import QueryError
@@ -61,10 +64,74 @@ def _partition_glob(table: Table) -> str:
     return f"{dirs}/*.{_EXT[table.file_format]}"
 
 
+#: A file's identity for the schema cache: the lake replaces files with os.replace, so a
+#: changed file has a new (size, mtime_ns, inode) even when its path is the same.
+FileKey = tuple[str, int, int, int]
+
+
+def list_parquet_files(table: Table, root: str) -> list[FileKey]:
+    """The table's visible Parquet files under a local `root`, sorted, with their stat keys.
+
+    Same files as the glob `<prefix>/<k>=*/.../*.parquet`, minus temporary and hidden files
+    (`.tmp-*`, `.*`), which readers must never see.
+    """
+    level = [Path(root) / table.prefix]
+    for part in table.partitions:
+        nxt: list[Path] = []
+        for folder in level:
+            try:
+                with os.scandir(folder) as it:
+                    nxt += [
+                        Path(e.path)
+                        for e in it
+                        if e.name.startswith(f"{part.name}=") and e.is_dir(follow_symlinks=True)
+                    ]
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+        level = nxt
+    keys: list[FileKey] = []
+    for folder in level:
+        try:
+            with os.scandir(folder) as it:
+                for e in it:
+                    if not e.name.endswith(".parquet") or e.name.startswith((TMP_PREFIX, ".")):
+                        continue
+                    try:
+                        st = e.stat(follow_symlinks=True)
+                    except FileNotFoundError:
+                        continue  # deleted since the listing
+                    keys.append((e.path, st.st_size, st.st_mtime_ns, st.st_ino))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+    keys.sort()
+    return keys
+
+
+def _hive_types(table: Table) -> str:
+    return ", ".join(f"{_quote(p.name)}: 'VARCHAR'" for p in table.partitions)
+
+
+def parquet_list_view_sql(table: Table, paths: Sequence[str], same_schema: bool) -> str:
+    """A view over an explicit list of Parquet files.
+
+    `union_by_name` makes DuckDB open every file's footer when it binds a query, even the
+    files partition pruning would skip; it is only needed when the files' schemas differ.
+    """
+    files = "[" + ", ".join(_quote(p) for p in paths) + "]"
+    union = "" if same_schema else "union_by_name = true, "
+    source = (
+        f"read_parquet({files}, hive_partitioning = true, {union}"
+        f"hive_types = {{{_hive_types(table)}}})"
+    )
+    return (
+        f"CREATE OR REPLACE VIEW {_ident(table.name)} AS SELECT {_select_list(table)} FROM {source}"
+    )
+
+
 def native_view_sql(table: Table, root: str) -> str:
     """A view reading the table's files under a local `root` with DuckDB's own readers."""
     pattern = _quote(f"{root.rstrip('/')}/{table.prefix}/{_partition_glob(table)}")
-    hive_types = ", ".join(f"{_quote(p.name)}: 'VARCHAR'" for p in table.partitions)
+    hive_types = _hive_types(table)
     if table.file_format == "parquet":
         source = (
             f"read_parquet({pattern}, hive_partitioning = true, union_by_name = true, "
@@ -129,6 +196,10 @@ class DuckDBEngine(QueryEngine):
         self._con.execute("SET TimeZone = 'UTC'")
         self._lock = threading.Lock()
         self._has_files: dict[str, bool] = {}
+        # Per Parquet table: the file keys its view was built from (rebuilt on any change),
+        # and each file's schema by key, so an unchanged file's footer is read only once.
+        self._view_keys: dict[str, list[FileKey]] = {}
+        self._schemas: dict[FileKey, pa.Schema] = {}
         self._views = [to_duckdb(p.read_text()) for p in view_files(queries_root)]
         self._views_created = False
 
@@ -138,8 +209,48 @@ class DuckDBEngine(QueryEngine):
         folder = Path(self._base) / table.prefix
         return next(folder.glob(_partition_glob(table)), None) is not None
 
+    def _file_schema(self, key: FileKey) -> pa.Schema | None:
+        schema = self._schemas.get(key)
+        if schema is None:
+            try:
+                schema = pq.read_schema(key[0])
+            except (OSError, pa.ArrowException):
+                return None  # gone or half-written: DuckDB's own read decides (and retries)
+            self._schemas[key] = schema
+        return schema
+
+    def _same_schema(self, keys: list[FileKey]) -> bool:
+        first = self._file_schema(keys[0])
+        if first is None:
+            return False
+        for key in keys[1:]:
+            schema = self._file_schema(key)
+            if schema is None or not schema.equals(first):
+                return False
+        return True
+
+    def _refresh_parquet(self, table: Table) -> None:
+        keys = list_parquet_files(table, self._base)
+        if table.name in self._has_files and keys == self._view_keys.get(table.name):
+            return
+        if keys:
+            sql = parquet_list_view_sql(table, [k[0] for k in keys], self._same_schema(keys))
+        else:
+            sql = empty_view_sql(table)
+        self._con.execute(sql)
+        # Forget the footers of this table's files that are gone or were replaced.
+        folder = f"{Path(self._base) / table.prefix}{os.sep}"
+        live = set(keys)
+        for key in [k for k in self._schemas if k[0].startswith(folder) and k not in live]:
+            del self._schemas[key]
+        self._view_keys[table.name] = keys
+        self._has_files[table.name] = bool(keys)
+
     def _refresh_native(self) -> None:
         for table in TABLES.values():
+            if table.file_format == "parquet":
+                self._refresh_parquet(table)
+                continue
             has = self._native_has_files(table)
             if self._has_files.get(table.name) != has:
                 sql = native_view_sql(table, self._base) if has else empty_view_sql(table)

@@ -155,7 +155,7 @@ def write_report(doc: dict[str, Any], out_dir: Path, stamp: str) -> tuple[Path, 
     return json_path, md_path
 
 
-def readme_section(docs: list[tuple[dict[str, Any], str]]) -> str:
+def readme_section(docs: list[tuple[dict[str, Any], str]], notes: list[str] | None = None) -> str:
     """The README's "Benchmarks" section: the latest full run(s), machine and targets.
 
     `docs` pairs each report with its path relative to the repo root.
@@ -166,12 +166,14 @@ def readme_section(docs: list[tuple[dict[str, Any], str]]) -> str:
         "",
         "`make bench` runs the seven scenarios of issue #12 at the issue's sizes and writes a "
         "dated JSON and markdown report to `bench/results/` (method, flags and fixtures: "
-        "[bench/README.md](bench/README.md)). Latest full run: "
+        "[bench/README.md](bench/README.md)). Latest full-size reports: "
         + ", ".join(f"[{Path(path).name}]({path})" for _, path in docs)
         + f", on {machine_line(machine)}.",
         "",
     ]
-    results = [res for doc, _ in docs for res in doc["scenarios"]]
+    results = sorted(
+        (res for doc, _ in docs for res in doc["scenarios"]), key=lambda r: number(r, 99)
+    )
     lines += targets_table(results)
     loads = [
         f"{', '.join(f'{x:.1f}' for x in doc['machine']['load_average'])} before and "
@@ -185,4 +187,6 @@ def readme_section(docs: list[tuple[dict[str, Any], str]]) -> str:
         + " on 2 CPUs), so absolute figures are pessimistic; ratios were measured in the "
         "same run.",
     ]
+    if notes:
+        lines += ["", *(f"- {n}" for n in notes)]
     return "\n".join(lines) + "\n"

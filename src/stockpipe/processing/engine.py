@@ -17,8 +17,10 @@ import json
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 
 from stockpipe.contract import BARS, DAILY, QUARANTINE
@@ -42,9 +44,9 @@ from stockpipe.processing.indicators import (
     IndicatorState,
     compute_daily,
     compute_indicators,
-    session_dates,
 )
 from stockpipe.processing.store import PartitionSet
+from stockpipe.sources.calendar import EXCHANGE_TZ
 from stockpipe.stream.base import StreamRecord, seq_key
 
 # Which dts each series spans, so a batch never scans history to find a series' rows.
@@ -55,6 +57,16 @@ _BASE = ("symbol", "interval", "ts", "open", "high", "low", "close", "volume", "
 _NO_POS: Position = (-1, "")
 
 Series = tuple[str, str]
+_EXCHANGE_ZONE = ZoneInfo(EXCHANGE_TZ)
+
+
+def _session_dates(ts: pd.Series | Sequence[object]) -> np.ndarray:
+    """`indicators.session_dates` as an object array of str, without strftime: the local
+    wall-clock time (the zone's offset applied per timestamp, so DST is exact) truncated
+    to whole days by numpy."""
+    local = pd.DatetimeIndex(pd.to_datetime(ts, utc=True)).tz_convert(_EXCHANGE_ZONE)
+    days = local.tz_localize(None).to_numpy().astype("datetime64[D]")
+    return days.astype(str).astype(object)
 
 
 def _sort_bars(df: pd.DataFrame) -> pd.DataFrame:
@@ -108,6 +120,11 @@ class _Lakeside:
         )
         self.index = self._load_index()
         self.index_dirty = False
+        # Bars partitions split by series once, so a series' rows are a dict lookup, not
+        # a mask over the whole day; dirty ones are reassembled for the write at flush.
+        self._split: dict[str, dict[Series, pd.DataFrame]] = {}
+        self._no_rows: dict[str, pd.DataFrame] = {}
+        self._split_dirty: set[str] = set()
 
     def _load_index(self) -> dict[str, list[str]]:
         try:
@@ -136,11 +153,39 @@ class _Lakeside:
             self.index[key] = new
             self.index_dirty = True
 
+    def _series_rows(self, dt: str) -> dict[Series, pd.DataFrame]:
+        split = self._split.get(dt)
+        if split is None:
+            frame = self.bars.get(dt)
+            split = {}
+            if len(frame):
+                grouped = frame.groupby(["symbol", "interval"], sort=False, dropna=False)
+                for key, part in grouped:
+                    split[(key[0], key[1])] = part
+            self._split[dt] = split
+            self._no_rows[dt] = frame.iloc[:0]
+        return split
+
     def rows(self, dt: str, series: Series) -> pd.DataFrame:
-        frame = self.bars.get(dt)
-        return frame[(frame["symbol"] == series[0]) & (frame["interval"] == series[1])]
+        found = self._series_rows(dt).get(series)
+        return found if found is not None else self._no_rows[dt]
+
+    def put_rows(self, dt: str, series: Series, rows: pd.DataFrame) -> None:
+        """Replace every row of `series` in bars partition `dt` (written at flush)."""
+        self._series_rows(dt)[series] = rows
+        self._split_dirty.add(dt)
+
+    def _stage_bars(self) -> None:
+        # The file is sorted by (symbol, interval, ts) at flush, so the order in which
+        # the series are put back together here does not show in it.
+        for dt in sorted(self._split_dirty):
+            parts = [p for p in self._split[dt].values() if len(p)]
+            frame = pd.concat(parts, ignore_index=True) if parts else self._no_rows[dt]
+            self.bars.put(dt, frame)
+        self._split_dirty.clear()
 
     def flush(self) -> None:
+        self._stage_bars()
         self.quarantine.flush()
         if self.index_dirty:
             doc = dict(sorted(self.index.items()))
@@ -168,11 +213,11 @@ class Processor:
         stats.reasons = dict(sorted(Counter(r.reason for r in rejected).items()))
         side = _Lakeside(self.lake)
         _add_quarantine(side, rejected)
-        by_series: dict[Series, dict[pd.Timestamp, list[CleanBar]]] = defaultdict(
+        by_series: dict[Series, dict[datetime, list[CleanBar]]] = defaultdict(
             lambda: defaultdict(list)
         )
         for bar in bars:
-            by_series[(bar.symbol, bar.interval)][pd.Timestamp(bar.ts)].append(bar)
+            by_series[(bar.symbol, bar.interval)][bar.ts].append(bar)
         for series in sorted(by_series):
             changed = _merge(side, series, by_series[series], stats)
             if not changed.empty:
@@ -209,25 +254,32 @@ def _add_quarantine(side: _Lakeside, rejected: Iterable[QuarantineRow]) -> None:
 def _merge(
     side: _Lakeside,
     series: Series,
-    versions: dict[pd.Timestamp, list[CleanBar]],
+    versions: dict[datetime, list[CleanBar]],
     stats: BatchStats,
 ) -> pd.DataFrame:
     """Count the batch's versions of each key and return the rows whose winner changed."""
     keys = sorted(versions)
-    dts = sorted(set(session_dates(pd.Series(keys))))
+    key_ns = pd.DatetimeIndex(pd.to_datetime(keys, utc=True)).as_unit("ns").asi8
+    dts = sorted(set(_session_dates(keys)))
     stored_frames = [side.rows(dt, series) for dt in dts]
-    stored = pd.concat(stored_frames, ignore_index=True).set_index("ts", drop=False)
+    stored = pd.concat(stored_frames, ignore_index=True)
+    # Stored row of each key by its int64 nanoseconds (a dict, not an index lookup).
+    stored_ns = pd.DatetimeIndex(stored["ts"]).as_unit("ns").asi8
+    where = dict(zip(stored_ns.tolist(), range(len(stored)), strict=True))
     out: list[dict[str, object]] = []
-    for ts in keys:
-        cands = sorted(versions[ts], key=lambda b: b.pos)
+    for ts, ns in zip(keys, key_ns.tolist(), strict=True):
+        cands = versions[ts]
+        if len(cands) > 1:
+            cands = sorted(cands, key=lambda b: b.pos)
         winner: dict[str, object] | None = None
         creator = (cands[0].shard_id, cands[0].sequence_number)
-        if ts not in stored.index:
+        row = where.get(ns)
+        if row is None:
             stats.kept += 1
             stats.duplicates += len(cands) - 1
             winner = _bar_row(cands[-1])
         else:
-            st = stored.loc[ts]
+            st = stored.iloc[row]
             won = _row_pos(st["ingest_shard"], st["ingest_seq"])
             was = (st["_created_shard"], st["_created_seq"])
             if _row_pos(*was) == _NO_POS:
@@ -251,7 +303,8 @@ def _merge(
             out.append(winner)
     if not out:
         return pd.DataFrame()
-    changed = pd.DataFrame(out)
+    # Every row has the same keys in the same order: build the frame column by column.
+    changed = pd.DataFrame({name: [row[name] for row in out] for name in out[0]})
     changed["ts"] = pd.to_datetime(changed["ts"], utc=True).dt.as_unit("ns")
     return changed
 
@@ -260,7 +313,7 @@ def _bar_row(bar: CleanBar) -> dict[str, object]:
     return {
         "symbol": bar.symbol,
         "interval": bar.interval,
-        "ts": pd.Timestamp(bar.ts),
+        "ts": bar.ts,  # made ns UTC for the whole column at once
         "open": bar.open,
         "high": bar.high,
         "low": bar.low,
@@ -302,16 +355,22 @@ def _context(side: _Lakeside, series: Series, dt0: str, t0: pd.Timestamp) -> pd.
 def _recompute(side: _Lakeside, series: Series, changed: pd.DataFrame) -> None:
     """Recompute a series from its earliest changed bar to its end; stage the partitions."""
     t0 = changed["ts"].min()
-    dt0 = str(session_dates(pd.Series([t0])).iloc[0])
+    dt0 = str(_session_dates([t0])[0])
     span = side.span(series)
     last_dt = max(span[1], dt0) if span else dt0
     later = [d for d in side.bars.dts() if dt0 <= d <= last_dt]
     stored_after = [side.rows(d, series) for d in later]
-    after = pd.concat([f[f["ts"] >= t0] for f in stored_after], ignore_index=True)
-    after = after[~after["ts"].isin(changed["ts"])]
-    fresh = pd.concat([after, changed], ignore_index=True).sort_values("ts", kind="mergesort")
-    fresh = fresh.reset_index(drop=True)
-    fresh["dt"] = session_dates(fresh["ts"]).to_numpy()
+    after_parts = [part for part in (f[f["ts"] >= t0] for f in stored_after) if len(part)]
+    if after_parts:
+        after = pd.concat(after_parts, ignore_index=True)
+        after = after[~after["ts"].isin(changed["ts"])]
+        fresh = pd.concat([after, changed], ignore_index=True)
+    else:
+        # Only new bars at the end of the series (the usual case): nothing stored to merge.
+        # Every column `after` would add is overwritten below or NULL in the file anyway.
+        fresh = changed
+    fresh = fresh.sort_values("ts", kind="mergesort").reset_index(drop=True)
+    fresh["dt"] = _session_dates(fresh["ts"])
 
     ctx = _context(side, series, dt0, t0)
     if IndicatorState.can_resume_from(ctx):
@@ -321,15 +380,17 @@ def _recompute(side: _Lakeside, series: Series, changed: pd.DataFrame) -> None:
         # keep only the rows from t0 on; the earlier rows are left exactly as stored.
         whole = pd.concat([ctx, fresh], ignore_index=True)
         values = compute_indicators(whole)[0].iloc[len(ctx) :].reset_index(drop=True)
-    for name in (*INDICATOR_COLUMNS, *STATE_COLUMNS):
-        fresh[name] = values[name].to_numpy()
+    computed = {name: values[name].to_numpy() for name in (*INDICATOR_COLUMNS, *STATE_COLUMNS)}
+    fresh = pd.concat(
+        [fresh.drop(columns=[c for c in computed if c in fresh.columns]), pd.DataFrame(computed)],
+        axis=1,
+    )
 
     touched = sorted(set(fresh["dt"]))
     for dt in touched:
-        frame = side.bars.get(dt)
-        mine = (frame["symbol"] == series[0]) & (frame["interval"] == series[1])
-        keep = frame[~(mine & (frame["ts"] >= t0))]
-        side.bars.put(dt, pd.concat([keep, fresh[fresh["dt"] == dt]], ignore_index=True))
+        mine = side.rows(dt, series)
+        keep = mine[~(mine["ts"] >= t0)]
+        side.put_rows(dt, series, pd.concat([keep, fresh[fresh["dt"] == dt]], ignore_index=True))
 
     before = ctx[ctx["dt"] < dt0]
     prev_close = float(before["close"].iloc[-1]) if len(before) else math.nan

@@ -19,7 +19,6 @@ one pass over the whole series: the incremental engine relies on this.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -27,17 +26,18 @@ import numpy as np
 import pandas as pd
 
 from stockpipe.contract import BARS
+from stockpipe.processing import _loops
 from stockpipe.sources.calendar import EXCHANGE_TZ
 
-FAST, SLOW, SIGNAL = 12, 26, 9
-RSI_PERIOD = 14
-BB_PERIOD, BB_DEV = 20, 2.0
+# The recursive periods live with the compiled loops, which bake them in as constants.
+FAST, SLOW, SIGNAL = _loops.FAST, _loops.SLOW, _loops.SIGNAL
+RSI_PERIOD = _loops.RSI_PERIOD
+BB_PERIOD, BB_DEV = 20, _loops.BB_DEV
 SMA_PERIODS = (5, 20, 50)
 # Closes a resumed series needs from before the batch: the longest window minus one.
 CONTEXT = max(SMA_PERIODS) - 1
 # Ordinal at which every recursive indicator has been seeded (MACD's signal line).
-SEEDED_AT = SLOW - 1 + SIGNAL - 1
-_TA_EPSILON = 1e-8  # TA-Lib's TA_IS_ZERO / TA_IS_ZERO_OR_NEG threshold
+SEEDED_AT = _loops.SEEDED_AT
 _EXCHANGE_ZONE = ZoneInfo(EXCHANGE_TZ)
 
 INDICATOR_COLUMNS = (
@@ -60,17 +60,6 @@ INDICATOR_COLUMNS = (
     "session_low",
 )
 STATE_COLUMNS = ("_n", "_ema_fast", "_avg_gain", "_avg_loss", "_cum_pv", "_cum_vol")
-
-
-def _k(period: int) -> float:
-    return 2.0 / (period + 1)  # TA-Lib PER_TO_K
-
-
-def _seqsum(values: Iterable[float]) -> float:
-    total = 0.0
-    for v in values:
-        total += v
-    return total
 
 
 @dataclass(frozen=True)
@@ -136,34 +125,6 @@ def session_dates(ts: pd.Series) -> pd.Series:
     return stamps.dt.tz_convert(_EXCHANGE_ZONE).dt.strftime("%Y-%m-%d")
 
 
-def _windows(
-    closes: np.ndarray, first: int, count: int, period: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """SMA and population variance of `period` closes ending at each of `count` outputs.
-
-    `closes[first + j]` is the last close of output j's window; windows that would start
-    before closes[0] give NaN. Sums run left to right, independent of the batch size.
-    """
-    mean = np.full(count, np.nan)
-    var = np.full(count, np.nan)
-    start = max(0, period - 1 - first)  # first output whose window fits
-    m = count - start
-    if m <= 0:
-        return mean, var
-    lo = first + start - (period - 1)
-    total = closes[lo : lo + m].copy()
-    for j in range(1, period):
-        total += closes[lo + j : lo + j + m]
-    mu = total / period
-    sq = np.zeros(m)
-    for j in range(period):
-        d = closes[lo + j : lo + j + m] - mu
-        sq += d * d
-    mean[start:] = mu
-    var[start:] = sq / period
-    return mean, var
-
-
 def compute_indicators(
     frame: pd.DataFrame, state: IndicatorState | None = None
 ) -> tuple[pd.DataFrame, IndicatorState]:
@@ -178,111 +139,61 @@ def compute_indicators(
             f"cannot resume a series at bar {state.n}: recompute it from its first bar"
         )
     count = len(frame)
-    close = frame["close"].to_numpy(dtype=float)
-    high = frame["high"].to_numpy(dtype=float)
-    low = frame["low"].to_numpy(dtype=float)
-    volume = frame["volume"].to_numpy(dtype=float)
+    close = np.ascontiguousarray(frame["close"].to_numpy(dtype=float))
+    high = np.ascontiguousarray(frame["high"].to_numpy(dtype=float))
+    low = np.ascontiguousarray(frame["low"].to_numpy(dtype=float))
+    # int64 volumes go in as they are (the loop converts each one as float() did), which
+    # saves a float copy of the column.
+    volume = frame["volume"].to_numpy()
+    if volume.dtype != np.int64:
+        volume = frame["volume"].to_numpy(dtype=float)
+    volume = np.ascontiguousarray(volume)
     dts = frame["dt"].astype(str).to_numpy()
     n0 = 0 if state is None else state.n
     prior = np.asarray(state.closes if state else (), dtype=float)
-    closes = np.concatenate([prior, close])
+    closes = np.concatenate([prior, close]) if len(prior) else close
     first = len(prior)
 
-    out = {name: np.full(count, np.nan) for name in INDICATOR_COLUMNS + STATE_COLUMNS}
-    for period in SMA_PERIODS:
-        out[f"sma_{period}"], var = _windows(closes, first, count, period)
-        if period == BB_PERIOD:
-            sigma = np.where(var < _TA_EPSILON, 0.0, np.sqrt(np.where(var > 0, var, 0.0)))
-            dev = sigma * BB_DEV
-            out["bb_middle"] = out["sma_20"].copy()
-            out["bb_upper"] = out["sma_20"] + dev
-            out["bb_lower"] = out["sma_20"] - dev
-
     if state is None:
-        prev = math.nan
-        e12 = e26 = fast = signal = gain = loss = math.nan
-        cur_dt, cum_pv, cum_vol, s_high, s_low = "", 0.0, 0.0, math.nan, math.nan
+        cur_dt = ""
+        carry = np.array([math.nan] * 7 + [0.0, 0.0, math.nan, math.nan])
     else:
-        prev = float(prior[-1])
-        e12, e26, fast, signal = state.ema_12, state.ema_26, state.ema_fast, state.macd_signal
-        gain, loss = state.avg_gain, state.avg_loss
-        cur_dt, cum_pv, cum_vol = state.dt, state.cum_pv, state.cum_vol
-        s_high, s_low = state.session_high, state.session_low
-    k12, k26, k9 = _k(FAST), _k(SLOW), _k(SIGNAL)
-    macd_seed: list[float] = []
-    o_change, o_pct = out["change"], out["change_pct"]
-    o_e12, o_e26, o_fast = out["ema_12"], out["ema_26"], out["_ema_fast"]
-    o_macd, o_sig, o_hist = out["macd"], out["macd_signal"], out["macd_hist"]
-    o_rsi, o_gain, o_loss = out["rsi_14"], out["_avg_gain"], out["_avg_loss"]
-    o_vwap, o_high, o_low = out["vwap"], out["session_high"], out["session_low"]
-    o_pv, o_vol, o_n = out["_cum_pv"], out["_cum_vol"], out["_n"]
+        cur_dt = state.dt
+        carry = np.array(
+            [float(prior[-1]), state.ema_12, state.ema_26, state.ema_fast, state.macd_signal,
+             state.avg_gain, state.avg_loss, state.cum_pv, state.cum_vol, state.session_high,
+             state.session_low]
+        )  # fmt: skip
+    # Session values restart where the exchange-local date differs from the bar before.
+    new_session = np.empty(count, dtype=bool)
+    if count:
+        new_session[0] = dts[0] != cur_dt
+        np.not_equal(dts[1:], dts[:-1], out=new_session[1:])
+        cur_dt = str(dts[-1])
 
-    for i in range(count):
-        g = n0 + i  # ordinal in the series
-        x = float(close[i])
-        o_n[i] = g
-        if g > 0:
-            change = x - prev
-            o_change[i] = change
-            o_pct[i] = 100.0 * change / prev
-        # EMA(12) and EMA(26); the latter is also MACD's slow EMA (same seed window).
-        if g == FAST - 1:
-            e12 = _seqsum(closes[first + i - FAST + 1 : first + i + 1]) / FAST
-        elif g >= FAST:
-            e12 = ((x - e12) * k12) + e12
-        if g == SLOW - 1:
-            e26 = _seqsum(closes[first + i - SLOW + 1 : first + i + 1]) / SLOW
-            fast = _seqsum(closes[first + i - FAST + 1 : first + i + 1]) / FAST
-        elif g >= SLOW:
-            e26 = ((x - e26) * k26) + e26
-            fast = ((x - fast) * k12) + fast
-        if g >= FAST - 1:
-            o_e12[i] = e12
-        if g >= SLOW - 1:
-            o_e26[i] = e26
-            o_fast[i] = fast
-            macd = fast - e26
-            if g < SEEDED_AT:
-                macd_seed.append(macd)
-            elif g == SEEDED_AT:
-                signal = _seqsum([*macd_seed, macd]) / SIGNAL
-            else:
-                signal = ((macd - signal) * k9) + signal
-            if g >= SEEDED_AT:
-                o_macd[i], o_sig[i], o_hist[i] = macd, signal, macd - signal
-        # RSI(14), Wilder, in TA-Lib's operation order.
-        if g == 0:
-            gain = loss = 0.0
-        else:
-            diff = x - prev
-            if g > RSI_PERIOD:
-                loss *= RSI_PERIOD - 1
-                gain *= RSI_PERIOD - 1
-            if diff < 0:
-                loss -= diff
-            else:
-                gain += diff
-            if g >= RSI_PERIOD:
-                loss /= RSI_PERIOD
-                gain /= RSI_PERIOD
-                total = gain + loss
-                o_rsi[i] = 100.0 * (gain / total) if not -_TA_EPSILON < total < _TA_EPSILON else 0.0
-                o_gain[i], o_loss[i] = gain, loss
-        # Session values restart with each exchange-local date.
-        h, lo = float(high[i]), float(low[i])
-        if dts[i] != cur_dt:
-            cur_dt, cum_pv, cum_vol, s_high, s_low = dts[i], 0.0, 0.0, h, lo
-        else:
-            s_high, s_low = max(s_high, h), min(s_low, lo)
-        vol = float(volume[i])
-        cum_pv += ((h + lo + x) / 3.0) * vol
-        cum_vol += vol
-        o_vwap[i] = cum_pv / cum_vol if cum_vol > 0 else math.nan
-        o_high[i], o_low[i], o_pv[i], o_vol[i] = s_high, s_low, cum_pv, cum_vol
-        prev = x
-
-    result = pd.DataFrame(out, index=frame.index)
-    result["_n"] = result["_n"].astype("int64")
+    # The compiled loops write every output position (NaN where TA-Lib has none), so
+    # the arrays start uninitialised; one row per column, handed to pandas uncopied.
+    rec = np.empty((len(_loops.RECURSIVE_ROWS), count))
+    ordinal = np.empty(count, dtype=np.int64)
+    _loops.recursive_pass(close, high, low, volume, new_session, closes, first, n0, carry,
+                          rec, ordinal)  # fmt: skip
+    columns: dict[str, np.ndarray] = dict(zip(_loops.RECURSIVE_ROWS, rec, strict=True))
+    for period in SMA_PERIODS:
+        columns[f"sma_{period}"] = mean = np.empty(count)
+        _loops.rolling_mean(closes, first, period, mean)
+    bands = {name: np.empty(count) for name in ("bb_upper", "bb_middle", "bb_lower")}
+    _loops.rolling_bands(closes, first, BB_PERIOD, columns[f"sma_{BB_PERIOD}"], *bands.values())
+    columns.update(bands)
+    columns["_n"] = ordinal
+    # copy=False keeps one block per column instead of stacking 23 columns into one.
+    result = pd.DataFrame(
+        {name: columns[name] for name in INDICATOR_COLUMNS + STATE_COLUMNS},
+        index=frame.index,
+        copy=False,
+    )
+    _prev, e12, e26, fast, signal, gain, loss, cum_pv, cum_vol, s_high, s_low = (
+        float(v) for v in carry
+    )
     new_state = IndicatorState(
         n=n0 + count,
         closes=tuple(float(c) for c in closes[-min(n0 + count, CONTEXT) :]),

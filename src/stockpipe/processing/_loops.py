@@ -1,0 +1,247 @@
+"""The indicator kernel's loops, compiled with numba (see indicators.py for the math).
+
+Every loop keeps the operation order of the pure-Python loops it replaces, so results are
+bit-identical: no fastmath (it would allow FMA contraction and reassociation), sums left
+to right, divisions where the Python code divides. Only the scheduling differs: window
+sums run over blocks of outputs so the compiler can vectorise across outputs, which
+leaves each output's own sum in its original order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from numba import njit  # type: ignore[import-untyped]
+
+FAST, SLOW, SIGNAL = 12, 26, 9
+RSI_PERIOD = 14
+BB_DEV = 2.0
+SEEDED_AT = SLOW - 1 + SIGNAL - 1
+TA_EPSILON = 1e-8  # TA-Lib's TA_IS_ZERO / TA_IS_ZERO_OR_NEG threshold
+_BLOCK = 512  # outputs per window block: the partial sums stay in L1
+
+# Rows of the `rec` output of `recursive_pass`, in this order.
+RECURSIVE_ROWS = (
+    "change",
+    "change_pct",
+    "ema_12",
+    "ema_26",
+    "_ema_fast",
+    "macd",
+    "macd_signal",
+    "macd_hist",
+    "rsi_14",
+    "_avg_gain",
+    "_avg_loss",
+    "vwap",
+    "session_high",
+    "session_low",
+    "_cum_pv",
+    "_cum_vol",
+)
+# Slots of the `carry` array: the recursive state going in and coming out.
+CARRY = ("prev", "ema_12", "ema_26", "ema_fast", "macd_signal", "avg_gain", "avg_loss",
+         "cum_pv", "cum_vol", "session_high", "session_low")  # fmt: skip
+
+
+def _compile(fn: Callable[..., Any], **options: Any) -> Any:
+    # The on-disk cache needs a writable __pycache__ or user cache dir; without one (a
+    # read-only install with no HOME) numba refuses cache=True, so compile per process.
+    try:
+        return njit(cache=True, **options)(fn)
+    except RuntimeError:
+        return njit(cache=False, **options)(fn)
+
+
+def _rolling_mean(closes: np.ndarray, first: int, period: int, mean: np.ndarray) -> None:
+    """mean[j] = SMA of closes[first + j - period + 1 .. first + j]; NaN if it would start
+    before closes[0]. Each sum starts at its oldest close and adds left to right."""
+    count = mean.shape[0]
+    start = min(max(0, period - 1 - first), count)
+    for j in range(start):
+        mean[j] = math.nan
+    acc = np.empty(_BLOCK)
+    for b0 in range(start, count, _BLOCK):
+        m = min(_BLOCK, count - b0)
+        base = first + b0 - (period - 1)
+        window = closes[base : base + m + period - 1]
+        for t in range(m):
+            acc[t] = window[t]
+        for k in range(1, period):
+            lag = window[k : k + m]
+            for t in range(m):
+                acc[t] += lag[t]
+        out = mean[b0 : b0 + m]
+        for t in range(m):
+            out[t] = acc[t] / period
+
+
+def _rolling_bands(
+    closes: np.ndarray,
+    first: int,
+    period: int,
+    mean: np.ndarray,
+    upper: np.ndarray,
+    middle: np.ndarray,
+    lower: np.ndarray,
+) -> None:
+    """Bollinger bands around `mean` (rolling_mean's output for the same period) at BB_DEV
+    population sigmas, 0 below TA-Lib's variance epsilon; squared deviations sum left to
+    right like the closes."""
+    count = mean.shape[0]
+    start = min(max(0, period - 1 - first), count)
+    for j in range(start):
+        upper[j] = middle[j] = lower[j] = math.nan
+    sq = np.empty(_BLOCK)
+    for b0 in range(start, count, _BLOCK):
+        m = min(_BLOCK, count - b0)
+        base = first + b0 - (period - 1)
+        window = closes[base : base + m + period - 1]
+        mu = mean[b0 : b0 + m]
+        for t in range(m):
+            sq[t] = 0.0
+        for k in range(period):
+            lag = window[k : k + m]
+            for t in range(m):
+                d = lag[t] - mu[t]
+                sq[t] += d * d
+        for t in range(m):
+            var = sq[t] / period
+            sigma = 0.0 if var < TA_EPSILON else math.sqrt(var)
+            dev = sigma * BB_DEV
+            middle[b0 + t] = mu[t]
+            upper[b0 + t] = mu[t] + dev
+            lower[b0 + t] = mu[t] - dev
+
+
+def _recursive_pass(
+    close: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    volume: np.ndarray,
+    new_session: np.ndarray,
+    closes: np.ndarray,
+    first: int,
+    n0: int,
+    carry: np.ndarray,
+    rec: np.ndarray,
+    ordinal: np.ndarray,
+) -> None:
+    """Change, EMA(12/26), MACD(12,26,9), RSI(14) and session VWAP/high/low, one bar at a
+    time in TA-Lib's operation order; `carry` holds the state in and is updated in place.
+
+    `closes` is the prior context closes followed by `close` (close[i] is
+    closes[first + i]); `new_session[i]` is True where bar i starts another session.
+    """
+    prev, e12, e26, fast, signal, gain, loss, cum_pv, cum_vol, s_high, s_low = (
+        carry[0], carry[1], carry[2], carry[3], carry[4], carry[5], carry[6],
+        carry[7], carry[8], carry[9], carry[10],
+    )  # fmt: skip
+    k12, k26, k9 = 2.0 / (FAST + 1), 2.0 / (SLOW + 1), 2.0 / (SIGNAL + 1)  # TA-Lib PER_TO_K
+    macd_seed = np.empty(SIGNAL)
+    nan = math.nan
+    for i in range(close.shape[0]):
+        g = n0 + i
+        x = close[i]
+        ordinal[i] = g
+        if g > 0:
+            change = x - prev
+            rec[0, i] = change
+            rec[1, i] = 100.0 * change / prev
+        else:
+            rec[0, i] = rec[1, i] = nan
+        if g == FAST - 1:
+            total = 0.0
+            for c in closes[first + i - FAST + 1 : first + i + 1]:
+                total += c
+            e12 = total / FAST
+        elif g >= FAST:
+            e12 = ((x - e12) * k12) + e12
+        if g == SLOW - 1:
+            total = 0.0
+            for c in closes[first + i - SLOW + 1 : first + i + 1]:
+                total += c
+            e26 = total / SLOW
+            total = 0.0
+            for c in closes[first + i - FAST + 1 : first + i + 1]:
+                total += c
+            fast = total / FAST
+        elif g >= SLOW:
+            e26 = ((x - e26) * k26) + e26
+            fast = ((x - fast) * k12) + fast
+        rec[2, i] = e12 if g >= FAST - 1 else nan
+        if g >= SLOW - 1:
+            rec[3, i] = e26
+            rec[4, i] = fast
+            macd = fast - e26
+            if g < SEEDED_AT:
+                macd_seed[g - (SLOW - 1)] = macd
+            elif g == SEEDED_AT:
+                macd_seed[SIGNAL - 1] = macd
+                total = 0.0
+                for m in macd_seed:
+                    total += m
+                signal = total / SIGNAL
+            else:
+                signal = ((macd - signal) * k9) + signal
+            if g >= SEEDED_AT:
+                rec[5, i] = macd
+                rec[6, i] = signal
+                rec[7, i] = macd - signal
+            else:
+                rec[5, i] = rec[6, i] = rec[7, i] = nan
+        else:
+            rec[3, i] = rec[4, i] = nan
+            rec[5, i] = rec[6, i] = rec[7, i] = nan
+        # RSI(14), Wilder, in TA-Lib's operation order.
+        if g == 0:
+            gain = loss = 0.0
+        else:
+            diff = x - prev
+            if g > RSI_PERIOD:
+                loss *= RSI_PERIOD - 1
+                gain *= RSI_PERIOD - 1
+            if diff < 0:
+                loss -= diff
+            else:
+                gain += diff
+        if g >= RSI_PERIOD:
+            loss /= RSI_PERIOD
+            gain /= RSI_PERIOD
+            total = gain + loss
+            rec[8, i] = 100.0 * (gain / total) if not -TA_EPSILON < total < TA_EPSILON else 0.0
+            rec[9, i] = gain
+            rec[10, i] = loss
+        else:
+            rec[8, i] = rec[9, i] = rec[10, i] = nan
+        # Session values restart with each exchange-local date; comparisons as Python's
+        # max()/min() make them, so a NaN high or low never replaces the running value.
+        h, lo = high[i], low[i]
+        if new_session[i]:
+            cum_pv, cum_vol, s_high, s_low = 0.0, 0.0, h, lo
+        else:
+            if h > s_high:
+                s_high = h
+            if lo < s_low:
+                s_low = lo
+        vol = float(volume[i])
+        cum_pv += ((h + lo + x) / 3.0) * vol
+        cum_vol += vol
+        rec[11, i] = cum_pv / cum_vol if cum_vol > 0 else nan
+        rec[12, i] = s_high
+        rec[13, i] = s_low
+        rec[14, i] = cum_pv
+        rec[15, i] = cum_vol
+        prev = x
+    carry[0], carry[1], carry[2], carry[3], carry[4], carry[5] = prev, e12, e26, fast, signal, gain
+    carry[6], carry[7], carry[8], carry[9], carry[10] = loss, cum_pv, cum_vol, s_high, s_low
+
+
+# Division by a zero previous close raises ZeroDivisionError, as the Python loop did.
+recursive_pass = _compile(_recursive_pass, error_model="python")
+# Window divisors are periods (never zero): numpy's error model lets the loops vectorise.
+rolling_mean = _compile(_rolling_mean, error_model="numpy")
+rolling_bands = _compile(_rolling_bands, error_model="numpy")

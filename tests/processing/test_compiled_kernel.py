@@ -1,0 +1,243 @@
+"""The numba-compiled kernel against the pure-Python loops it replaced, bit for bit.
+
+`reference_indicators` is the kernel as it was before compilation (numpy windows, one
+Python iteration per bar), kept verbatim apart from its return shape. Every output and
+every state field must have the same bits, not merely agree within a tolerance.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import astuple
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_indicators import random_series
+
+from stockpipe.processing.indicators import (
+    BB_DEV,
+    BB_PERIOD,
+    CONTEXT,
+    FAST,
+    INDICATOR_COLUMNS,
+    RSI_PERIOD,
+    SEEDED_AT,
+    SIGNAL,
+    SLOW,
+    SMA_PERIODS,
+    STATE_COLUMNS,
+    IndicatorState,
+    compute_indicators,
+    session_dates,
+)
+
+_TA_EPSILON = 1e-8
+
+
+def _k(period: int) -> float:
+    return 2.0 / (period + 1)
+
+
+def _seqsum(values: Iterable[float]) -> float:
+    total = 0.0
+    for v in values:
+        total += v
+    return total
+
+
+def _windows(
+    closes: np.ndarray, first: int, count: int, period: int
+) -> tuple[np.ndarray, np.ndarray]:
+    mean = np.full(count, np.nan)
+    var = np.full(count, np.nan)
+    start = max(0, period - 1 - first)
+    m = count - start
+    if m <= 0:
+        return mean, var
+    lo = first + start - (period - 1)
+    total = closes[lo : lo + m].copy()
+    for j in range(1, period):
+        total += closes[lo + j : lo + j + m]
+    mu = total / period
+    sq = np.zeros(m)
+    for j in range(period):
+        d = closes[lo + j : lo + j + m] - mu
+        sq += d * d
+    mean[start:] = mu
+    var[start:] = sq / period
+    return mean, var
+
+
+def reference_indicators(
+    frame: pd.DataFrame, state: IndicatorState | None = None
+) -> tuple[dict[str, np.ndarray], tuple[object, ...]]:
+    """The pre-numba kernel: output columns and the state after the last bar."""
+    count = len(frame)
+    close = frame["close"].to_numpy(dtype=float)
+    high = frame["high"].to_numpy(dtype=float)
+    low = frame["low"].to_numpy(dtype=float)
+    volume = frame["volume"].to_numpy(dtype=float)
+    dts = frame["dt"].astype(str).to_numpy()
+    n0 = 0 if state is None else state.n
+    prior = np.asarray(state.closes if state else (), dtype=float)
+    closes = np.concatenate([prior, close])
+    first = len(prior)
+
+    out = {name: np.full(count, np.nan) for name in INDICATOR_COLUMNS + STATE_COLUMNS}
+    for period in SMA_PERIODS:
+        out[f"sma_{period}"], var = _windows(closes, first, count, period)
+        if period == BB_PERIOD:
+            sigma = np.where(var < _TA_EPSILON, 0.0, np.sqrt(np.where(var > 0, var, 0.0)))
+            dev = sigma * BB_DEV
+            out["bb_middle"] = out["sma_20"].copy()
+            out["bb_upper"] = out["sma_20"] + dev
+            out["bb_lower"] = out["sma_20"] - dev
+
+    if state is None:
+        prev = math.nan
+        e12 = e26 = fast = signal = gain = loss = math.nan
+        cur_dt, cum_pv, cum_vol, s_high, s_low = "", 0.0, 0.0, math.nan, math.nan
+    else:
+        prev = float(prior[-1])
+        e12, e26, fast, signal = state.ema_12, state.ema_26, state.ema_fast, state.macd_signal
+        gain, loss = state.avg_gain, state.avg_loss
+        cur_dt, cum_pv, cum_vol = state.dt, state.cum_pv, state.cum_vol
+        s_high, s_low = state.session_high, state.session_low
+    k12, k26, k9 = _k(FAST), _k(SLOW), _k(SIGNAL)
+    macd_seed: list[float] = []
+    for i in range(count):
+        g = n0 + i
+        x = float(close[i])
+        out["_n"][i] = g
+        if g > 0:
+            change = x - prev
+            out["change"][i] = change
+            out["change_pct"][i] = 100.0 * change / prev
+        if g == FAST - 1:
+            e12 = _seqsum(closes[first + i - FAST + 1 : first + i + 1]) / FAST
+        elif g >= FAST:
+            e12 = ((x - e12) * k12) + e12
+        if g == SLOW - 1:
+            e26 = _seqsum(closes[first + i - SLOW + 1 : first + i + 1]) / SLOW
+            fast = _seqsum(closes[first + i - FAST + 1 : first + i + 1]) / FAST
+        elif g >= SLOW:
+            e26 = ((x - e26) * k26) + e26
+            fast = ((x - fast) * k12) + fast
+        if g >= FAST - 1:
+            out["ema_12"][i] = e12
+        if g >= SLOW - 1:
+            out["ema_26"][i] = e26
+            out["_ema_fast"][i] = fast
+            macd = fast - e26
+            if g < SEEDED_AT:
+                macd_seed.append(macd)
+            elif g == SEEDED_AT:
+                signal = _seqsum([*macd_seed, macd]) / SIGNAL
+            else:
+                signal = ((macd - signal) * k9) + signal
+            if g >= SEEDED_AT:
+                out["macd"][i], out["macd_signal"][i] = macd, signal
+                out["macd_hist"][i] = macd - signal
+        if g == 0:
+            gain = loss = 0.0
+        else:
+            diff = x - prev
+            if g > RSI_PERIOD:
+                loss *= RSI_PERIOD - 1
+                gain *= RSI_PERIOD - 1
+            if diff < 0:
+                loss -= diff
+            else:
+                gain += diff
+            if g >= RSI_PERIOD:
+                loss /= RSI_PERIOD
+                gain /= RSI_PERIOD
+                total = gain + loss
+                zero = -_TA_EPSILON < total < _TA_EPSILON
+                out["rsi_14"][i] = 100.0 * (gain / total) if not zero else 0.0
+                out["_avg_gain"][i], out["_avg_loss"][i] = gain, loss
+        h, lo = float(high[i]), float(low[i])
+        if dts[i] != cur_dt:
+            cur_dt, cum_pv, cum_vol, s_high, s_low = dts[i], 0.0, 0.0, h, lo
+        else:
+            s_high, s_low = max(s_high, h), min(s_low, lo)
+        vol = float(volume[i])
+        cum_pv += ((h + lo + x) / 3.0) * vol
+        cum_vol += vol
+        out["vwap"][i] = cum_pv / cum_vol if cum_vol > 0 else math.nan
+        out["session_high"][i], out["session_low"][i] = s_high, s_low
+        out["_cum_pv"][i], out["_cum_vol"][i] = cum_pv, cum_vol
+        prev = x
+    end = (n0 + count, tuple(float(c) for c in closes[-min(n0 + count, CONTEXT) :]),
+           e12, e26, fast, signal, gain, loss, cur_dt, cum_pv, cum_vol, s_high, s_low)  # fmt: skip
+    return out, end
+
+
+def _bits(values: object) -> np.ndarray:
+    """float64 bit patterns, with every NaN mapped to one pattern."""
+    arr = np.array(values, dtype=float)
+    arr[np.isnan(arr)] = np.nan
+    return arr.view(np.int64)
+
+
+def assert_bit_identical(
+    got: tuple[pd.DataFrame, IndicatorState],
+    want: tuple[dict[str, np.ndarray], tuple[object, ...]],
+) -> None:
+    frame, state = got
+    columns, end = want
+    assert list(frame.columns) == [*INDICATOR_COLUMNS, *STATE_COLUMNS]
+    assert frame["_n"].dtype == np.int64
+    for name in INDICATOR_COLUMNS + STATE_COLUMNS:
+        np.testing.assert_array_equal(_bits(frame[name]), _bits(columns[name]), err_msg=name)
+    fields = astuple(state)
+    assert fields[0] == end[0] and fields[1] == end[1] and fields[8] == end[8]
+    numbers = [i for i in range(len(end)) if i not in (0, 1, 8)]
+    np.testing.assert_array_equal(_bits([fields[i] for i in numbers]),
+                                  _bits([end[i] for i in numbers]))  # fmt: skip
+
+
+def series(seed: int, n: int) -> pd.DataFrame:
+    frame = random_series(seed, n)
+    frame["dt"] = session_dates(frame["ts"])
+    return frame
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13], ids=["seed11", "seed12", "seed13"])
+def test_compiled_kernel_is_bit_identical_to_python_loops(seed: int) -> None:
+    frame = series(seed, 3000)
+    frame.loc[frame.index[500:520], "volume"] = 0  # vwap undefined at a session start
+    assert_bit_identical(compute_indicators(frame), reference_indicators(frame))
+
+
+@pytest.mark.parametrize("n", [0, 1, 12, 26, 34, 50, 60], ids=lambda n: f"bars{n}")
+def test_short_series_are_bit_identical(n: int) -> None:
+    frame = series(14, 60).iloc[:n]
+    assert_bit_identical(compute_indicators(frame), reference_indicators(frame))
+
+
+@pytest.mark.parametrize("cut", [34, 35, 49, 50, 390, 2999], ids=lambda c: f"cut{c}")
+def test_resumed_runs_are_bit_identical(cut: int) -> None:
+    frame = series(15, 3000)
+    _, state = compute_indicators(frame.iloc[:cut])
+    assert_bit_identical(
+        compute_indicators(frame.iloc[cut:], state), reference_indicators(frame.iloc[cut:], state)
+    )
+
+
+def test_float_volumes_and_flat_prices_are_bit_identical() -> None:
+    frame = series(16, 1500)
+    frame["volume"] = frame["volume"] * 0.5  # float path, not the int64 one
+    frame.loc[frame.index[200:300], ["open", "high", "low", "close"]] = 42.0  # RSI total 0
+    assert_bit_identical(compute_indicators(frame), reference_indicators(frame))
+
+
+def test_zero_previous_close_still_raises() -> None:
+    frame = series(17, 40)
+    frame.loc[frame.index[10], "close"] = 0.0
+    with pytest.raises(ZeroDivisionError):
+        reference_indicators(frame)
+    with pytest.raises(ZeroDivisionError):
+        compute_indicators(frame)

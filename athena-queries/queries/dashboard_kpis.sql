@@ -1,14 +1,51 @@
 -- name: dashboard_kpis
 -- purpose: Dashboard KPI cards: per selected symbol, the last bar at or before the end of the window, its change against the previous session's last close (or the session open on the first session), the session high, low and volume so far, and the session VWAP.
--- params: symbols varchar, interval varchar, to_ts timestamp, to_dt varchar
--- pruning: yes
-WITH sel AS (
+-- params: symbols varchar, interval varchar, to_dt varchar, symbols varchar, interval varchar, to_ts timestamp, to_dt varchar, symbols varchar, symbols varchar, interval varchar, to_ts timestamp, to_dt varchar
+-- pruning: yes (dt): reads bars from the earliest of the selected symbols' two latest sessions in daily up to to_dt; older partitions only when some symbol has fewer than two sessions there (exact whatever daily holds)
+-- Why two scans: a symbol's last bar and its previous session's close are both in `recent`
+-- when it holds at least two of the symbol's sessions, because dt grows with ts. Daily only
+-- picks the bound; any symbol `recent` does not cover turns on the scan of the older dts.
+WITH hint AS (
+    SELECT dt, row_number() OVER (PARTITION BY symbol ORDER BY dt DESC) AS k
+    FROM daily
+    WHERE strpos(',' || ? || ',', ',' || symbol || ',') > 0
+        AND "interval" = ?
+        AND dt <= ?
+),
+bound AS (
+    SELECT coalesce(min(dt), '') AS from_dt FROM hint WHERE k <= 2
+),
+recent AS (
     SELECT symbol, dt, ts, "open", high, low, "close", volume, vwap
     FROM bars
     WHERE strpos(',' || ? || ',', ',' || symbol || ',') > 0
         AND "interval" = ?
         AND ts <= ?
         AND dt <= ?
+        AND dt >= (SELECT from_dt FROM bound)
+),
+covered AS (
+    SELECT count(*) AS n
+    FROM (SELECT symbol FROM recent GROUP BY symbol HAVING count(DISTINCT dt) >= 2) AS c
+),
+older_to AS (
+    SELECT
+        CASE
+            WHEN (SELECT n FROM covered) >= cardinality(array_distinct(split(?, ',')))
+                THEN ''
+            ELSE (SELECT from_dt FROM bound)
+        END AS below
+),
+sel AS (
+    SELECT * FROM recent
+    UNION ALL
+    SELECT symbol, dt, ts, "open", high, low, "close", volume, vwap
+    FROM bars
+    WHERE strpos(',' || ? || ',', ',' || symbol || ',') > 0
+        AND "interval" = ?
+        AND ts <= ?
+        AND dt <= ?
+        AND dt < (SELECT below FROM older_to)
 ),
 ranked AS (
     SELECT

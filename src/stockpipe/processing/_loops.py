@@ -70,8 +70,16 @@ def _rolling_mean(closes: np.ndarray, first: int, period: int, mean: np.ndarray)
         window = closes[base : base + m + period - 1]
         for t in range(m):
             acc[t] = window[t]
-        for k in range(1, period):
-            lag = window[k : k + m]
+        # Four lags per sweep over the block: fewer loads and stores of acc, and each
+        # output still adds its closes one at a time, oldest first.
+        k = 1
+        while k + 4 <= period:
+            w0, w1, w2, w3 = window[k:], window[k + 1 :], window[k + 2 :], window[k + 3 :]
+            for t in range(m):
+                acc[t] = (((acc[t] + w0[t]) + w1[t]) + w2[t]) + w3[t]
+            k += 4
+        for rest in range(k, period):
+            lag = window[rest:]
             for t in range(m):
                 acc[t] += lag[t]
         out = mean[b0 : b0 + m]
@@ -103,8 +111,15 @@ def _rolling_bands(
         mu = mean[b0 : b0 + m]
         for t in range(m):
             sq[t] = 0.0
-        for k in range(period):
-            lag = window[k : k + m]
+        k = 0
+        while k + 4 <= period:
+            w0, w1, w2, w3 = window[k:], window[k + 1 :], window[k + 2 :], window[k + 3 :]
+            for t in range(m):
+                d0, d1, d2, d3 = w0[t] - mu[t], w1[t] - mu[t], w2[t] - mu[t], w3[t] - mu[t]
+                sq[t] = (((sq[t] + d0 * d0) + d1 * d1) + d2 * d2) + d3 * d3
+            k += 4
+        for rest in range(k, period):
+            lag = window[rest:]
             for t in range(m):
                 d = lag[t] - mu[t]
                 sq[t] += d * d

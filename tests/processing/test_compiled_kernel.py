@@ -241,3 +241,22 @@ def test_zero_previous_close_still_raises() -> None:
         reference_indicators(frame)
     with pytest.raises(ZeroDivisionError):
         compute_indicators(frame)
+
+
+def test_compiles_without_a_cache_where_numba_cannot_write_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from stockpipe.processing import _loops
+
+    real_njit = _loops.njit
+
+    def njit(*, cache: bool, **options: object) -> object:
+        if cache:  # what numba raises when no cache directory is writable
+            raise RuntimeError("cannot cache function: no locator available for file")
+        return real_njit(cache=False, **options)
+
+    monkeypatch.setattr(_loops, "njit", njit)
+    rolling_mean = _loops._compile(_loops._rolling_mean, error_model="numpy")
+    mean = np.empty(4)
+    rolling_mean(np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]), 2, 3, mean)
+    np.testing.assert_array_equal(mean, [2.0, 3.0, 4.0, 5.0])

@@ -26,6 +26,7 @@ import pandas as pd
 from stockpipe.contract import BARS, DAILY, QUARANTINE
 from stockpipe.lake.archive import iter_raw
 from stockpipe.lake.base import Lake
+from stockpipe.processing.append import append_batch
 from stockpipe.processing.base import (
     BatchStats,
     CleanBar,
@@ -205,6 +206,9 @@ class Processor:
 
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
+        # Series appended by the fast path (append.py) vs merged by the general path.
+        self.fast_series = 0
+        self.general_series = 0
 
     def process(self, records: Sequence[StreamRecord]) -> BatchStats:
         """Clean, deduplicate and compute `records`; durable in the lake on return."""
@@ -218,7 +222,14 @@ class Processor:
         )
         for bar in bars:
             by_series[(bar.symbol, bar.interval)][bar.ts].append(bar)
+        times = sorted({bar.ts for bar in bars})
+        dt_of = dict(zip(times, _session_dates(times).tolist(), strict=True)) if times else {}
+        appended = append_batch(side, by_series, dt_of, stats)
+        self.fast_series += len(appended)
         for series in sorted(by_series):
+            if series in appended:
+                continue
+            self.general_series += 1
             changed = _merge(side, series, by_series[series], stats)
             if not changed.empty:
                 _recompute(side, series, changed)

@@ -1,0 +1,304 @@
+"""The append fast path of the engine: live micro-batches whose bars all come after
+their series' last stored bar.
+
+Such bars depend only on the stored state of that last bar (its hidden `_` columns and
+the closes before it), so the batch needs no merge with stored keys and no split of the
+day partition by series: the stored tails of all affected series are found in one sort
+of each partition, the kernel resumes per series on numpy arrays, and the new rows and
+daily rows are built column-wise for all series at once. Everything else (late bars,
+corrections, first bars of a series, a batch spanning sessions) is left to the general
+path in engine.py, which this mirrors value for value: the lake is byte-identical.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from stockpipe.processing.base import BatchStats, CleanBar
+from stockpipe.processing.indicators import (
+    CONTEXT,
+    SEEDED_AT,
+    STATE_COLUMNS,
+    IndicatorState,
+    compute_indicators,
+)
+
+if TYPE_CHECKING:
+    from stockpipe.processing.engine import _Lakeside
+
+Series = tuple[str, str]
+# Columns `IndicatorState.can_resume_from` requires non-NULL in the last stored row.
+_NEEDED = ("ema_12", "ema_26", "macd_signal", "session_high", "session_low", *STATE_COLUMNS)
+_DAILY_IN = ("open", "high", "low", "close", "volume", "vwap")
+
+
+class _View:
+    """One bars partition sorted by (series, ts) without touching the frame: each
+    series' rows are a contiguous range of `order`."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self.ranges: dict[Series, tuple[int, int]] = {}
+        self.order = np.empty(0, dtype=np.int64)
+        self._cols: dict[str, np.ndarray] = {}
+        if not len(frame):
+            return
+        sym_codes, syms = pd.factorize(frame["symbol"])
+        int_codes, ints = pd.factorize(frame["interval"])
+        code = sym_codes.astype(np.int64) * max(len(ints), 1) + int_codes
+        ts = pd.DatetimeIndex(frame["ts"]).as_unit("ns").asi8
+        self.order = np.lexsort((ts, code))
+        sorted_code = code[self.order]
+        starts = np.flatnonzero(np.r_[True, sorted_code[1:] != sorted_code[:-1]])
+        ends = np.r_[starts[1:], len(sorted_code)]
+        first_rows = self.order[starts]
+        for lo, hi, row in zip(starts.tolist(), ends.tolist(), first_rows.tolist(), strict=True):
+            if sym_codes[row] < 0 or int_codes[row] < 0:
+                continue  # a row without a series key belongs to no batch series
+            self.ranges[(syms[sym_codes[row]], ints[int_codes[row]])] = (lo, hi)
+
+    def rows(self, series: Series) -> np.ndarray | None:
+        """Row positions of `series` in the frame, oldest first (None if it has none)."""
+        found = self.ranges.get(series)
+        return None if found is None else self.order[found[0] : found[1]]
+
+    def col(self, name: str) -> np.ndarray:
+        if name not in self._cols:
+            if name == "ts":
+                self._cols[name] = pd.DatetimeIndex(self.frame["ts"]).as_unit("ns").asi8
+            elif name == "volume":
+                self._cols[name] = self.frame[name].to_numpy()
+            else:
+                self._cols[name] = self.frame[name].to_numpy(dtype=float)
+        return self._cols[name]
+
+
+class _Plan:
+    """One series' stored context: the parts `engine._context` would gather."""
+
+    def __init__(self, series: Series, parts: list[tuple[str, _View, np.ndarray]]) -> None:
+        self.series = series
+        self.parts = parts  # (dt, view, row positions), oldest dt first
+
+
+def append_batch(
+    side: _Lakeside,
+    by_series: Mapping[Series, Mapping[datetime, list[CleanBar]]],
+    dt_of: Mapping[datetime, str],
+    stats: BatchStats,
+) -> set[Series]:
+    """Process every series of the batch that qualifies for the fast path; return them.
+
+    `dt_of` maps each bar time of the batch to its session date.
+    """
+    views: dict[str, _View] = {}
+
+    def view(dt: str) -> _View:
+        if dt not in views:
+            views[dt] = _View(side.bars.get(dt))
+        return views[dt]
+
+    dts_all = side.bars.dts()
+    plans: dict[str, list[_Plan]] = {}
+    for series in sorted(by_series):
+        versions = by_series[series]
+        dts = {dt_of[ts] for ts in versions}
+        if len(dts) != 1:
+            continue
+        dt0 = dts.pop()
+        plan = _plan(side, series, dt0, min(versions), view, dts_all)
+        if plan is not None:
+            plans.setdefault(dt0, []).append(plan)
+    done: set[Series] = set()
+    for dt0, group in sorted(plans.items()):
+        _append(side, dt0, group, by_series, stats)
+        done.update(p.series for p in group)
+    return done
+
+
+def _plan(
+    side: _Lakeside,
+    series: Series,
+    dt0: str,
+    first_ts: datetime,
+    view: Callable[[str], _View],
+    dts_all: list[str],
+) -> _Plan | None:
+    """The stored context of `series` if its bars from `first_ts` on can be appended."""
+    span = side.span(series)
+    if span is not None and span[1] > dt0:
+        return None  # the series has (or may have) rows in a later session
+    t0 = pd.Timestamp(first_ts).as_unit("ns").value
+    here_view = view(dt0)
+    here = here_view.rows(series)
+    parts: list[tuple[str, _View, np.ndarray]] = []
+    if here is not None:
+        if here_view.col("ts")[here[-1]] >= t0:
+            return None  # a late bar or a correction: the general path merges it
+        parts.append((dt0, here_view, here))
+    # The walk back mirrors engine._context, so the same rows give the state and the
+    # previous session's close.
+    if span is not None and span[0] < dt0:
+        n_here = here_view.col("_n")[here] if here is not None else None
+        if n_here is not None and np.isnan(n_here).all():
+            return None  # int() of a NULL minimum: left to the general path
+        if n_here is None or int(np.nanmin(n_here)) != 0:
+            have, has_prev = (0 if here is None else len(here)), False
+            for dt in reversed([d for d in dts_all if span[0] <= d < dt0]):
+                if has_prev and have >= CONTEXT:
+                    break
+                v = view(dt)
+                rows = v.rows(series)
+                if rows is None:
+                    continue
+                parts.insert(0, (dt, v, rows))
+                have += len(rows)
+                has_prev = True
+                n = v.col("_n")[rows]
+                if not np.isnan(n).all() and int(np.nanmin(n)) == 0:
+                    break
+    if not parts:
+        return None  # the first bars of a series
+    ts = np.concatenate([v.col("ts")[r] for _, v, r in parts])
+    if len(ts) > 1 and not (np.diff(ts) > 0).all():
+        return None  # stored rows out of session order: let the general path sort them
+    _dt, last_view, last_rows = parts[-1]
+    last = last_rows[-1]
+    n_last = last_view.col("_n")[last]
+    if np.isnan(n_last) or int(n_last) < SEEDED_AT or len(ts) < min(int(n_last) + 1, CONTEXT):
+        return None
+    if any(np.isnan(last_view.col(c)[last]) for c in _NEEDED):
+        return None
+    return _Plan(series, parts)
+
+
+def _state(plan: _Plan) -> IndicatorState:
+    """`IndicatorState.from_rows` of the plan's context rows, from the arrays."""
+    dt, v, rows = plan.parts[-1]
+    last = rows[-1]
+    n = int(v.col("_n")[last]) + 1
+    closes = np.concatenate([pv.col("close")[r] for _, pv, r in plan.parts])
+    return IndicatorState(
+        n=n,
+        closes=tuple(float(c) for c in closes[-min(n, CONTEXT) :]),
+        ema_12=float(v.col("ema_12")[last]),
+        ema_26=float(v.col("ema_26")[last]),
+        ema_fast=float(v.col("_ema_fast")[last]),
+        macd_signal=float(v.col("macd_signal")[last]),
+        avg_gain=float(v.col("_avg_gain")[last]),
+        avg_loss=float(v.col("_avg_loss")[last]),
+        dt=dt,
+        cum_pv=float(v.col("_cum_pv")[last]),
+        cum_vol=float(v.col("_cum_vol")[last]),
+        session_high=float(v.col("session_high")[last]),
+        session_low=float(v.col("session_low")[last]),
+    )
+
+
+def _append(
+    side: _Lakeside,
+    dt0: str,
+    plans: list[_Plan],
+    by_series: Mapping[Series, Mapping[datetime, list[CleanBar]]],
+    stats: BatchStats,
+) -> None:
+    """Compute and stage the new bars and daily rows of `plans` (all in session dt0)."""
+    base: dict[str, list[object]] = {
+        name: []
+        for name in (
+            "symbol", "interval", "ts", "open", "high", "low", "close", "volume", "source",
+            "ingest_shard", "ingest_seq", "_created_shard", "_created_seq",
+        )
+    }  # fmt: skip
+    bounds = [0]
+    for plan in plans:
+        versions = by_series[plan.series]
+        for ts in sorted(versions):
+            cands = versions[ts]
+            if len(cands) > 1:
+                cands = sorted(cands, key=lambda b: b.pos)
+            # Every key is new: the first arrival created it, the last one wins (_merge).
+            stats.kept += 1
+            stats.duplicates += len(cands) - 1
+            bar = cands[-1]
+            for name, value in (
+                ("symbol", bar.symbol), ("interval", bar.interval), ("ts", bar.ts),
+                ("open", bar.open), ("high", bar.high), ("low", bar.low),
+                ("close", bar.close), ("volume", bar.volume), ("source", bar.source),
+                ("ingest_shard", bar.shard_id), ("ingest_seq", bar.sequence_number),
+                ("_created_shard", cands[0].shard_id),
+                ("_created_seq", cands[0].sequence_number),
+            ):  # fmt: skip
+                base[name].append(value)
+        bounds.append(len(base["ts"]))
+    new = pd.DataFrame(base)
+    new["ts"] = pd.to_datetime(new["ts"], utc=True).dt.as_unit("ns")
+    new["dt"] = dt0
+    # The kernel's frames keep new's index, so one concat lines them up with its rows.
+    computed = pd.concat(
+        [
+            compute_indicators(new.iloc[lo:hi], _state(plan))[0]
+            for plan, lo, hi in zip(plans, bounds[:-1], bounds[1:], strict=True)
+        ]
+    )
+    new = pd.concat([new, computed], axis=1)
+
+    stored = side.bars.get(dt0)
+    side.bars.put(dt0, pd.concat([stored, new], ignore_index=True) if len(stored) else new)
+    _daily(side, dt0, plans, new, bounds)
+    for plan in plans:
+        side.widen(plan.series, dt0, dt0)
+
+
+def _daily(
+    side: _Lakeside, dt0: str, plans: list[_Plan], new: pd.DataFrame, bounds: list[int]
+) -> None:
+    """engine's `compute_daily(ctx in dt0 + fresh, prev_close)` for every plan at once."""
+    cols: dict[str, list[np.ndarray]] = {name: [] for name in _DAILY_IN}
+    group: list[np.ndarray] = []
+    prev_close = np.full(len(plans), np.nan)
+    for i, plan in enumerate(plans):
+        for dt, v, rows in plan.parts:
+            if dt == dt0:
+                for name in _DAILY_IN:
+                    cols[name].append(v.col(name)[rows])
+                group.append(np.full(len(rows), i))
+            else:
+                prev_close[i] = v.col("close")[rows[-1]]
+    for name in _DAILY_IN:
+        cols[name].append(new[name].to_numpy())
+    group.append(np.repeat(np.arange(len(plans)), np.diff(bounds)))
+    # Stored rows of a group precede its new ones and each part is in ts order, so
+    # first/last below see each session's bars in time order, as compute_daily does.
+    rows = pd.DataFrame({name: np.concatenate(parts) for name, parts in cols.items()})
+    rows["g"] = np.concatenate(group)
+    grouped = rows.groupby("g", sort=True)
+    close = grouped["close"].last().to_numpy()
+    change = close - prev_close
+    daily = pd.DataFrame(
+        {
+            "dt": dt0,
+            "symbol": [p.series[0] for p in plans],
+            "interval": [p.series[1] for p in plans],
+            "open": grouped["open"].first().to_numpy(),
+            "high": grouped["high"].max().to_numpy(),
+            "low": grouped["low"].min().to_numpy(),
+            "close": close,
+            "volume": grouped["volume"].sum().astype("int64").to_numpy(),
+            "vwap": grouped["vwap"].last().to_numpy(),
+            "bar_count": grouped["close"].size().astype("int64").to_numpy(),
+            "change": change,
+            "change_pct": 100.0 * change / prev_close,
+        }
+    )
+    frame = side.daily.get(dt0)
+    mine = pd.MultiIndex.from_arrays([frame["symbol"], frame["interval"]]).isin(
+        [p.series for p in plans]
+    )
+    kept = frame[~mine]
+    side.daily.put(dt0, pd.concat([kept, daily], ignore_index=True) if len(kept) else daily)

@@ -8,21 +8,34 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install system-deps run test lint unit bench chaos glue-artifacts clean
+.PHONY: install system-deps run test test-latest lint lock unit bench chaos glue-artifacts clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,spark]'
+# uv is the only tool installed outside uv.lock: it lives in a venv of its own, pinned with hashes.
+UV := .venv-uv/bin/uv
+$(UV): requirements/uv.txt
+	@test -x .venv-uv/bin/python || $(PYTHON) -m venv .venv-uv
+	.venv-uv/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r requirements/uv.txt
+	@touch $(UV)
+
+# Every project install goes through uv.lock (`--locked` refuses a lock that is out of date).
+$(STAMP): pyproject.toml uv.lock $(UV)
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync -q --locked --python $(PYTHON) --extra test --extra spark
 	@touch $(STAMP)
 
-# checkov pins older boto3/packaging than the project, so it gets a venv of its own.
+# Re-resolve on purpose (then run `make test` and commit uv.lock with pyproject.toml).
+lock: $(UV)
+	$(UV) lock --upgrade
+	$(UV) pip compile -q --generate-hashes --python-version 3.11 requirements/checkov.in -o requirements/checkov.txt
+	$(UV) pip compile -q --generate-hashes --python-version 3.11 requirements/uv.in -o requirements/uv.txt
+
+# checkov pins older boto3/packaging than the project, so it gets a locked venv of its own.
 CHECKOV := .venv-checkov/bin/checkov
-$(CHECKOV):
-	$(PYTHON) -m venv .venv-checkov
-	.venv-checkov/bin/python -m pip install -q checkov
+$(CHECKOV): requirements/checkov.txt $(UV)
+	@test -x .venv-checkov/bin/python || $(UV) venv -q --python $(PYTHON) .venv-checkov
+	$(UV) pip sync -q --python .venv-checkov/bin/python --require-hashes requirements/checkov.txt
+	@touch $(CHECKOV)
 
 # System packages the tests need: Debian's Chromium for the dashboard's browser tests.
 system-deps:
@@ -38,6 +51,7 @@ run: install
 	$(BIN)/stockpipe run
 
 lint: install
+	$(UV) lock --check
 	$(BIN)/ruff check src tests pyspark-jobs bench
 	$(BIN)/ruff format --check src tests pyspark-jobs bench
 	$(BIN)/mypy src
@@ -47,6 +61,15 @@ unit: install
 
 test: install system-deps $(CHECKOV) lint
 	$(BIN)/pytest -q
+
+# The newest release of everything pyproject.toml allows, in a throwaway venv: shows the next
+# break before a user meets it, without touching .venv or uv.lock. Not part of `make test`.
+test-latest: $(UV) system-deps
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  $(UV) venv -q --python $(PYTHON) "$$tmp/venv" && \
+	  $(UV) pip install -q --python "$$tmp/venv/bin/python" --upgrade '.[test,spark]' && \
+	  "$$tmp/venv/bin/python" -m pip list 2>/dev/null | grep -iE '^(boto3|botocore|moto|pyspark|numpy|pandas|pyarrow|duckdb) ' ; \
+	  cd "$$tmp" && "$$tmp/venv/bin/python" -m pytest -q -p no:cacheprovider --rootdir "$(CURDIR)" -c "$(CURDIR)/pyproject.toml" "$(CURDIR)/tests"
 
 bench: install
 	$(BIN)/python bench/run.py
@@ -58,8 +81,8 @@ chaos: install
 # What AWS Glue / EMR need: the job script and a wheel of the package (docs/spark.md).
 glue-artifacts: install
 	rm -rf dist/glue && mkdir -p dist/glue
-	$(BIN)/python -m pip wheel -q --no-deps -w dist/glue .
+	$(UV) build -q --wheel -o dist/glue .
 	cp pyspark-jobs/process_bars.py dist/glue/process_bars.py
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-uv .venv-checkov build dist .pytest_cache .mypy_cache .ruff_cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,26 @@ import pytest
 import stockpipe.config as config_module
 
 _ENV_PREFIXES = ("STOCKPIPE_", "ALPHA_VANTAGE_", "KINESIS_", "S3_BUCKET")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Name the engines the run used: the Spark tests must run the line Glue 5.0/EMR 7 run."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = []
+    for dist in ("pyspark", "boto3", "botocore", "moto", "duckdb", "pyarrow", "numpy", "pandas"):
+        try:
+            found.append(f"{dist} {version(dist)}")
+        except PackageNotFoundError:
+            found.append(f"{dist} (not installed)")
+    return "stockpipe engines: " + ", ".join(found)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say which PySpark the Spark tests ran on (shown under -q too)."""
+    pyspark = sys.modules.get("pyspark")
+    if pyspark is not None:
+        terminalreporter.write_line(f"Spark tests ran on PySpark {pyspark.__version__}")
 
 
 @pytest.fixture(autouse=True)

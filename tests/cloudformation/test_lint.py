@@ -44,8 +44,8 @@ def test_checkov_passes_with_documented_skips(template_path):  # type: ignore[no
     checkov = _tool("checkov")
     if checkov is None:
         pytest.fail(
-            "checkov is missing; it conflicts with the test venv's pins, so install it apart: "
-            "python3 -m venv .venv-checkov && .venv-checkov/bin/pip install checkov"
+            "checkov is missing; it conflicts with the test venv's pins, so `make test` "
+            "installs it apart from requirements/checkov.txt into .venv-checkov/"
         )
     # BC_SKIP_MAPPING and --skip-download keep checkov offline (no Prisma Cloud lookups).
     env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"}

@@ -337,8 +337,8 @@ def test_missing_artifacts_name_the_make_target(tmp_path):  # type: ignore[no-un
 
 @pytest.mark.parametrize("table", list(contract.TABLES.values()), ids=list(contract.TABLES))
 def test_glue_table_agrees_with_athena_ddl(resources, table):  # type: ignore[no-untyped-def]
-    """The committed Athena DDL (athena-queries/ddl) and the Glue table describe one table."""
-    ddl_dir = Path(__file__).resolve().parents[2] / "athena-queries" / "ddl"
+    """The committed Athena DDL (src/stockpipe/sql/athena_queries/ddl) and the Glue table describe one table."""
+    ddl_dir = Path(__file__).resolve().parents[2] / "src/stockpipe/sql/athena_queries" / "ddl"
     (ddl,) = [
         p.read_text()
         for p in sorted(ddl_dir.glob("*.sql"))

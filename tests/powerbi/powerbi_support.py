@@ -1,7 +1,7 @@
 """Helpers for the Power BI tests: paths, Microsoft's schemas, a tiny hand-made lake.
 
-The schemas are read from `../shared/powerbi-schemas` beside the repository (CI copies
-`shared/` next to the clone); every `$ref` resolves offline from that folder.
+The schemas are vendored in `tests/fixtures/powerbi-schemas` (Microsoft's, MIT); every
+`$ref` resolves offline from that folder.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from stockpipe.contract import BARS, DAILY
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 POWER_BI = REPO_ROOT / "power-bi"
-QUERIES = REPO_ROOT / "athena-queries" / "queries"
-SCHEMAS_DIR = REPO_ROOT.parent / "shared" / "powerbi-schemas"
+QUERIES = REPO_ROOT / "src" / "stockpipe" / "sql" / "athena_queries" / "queries"
+# Vendored from microsoft/json-schemas (MIT; see SOURCE.md there for the commit).
+SCHEMAS_DIR = REPO_ROOT / "tests" / "fixtures" / "powerbi-schemas"
 SCHEMA_URL_PREFIX = "https://developer.microsoft.com/json-schemas/fabric/"
 
 
@@ -30,14 +31,14 @@ def schemas_dir() -> Path:
     if not (SCHEMAS_DIR / "SOURCE.md").is_file():
         pytest.fail(
             f"Microsoft's Power BI JSON schemas are missing: expected {SCHEMAS_DIR} "
-            "(copy the shared/ folder beside the repository, as CI does)",
+            "(they are vendored in the repository: restore tests/fixtures/powerbi-schemas)",
             pytrace=False,
         )
     return SCHEMAS_DIR
 
 
 def _refuse(uri: str) -> Resource:
-    # Offline by design: anything not in the shared folder is an error, never a download.
+    # Offline by design: anything not in the vendored folder is an error, never a download.
     raise NoSuchResource(ref=uri)
 
 

@@ -1,5 +1,5 @@
 """Every PBIP/PBIR JSON file validates against Microsoft's schema named in its `$schema`,
-with every `$ref` resolved offline from ../shared/powerbi-schemas."""
+with every `$ref` resolved offline from the vendored tests/fixtures/powerbi-schemas."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from referencing import Registry
 
 JSON_SUFFIXES = {".json", ".pbip", ".pbir", ".pbism"}
 # Report theme files are resources, not definition files: Microsoft publishes no schema for
-# them in the shared folder, so they are checked for registration in report.json instead.
+# them in the vendored folder, so they are checked for registration in report.json instead.
 RESOURCE_DIR = "StockPipe.Report/StaticResources/RegisteredResources"
 
 

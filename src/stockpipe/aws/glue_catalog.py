@@ -1,6 +1,6 @@
 """Glue Data Catalog tables for the CloudFormation template, generated from the contract.
 
-The Athena DDL in athena-queries/ddl/ is generated from the same `stockpipe.contract`
+The Athena DDL in src/stockpipe/sql/athena_queries/ddl/ is generated from the same `stockpipe.contract`
 with the same partition projection, so the catalog, the DDL and the Parquet files agree.
 `render_tables_yaml()` is the block between the GENERATED markers in
 cloudformation/stockpipe.yaml; `stockpipe deploy --render` rewrites it in place.

@@ -26,7 +26,7 @@ def generate(
     queries: Path = typer.Option(
         None,
         "--queries",
-        help="Named-query folder (default: ../athena-queries/queries beside --out; no env var).",
+        help="Named-query folder (default: the queries the package ships; no env var).",
     ),
     check: bool = typer.Option(
         False, "--check", help="Write nothing; exit 1 if regeneration would change files."

@@ -73,7 +73,10 @@ def query(
         None, help='Athena SQL, e.g. "SELECT symbol, count(*) FROM bars GROUP BY 1".'
     ),
     name: str = typer.Option(
-        None, "--name", "-n", help="Run athena-queries/queries/<name>.sql instead."
+        None,
+        "--name",
+        "-n",
+        help="Run src/stockpipe/sql/athena_queries/queries/<name>.sql instead.",
     ),
     param: list[str] = typer.Option(
         [],
@@ -146,7 +149,7 @@ def athena_setup(
 @athena_app.command("ddl")
 def athena_ddl(
     write: bool = typer.Option(
-        False, "--write", help="Rewrite athena-queries/ddl/ from the contract."
+        False, "--write", help="Rewrite src/stockpipe/sql/athena_queries/ddl/ from the contract."
     ),
 ) -> None:
     """Print (or rewrite) the Athena DDL generated from stockpipe.contract."""

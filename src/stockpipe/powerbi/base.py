@@ -54,7 +54,7 @@ class Measure:
     dax: str
     format_string: str
     description: str
-    # Name of athena-queries/queries/<query>.sql (the SQL twin of this measure).
+    # Name of src/stockpipe/sql/athena_queries/queries/<query>.sql (the SQL twin of this measure).
     query: str
     # The exact definition, in words, shown in the guide.
     definition: str

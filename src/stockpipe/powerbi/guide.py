@@ -1,5 +1,5 @@
 """`power-bi/README.md`, the setup guide. Generated, so the measure section (definition,
-DAX and the Athena SQL read from `athena-queries/queries/`) can never drift from the model.
+DAX and the Athena SQL read from `src/stockpipe/sql/athena_queries/queries/`) can never drift from the model.
 """
 
 from __future__ import annotations
@@ -195,7 +195,7 @@ def _measure_section(queries_dir: Path) -> str:
     out = [
         "\n## Measures and their Athena SQL\n",
         "Each measure is defined once below; the DAX in the model and the named Athena query",
-        "(`athena-queries/queries/<name>.sql`, runnable with `stockpipe query --name <name>",
+        "(`src/stockpipe/sql/athena_queries/queries/<name>.sql`, runnable with `stockpipe query --name <name>",
         "--param …`) compute the same number for the same symbol, interval and session window",
         "(`dt` between `from_dt` and `to_dt`, inclusive). Tests run the SQL on a fixture lake",
         "against values they compute independently; the DAX is checked for structure (every",

@@ -1,6 +1,6 @@
 """The seven DAX measures, each defined once in words, in DAX and (by name) in Athena SQL.
 
-The words are the specification; `athena-queries/queries/measure_*.sql` and the DAX
+The words are the specification; `src/stockpipe/sql/athena_queries/queries/measure_*.sql` and the DAX
 below both implement it, and tests check the SQL against an independent computation.
 Fully qualified `table[column]` references let the tests check every column exists.
 """

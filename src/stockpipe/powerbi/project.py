@@ -15,6 +15,7 @@ from stockpipe.powerbi.guide import guide_file
 from stockpipe.powerbi.local import local_query_files
 from stockpipe.powerbi.model import semantic_model_files
 from stockpipe.powerbi.report import pbip_file, report_files
+from stockpipe.sql.catalog import QUERIES_ROOT
 
 # Folders the generator owns completely: stale files there are deleted on write.
 OWNED_DIRS = (f"{MODEL_FOLDER}/definition", f"{REPORT_FOLDER}/definition", "local")
@@ -27,7 +28,9 @@ _GITIGNORE = """\
 
 
 def default_queries_dir(out_dir: Path) -> Path:
-    return out_dir.resolve().parent / "athena-queries" / "queries"
+    """The named queries the package ships, wherever `out_dir` is."""
+    del out_dir  # kept for callers; the queries no longer live beside the output
+    return QUERIES_ROOT / "queries"
 
 
 def generate_files(queries_dir: Path) -> list[GeneratedFile]:
@@ -70,7 +73,7 @@ def write_project(out_dir: Path, queries_dir: Path | None = None) -> list[str]:
     if not queries_dir.is_dir():
         raise ConfigError(
             f"named-query folder {queries_dir} does not exist; run from the repository root "
-            "or pass --queries pointing at athena-queries/queries"
+            "or pass --queries pointing at a folder of named queries"
         )
     files = generate_files(queries_dir)
     changed: list[str] = []

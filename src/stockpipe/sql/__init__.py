@@ -82,7 +82,7 @@ def run_named_query(
     settings: Settings | None = None,
     engine: str | None = None,
 ) -> QueryResult:
-    """Run athena-queries/queries/<name>.sql with parameters given by name (strings)."""
+    """Run src/stockpipe/sql/athena_queries/queries/<name>.sql with parameters given by name (strings)."""
     query = get_named_query(name)
     values = query.bind(dict(params or {}))
     return get_engine(settings, engine).execute(query.sql, values)

@@ -181,7 +181,7 @@ class AthenaEngine(QueryEngine):
 
 
 def setup_statements(lake_root: str, database: str, root: Path | None = None) -> list[Statement]:
-    """The DDL and views of athena-queries/, ready for Athena, in the order to run them."""
+    """The DDL and views of src/stockpipe/sql/athena_queries/, ready for Athena, in the order to run them."""
     if not lake_root.startswith("s3://"):
         raise ConfigError(
             f"Athena needs an s3:// lake, got {lake_root!r}; set STOCKPIPE_LAKE=s3://bucket/prefix "

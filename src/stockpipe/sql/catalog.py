@@ -1,4 +1,4 @@
-"""The SQL files in `athena-queries/`: DDL, views and named queries, with their headers.
+"""The SQL files in `src/stockpipe/sql/athena_queries/`: DDL, views and named queries, with their headers.
 
 A named query file starts with `-- key: value` header lines (name, purpose, params,
 pruning). `params` lists the `?` placeholders in order; a name may repeat when the body
@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from stockpipe.errors import ConfigError, QueryError
 from stockpipe.sql.base import PARAM_TYPES, Param, validate_param
 
-# src/stockpipe/sql/catalog.py -> repository root
-QUERIES_ROOT = Path(__file__).resolve().parents[3] / "athena-queries"
+# The SQL ships inside the package, so an installed wheel runs it from anywhere.
+QUERIES_ROOT = Path(str(resources.files("stockpipe.sql").joinpath("athena_queries")))
 
 _HEADER_RE = re.compile(r"^--\s*([a-z_]+)\s*:\s*(.*?)\s*$")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -127,8 +128,8 @@ def _sql_files(sub: str, root: Path | None) -> list[Path]:
     folder = (root or QUERIES_ROOT) / sub
     if not folder.is_dir():
         raise ConfigError(
-            f"SQL folder {folder} not found; run from a stockpipe checkout "
-            "(athena-queries/ ships with the repository)"
+            f"SQL folder {folder} not found; the stockpipe installation is incomplete "
+            "(reinstall it: the SQL ships inside the package)"
         )
     return sorted(folder.glob("*.sql"))
 

@@ -1,6 +1,6 @@
 """Athena DDL generated from `stockpipe.contract`, so the tables cannot drift from the lake.
 
-The committed files in `athena-queries/ddl/` are the output of `render_all()`; a test
+The committed files in `src/stockpipe/sql/athena_queries/ddl/` are the output of `render_all()`; a test
 checks they are identical, and `stockpipe athena ddl --write` regenerates them.
 """
 

@@ -10,7 +10,7 @@ import pytest
 
 import stockpipe.config as config_module
 
-_ENV_PREFIXES = ("STOCKPIPE_", "ALPHA_VANTAGE_", "KINESIS_", "S3_BUCKET")
+_ENV_PREFIXES = ("STOCKPIPE_", "ALPHA_VANTAGE_", "KINESIS_", "S3_BUCKET", "ALPACA_", "FINNHUB_")
 
 
 @pytest.fixture(autouse=True)

@@ -49,7 +49,9 @@ def finnhub(feed: FakeFeed, state: Path, token: str = TOKEN, **kw: Any) -> Webso
     src = FinnhubFeed(token, feed.url)
     opts = {"stall_s": 5.0, "backoff_s": 0.05, "backoff_cap_s": 0.2, "heartbeat_s": 0.05,
             "lateness_s": 0.5, **kw}  # fmt: skip
-    return WebsocketSource(src, ["AAPL", "MSFT"], state, filler=FinnhubRest(token, feed.http), **opts)
+    return WebsocketSource(
+        src, ["AAPL", "MSFT"], state, filler=FinnhubRest(token, feed.http), **opts
+    )
 
 
 def collect(
@@ -93,9 +95,8 @@ def test_alpaca_auth_failure_is_a_clear_final_error(tmp_path: Path) -> None:
 
 
 def test_finnhub_bad_token_is_refused_at_the_upgrade(tmp_path: Path) -> None:
-    with FakeFeed("finnhub", [Session()]) as feed:
-        with pytest.raises(FeedAuthError) as err:
-            collect(finnhub(feed, tmp_path, token="BADtoken123"), lambda out: False)
+    with FakeFeed("finnhub", [Session()]) as feed, pytest.raises(FeedAuthError) as err:
+        collect(finnhub(feed, tmp_path, token="BADtoken123"), lambda out: False)
     assert "HTTP 401" in str(err.value) and "FINNHUB_API_KEY" in str(err.value)
     assert "BADtoken123" not in str(err.value)
 
@@ -131,7 +132,10 @@ def test_alpaca_connection_limit_is_retried_then_final(tmp_path: Path) -> None:
 
 
 def test_alpaca_reconnect_fills_the_gap_with_no_lost_or_duplicated_bar(tmp_path: Path) -> None:
-    b = [alpaca_bar("b", "AAPL", M[i], 10 + i, 11 + i, 9 + i, 10.5 + i, 100 * (i + 1)) for i in range(4)]
+    b = [
+        alpaca_bar("b", "AAPL", M[i], 10 + i, 11 + i, 9 + i, 10.5 + i, 100 * (i + 1))
+        for i in range(4)
+    ]
     # Connection 1 delivers minutes 0 and 1, then the network fails. Minute 2's bar is
     # published while the source is away; REST has minutes 1 and 2 (1 overlaps); the
     # second connection delivers minute 3 (and minute 2 again, as a late re-send).
@@ -143,7 +147,9 @@ def test_alpaca_reconnect_fills_the_gap_with_no_lost_or_duplicated_bar(tmp_path:
     ]
     with FakeFeed("alpaca", sessions, rest=rest) as feed:
         source = alpaca(feed, tmp_path)
-        out = collect(source, lambda out: len(bars(out)) >= 4 and source.stats.extra["connects"] >= 2)
+        out = collect(
+            source, lambda out: len(bars(out)) >= 4 and source.stats.extra["connects"] >= 2
+        )
         assert feed.connections == 2
         assert len(feed.auth_messages) == 2  # re-authenticated
         assert feed.subscribes == [{"action": "subscribe", "bars": ["AAPL", "MSFT"],
@@ -211,8 +217,10 @@ def test_late_trade_sends_a_corrected_bar(tmp_path: Path) -> None:
     frames: list[str | bytes] = [
         finnhub_trades(("MSFT", 400.0, t + timedelta(seconds=10), 10)),
         finnhub_trades(("MSFT", 401.0, t + timedelta(seconds=62), 1)),  # closes minute 1
-        finnhub_trades(("MSFT", 398.0, t + timedelta(seconds=50), 30),  # late, minute 1
-                       ("MSFT", 0.0, t, 1)),  # a bad price, quarantined  # fmt: skip
+        finnhub_trades(
+            ("MSFT", 398.0, t + timedelta(seconds=50), 30),  # late, minute 1
+            ("MSFT", 0.0, t, 1),
+        ),  # a bad price, quarantined  # fmt: skip
     ]
     with FakeFeed("finnhub", [Session(frames=frames, gap_s=0.3)]) as feed:
         source = finnhub(feed, tmp_path)
@@ -222,7 +230,12 @@ def test_late_trade_sends_a_corrected_bar(tmp_path: Path) -> None:
     assert first["ts"] == fixed["ts"] == t.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert (first["volume"], first["close"]) == (10, 400.0)
     # 10 @ 400 + 30 @ 398: volume 40, close 398 (0:50 > 0:10), VWAP 398.5.
-    assert (fixed["volume"], fixed["close"], fixed["low"], fixed["vwap"]) == (40, 398.0, 398.0, 398.5)
+    assert (fixed["volume"], fixed["close"], fixed["low"], fixed["vwap"]) == (
+        40,
+        398.0,
+        398.0,
+        398.5,
+    )
     assert source.stats.extra["corrections"] == 1
 
 
@@ -236,9 +249,9 @@ def test_updated_bars_become_the_stored_values(tmp_path: Path) -> None:
     with FakeFeed("alpaca", [Session(frames=[frame(orig), frame(upd)], gap_s=0.2)]) as feed:
         source = alpaca(feed, tmp_path / "state")
         stream = LocalStream(tmp_path / "stream.db", shard_count=1)
-        from stockpipe.pipeline.stages import run_ingest
-
         import threading
+
+        from stockpipe.pipeline.stages import run_ingest
 
         stop = threading.Event()
         seen = {"n": 0}

@@ -129,6 +129,7 @@ class FakeFeed:
             if session.gap_s:
                 await asyncio.sleep(session.gap_s)
         if session.end == "drop":
+            await asyncio.sleep(0.1)  # abort() discards unsent data: let the frames go first
             ws.transport.abort()  # no close frame: like a network failure
             return
         # hold and stall both keep the connection open; stall just never sends again.

@@ -112,9 +112,11 @@ def test_alpaca_subscription_limit_is_a_distinct_error(tmp_path: Path) -> None:
 
 def test_finnhub_too_many_symbols_is_a_subscription_error(tmp_path: Path) -> None:
     msg = json.dumps({"type": "error", "msg": "Subscribing to too many symbols"})
-    with FakeFeed("finnhub", [Session(frames=[msg])]) as feed:
-        with pytest.raises(FeedSubscriptionError) as err:
-            collect(finnhub(feed, tmp_path), lambda out: False)
+    with (
+        FakeFeed("finnhub", [Session(frames=[msg])]) as feed,
+        pytest.raises(FeedSubscriptionError) as err,
+    ):
+        collect(finnhub(feed, tmp_path), lambda out: False)
     assert "too many symbols" in str(err.value)
 
 

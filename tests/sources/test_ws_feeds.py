@@ -11,6 +11,7 @@ Times are shifted to the last few minutes, as a live feed would send them.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -58,8 +59,6 @@ def collect(
     source: WebsocketSource, until: Callable[[list[dict[str, Any]]], bool], timeout: float = 20
 ) -> list[dict[str, Any]]:
     """Iterate the source like the ingest stage, keeping every payload, until `until`."""
-    import time
-
     out: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout
     gen = source.batches()
@@ -224,7 +223,7 @@ def test_late_trade_sends_a_corrected_bar(tmp_path: Path) -> None:
             ("MSFT", 0.0, t, 1),
         ),  # a bad price, quarantined  # fmt: skip
     ]
-    with FakeFeed("finnhub", [Session(frames=frames, gap_s=0.3)]) as feed:
+    with FakeFeed("finnhub", [Session(frames=frames, gap_s=1.0)]) as feed:
         source = finnhub(feed, tmp_path)
         out = collect(source, lambda out: len(bars(out)) >= 2)
         assert feed.connections == 1
@@ -309,8 +308,8 @@ def test_finnhub_gap_without_rest_access_is_reported(tmp_path: Path) -> None:
         Session(frames=[finnhub_trades(("AAPL", 11.0, NOW + timedelta(seconds=1), 1))], wait_s=0.2),
     ]
     with FakeFeed("finnhub", sessions, rest=403) as feed:
-        # The wall clock runs 2 minutes ahead, so the reconnect minute is already closed.
-        source = finnhub(feed, tmp_path, wall=lambda: (NOW + timedelta(minutes=2)).timestamp())
+        # The source's wall clock runs 2 minutes ahead, so the reconnect minute is closed.
+        source = finnhub(feed, tmp_path, wall=lambda: time.time() + 120)
         collect(source, lambda out: bool(source.gap_notes))
     (note,) = source.gap_notes
     assert "cannot fill the gap" in note and "HTTP 403" in note and "free plan" in note

@@ -339,3 +339,50 @@ def test_restart_resumes_without_double_counting(tmp_path: Path) -> None:
     assert (bar["open"], bar["high"], bar["low"], bar["close"]) == (20.0, 21.0, 19.0, 19.0)
     assert (bar["volume"], bar["trade_count"]) == (60, 3)
     assert bar["vwap"] == pytest.approx(1190 / 60, rel=1e-12)
+
+
+def test_garbage_in_the_handshake_is_a_clear_error_not_a_hang(tmp_path: Path) -> None:
+    with FakeFeed("alpaca", [Session(first="<html>502 Bad Gateway</html>")]) as feed:
+        from stockpipe.sources.websocket.base import FeedError
+
+        with pytest.raises(FeedError, match="welcome message is not JSON"):
+            collect(alpaca(feed, tmp_path), lambda out: False, timeout=10)
+
+
+def test_a_flooding_feed_does_not_starve_bars_or_stop(tmp_path: Path) -> None:
+    """Events arriving faster than the loop drains them: each step still ends on time."""
+    import threading
+    from decimal import Decimal
+
+    from stockpipe.sources.websocket.base import Trade
+
+    source = WebsocketSource(
+        FinnhubFeed(TOKEN, "ws://127.0.0.1:9/"), ["AAPL"], tmp_path, heartbeat_s=0.1,
+        lateness_s=0,
+    )  # fmt: skip
+    t0 = int(M[0].timestamp()) * 10**9
+    flooding = threading.Event()
+    flooding.set()
+
+    def flood() -> None:
+        i = 0
+        while flooding.is_set():
+            # Each put moves event time by 1 s: a minute closes after 60 puts.
+            ev = Trade("AAPL", t0 + i * 10**9, Decimal("10"), Decimal(1))
+            source._queue.put(("events", [ev] * 50, time.time()))
+            i += 1
+
+    thread = threading.Thread(target=flood, daemon=True)
+    thread.start()
+    try:
+        started = time.monotonic()
+        payloads, _ = source._step()
+        elapsed = time.monotonic() - started
+        more, _ = source._step()
+    finally:
+        flooding.clear()
+        thread.join(5)
+    assert elapsed < 1.0
+    assert [json.loads(p[1])["ts"] for p in payloads + more][:1] == [
+        M[0].strftime("%Y-%m-%dT%H:%M:%SZ")
+    ]

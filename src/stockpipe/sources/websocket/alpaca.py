@@ -183,7 +183,11 @@ class AlpacaFeed(Feed):
 
     async def handshake(self, recv: Recv, send: Send, sub: Subscription) -> list[Event]:
         pending: list[Event] = []
-        first = json.loads(await recv())
+        text = await recv()
+        try:
+            first = json.loads(text)
+        except json.JSONDecodeError:
+            raise FeedError(f"Alpaca's welcome message is not JSON: {text[:80]!r}") from None
         if (
             isinstance(first, list)
             and first
@@ -248,9 +252,11 @@ class AlpacaRest(GapFiller):
         self._secrets = (key_id, secret)
         self.base_url = base_url.rstrip("/")
         self.feed = feed
-        self._client = httpx.Client(timeout=10.0)
+        self._client: httpx.Client | None = None  # opened on the first gap, if any
 
     def bars(self, symbols: Sequence[str], first: datetime, last: datetime) -> list[ProviderBar]:
+        if self._client is None:
+            self._client = httpx.Client(timeout=10.0)
         params: dict[str, str] = {
             "symbols": ",".join(symbols),
             "timeframe": "1Min",
@@ -287,4 +293,5 @@ class AlpacaRest(GapFiller):
         return [b for b in out if first <= b.ts <= last]
 
     def close(self) -> None:
-        self._client.close()
+        if self._client is not None:
+            self._client.close()

@@ -147,6 +147,14 @@ class FeedConnection:
                 reason = str(exc)
             except (WebSocketException, OSError, TimeoutError) as exc:
                 reason = redact(f"{type(exc).__name__}: {exc}", self.feed.secrets)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - reported to the source, never lost
+                # A bug or a reply nobody documented: stop with a readable line rather than
+                # leave the source waiting on a dead thread.
+                detail = redact(f"{type(exc).__name__}: {exc}", self.feed.secrets)
+                self._put("fatal", FeedError(f"{self.feed.name} feed failed: {detail}"[:300]))
+                return
             if self._stopping.is_set():
                 return
             if self.connects > before:

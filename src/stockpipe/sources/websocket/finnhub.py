@@ -127,9 +127,11 @@ class FinnhubRest(GapFiller):
     def __init__(self, token: str, base_url: str) -> None:
         self._token = token
         self.base_url = base_url.rstrip("/")
-        self._client = httpx.Client(timeout=10.0)
+        self._client: httpx.Client | None = None  # opened on the first gap, if any
 
     def bars(self, symbols: Sequence[str], first: datetime, last: datetime) -> list[ProviderBar]:
+        if self._client is None:
+            self._client = httpx.Client(timeout=10.0)
         out: list[ProviderBar] = []
         for symbol in symbols:
             params = {
@@ -160,7 +162,8 @@ class FinnhubRest(GapFiller):
         return [b for b in out if first <= b.ts <= last]
 
     def close(self) -> None:
-        self._client.close()
+        if self._client is not None:
+            self._client.close()
 
 
 def _candles(symbol: str, doc: Any) -> list[ProviderBar]:

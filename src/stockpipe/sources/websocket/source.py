@@ -71,7 +71,7 @@ class WebsocketSource(Source):
         lateness_s: float = 2.0,
         horizon_s: float = 600.0,
         stall_s: float = 90.0,
-        heartbeat_s: float = 0.5,
+        heartbeat_s: float = 0.2,
         backoff_s: float = 0.5,
         backoff_cap_s: float = 30.0,
         limit_retries: int = 5,
@@ -210,14 +210,14 @@ class WebsocketSource(Source):
         payloads: list[Payload] = []
         changed = False
         deadline = self._clock() + self.heartbeat_s
+        # Bounded by time, not by an empty queue: a feed faster than this loop must not
+        # keep it from emitting bars or from seeing a stop.
         while True:
-            timeout = deadline - self._clock()
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                break
             try:
-                msg = (
-                    self._queue.get(timeout=max(timeout, 0.0))
-                    if timeout > 0
-                    else (self._queue.get_nowait())
-                )
+                msg = self._queue.get(timeout=remaining)
             except queue.Empty:
                 break
             changed = self._handle(msg, payloads) or changed

@@ -386,3 +386,21 @@ def test_a_flooding_feed_does_not_starve_bars_or_stop(tmp_path: Path) -> None:
     assert [json.loads(p[1])["ts"] for p in payloads + more][:1] == [
         M[0].strftime("%Y-%m-%dT%H:%M:%SZ")
     ]
+
+
+def test_a_quarantined_message_keeps_the_sources_reason(tmp_path: Path) -> None:
+    """The processing stage's cleaning puts the source's rejection in quarantine, whole."""
+    from stockpipe.processing.base import QuarantineRow
+    from stockpipe.processing.cleaning import clean
+    from stockpipe.stream.base import StreamRecord
+
+    with FakeFeed("finnhub", [Session(frames=["{oops"])]) as feed:
+        source = finnhub(feed, tmp_path)
+        out = collect(source, lambda out: len(out) >= 1)
+    payload = json.dumps(out[0]).encode()
+    row = clean(StreamRecord("shardId-000000000000", "1", "finnhub-rejected", payload, NOW))
+    assert isinstance(row, QuarantineRow)
+    assert row.reason == "missing_field"
+    stored = json.loads(row.payload)
+    assert stored == {"source": "finnhub", "rejected": "malformed_frame",
+                      "detail": "frame is not JSON", "raw": "{oops"}  # fmt: skip

@@ -404,3 +404,20 @@ def test_a_quarantined_message_keeps_the_sources_reason(tmp_path: Path) -> None:
     stored = json.loads(row.payload)
     assert stored == {"source": "finnhub", "rejected": "malformed_frame",
                       "detail": "frame is not JSON", "raw": "{oops"}  # fmt: skip
+
+
+def test_server_pings_are_answered_and_finnhub_pings_count_as_life(tmp_path: Path) -> None:
+    """The server pings every 0.2 s and drops a peer that does not pong within 0.2 s; the
+    feed is otherwise silent except Finnhub's {"type":"ping"} for longer than that."""
+    t = M[1]
+    frames: list[str | bytes] = [PING] * 6 + [
+        finnhub_trades(("AAPL", 10.0, t, 1)),
+        finnhub_trades(("AAPL", 11.0, t + timedelta(seconds=61), 1)),
+    ]
+    with FakeFeed("finnhub", [Session(frames=frames, gap_s=0.25)], ping_s=0.2) as feed:
+        source = finnhub(feed, tmp_path, stall_s=1.0)
+        out = collect(source, lambda out: len(bars(out)) >= 1)
+        assert feed.connections == 1  # pongs kept it open; the app pings beat the stall timer
+    assert source.stats.extra["heartbeats"] == 6
+    assert source.stats.extra["disconnects"] == 0
+    assert bars(out)[0]["close"] == 10.0

@@ -42,8 +42,11 @@ class Session:
 
 
 class FakeFeed:
-    def __init__(self, kind: str, sessions: list[Session], rest: Any = None) -> None:
+    def __init__(
+        self, kind: str, sessions: list[Session], rest: Any = None, ping_s: float | None = None
+    ) -> None:
         self.kind = kind
+        self.ping_s = ping_s  # websocket-level pings: the peer must pong within ping_s
         self.sessions = sessions
         self.rest = rest  # dict (JSON body) or int (an HTTP error status) or callable
         self.connections = 0
@@ -84,7 +87,12 @@ class FakeFeed:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         async with serve(
-            self._handler, "127.0.0.1", 0, process_request=self._http, ping_interval=None
+            self._handler,
+            "127.0.0.1",
+            0,
+            process_request=self._http,
+            ping_interval=self.ping_s,
+            ping_timeout=self.ping_s,
         ) as server:
             self.port = server.sockets[0].getsockname()[1]
             self._ready.set()

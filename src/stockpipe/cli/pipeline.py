@@ -182,6 +182,8 @@ def ingest(
     console.print(line)
     for sym, message in getattr(src, "symbol_errors", {}).items():
         console.print(f"[red]{sym}[/red]: {message}", highlight=False)
+    for note in getattr(src, "gap_notes", []):
+        console.print(f"[yellow]gap[/yellow]: {note}", highlight=False)
 
 
 def archive(

@@ -192,15 +192,17 @@ def run(symbols: int, rate: int, seconds: int, speed: float, drain_s: float) -> 
     sent: dict[str, Any] | None = None
     stats: dict[str, Any] = {}
     try:
-        feed.start()
         proc.start()
+        _warm_up(work, settings, run_query)
+        feed.start()
         port = info.get(timeout=60)["port"]
         src = ctx.Process(target=source_main, args=(port, symbols, str(work), stop, results))
         src.start()
         deadline = None
         while True:
             rows = run_query(
-                "SELECT ts, count(*) FROM bars WHERE \"interval\" = '1min' GROUP BY ts",
+                "SELECT ts, count(*) FROM bars WHERE \"interval\" = '1min' "
+                "AND symbol <> 'WARMUP' GROUP BY ts",
                 settings=settings,
             ).rows
             now = time.time()
@@ -258,6 +260,29 @@ def _stream_arrivals(work: Path) -> dict[int, list[float]]:
     finally:
         stream.close()
     return out
+
+
+def _warm_up(work: Path, settings: Any, run_query: Any) -> None:
+    """One bar through the process stage before timing: its first batch loads and compiles
+    the indicator kernel, a one-off cost the freshness of a running pipeline never pays."""
+    import workloads
+
+    doc = {"schema_version": 1, "symbol": "WARMUP", "interval": "1min",
+           "ts": "2026-01-05T14:30:00Z", "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0,
+           "volume": 1, "source": "bench"}  # fmt: skip
+    stream = workloads.open_stream(work / "stream.db")
+    try:
+        stream.put_records([("WARMUP", json.dumps(doc).encode())])
+    finally:
+        stream.close()
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        query = "SELECT count(*) FROM bars WHERE symbol = 'WARMUP'"
+        rows = run_query(query, settings=settings).rows
+        if rows and rows[0][0]:
+            return
+        time.sleep(0.1)
+    raise RuntimeError("the process stage did not process the warm-up bar in 180 s")
 
 
 def _closed_minutes(sent: dict[str, Any]) -> list[int]:
@@ -325,6 +350,8 @@ def _report(symbols: int, rate: int, seconds: int, speed: float, sent: dict[str,
             "of event time",
             "latency counts only minutes the feed's clock closed while sending; it includes the "
             "process stage (one micro-batch) and one reader poll (50 ms pauses)",
+            "one warm-up bar goes through the process stage before the feed starts (its first "
+            "batch compiles the indicator kernel)",
         ],
     }
 

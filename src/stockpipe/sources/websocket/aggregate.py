@@ -27,7 +27,6 @@ the provider sends them) nor forgets one it had counted.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -277,9 +276,6 @@ class TradeAggregator:
                 acc.dirty = False
                 out.append(acc.bar(symbol, minute))
         return out
-
-    def open_minutes(self) -> Iterable[tuple[str, int]]:
-        return (k for k, a in self.bars.items() if a.versions == 0)
 
     # -- restart ------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -108,7 +108,6 @@ Event = Trade | ProviderBar | Rejected | Heartbeat
 class Subscription:
     symbols: Sequence[str]
     channel: str  # "trades" or "bars" (bars include updatedBars)
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 Recv = Callable[[], Awaitable[str]]

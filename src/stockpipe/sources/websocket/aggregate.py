@@ -180,6 +180,8 @@ class TradeAggregator:
         self.lateness_ns = int(lateness_s * 1e9)
         self.horizon_ns = int(horizon_s * 1e9)
         self.bars: dict[tuple[str, int], _Acc] = {}
+        # Keys whose bar has unsent changes: polls look at these only, not every bar.
+        self._pending: set[tuple[str, int]] = set()
         self.max_event_ns: int | None = None
         self._wall_at_max: float = 0.0
         # Minutes that start before this are closed for good (beyond the horizon).
@@ -219,6 +221,7 @@ class TradeAggregator:
             if acc is None:
                 acc = self.bars[key] = _Acc.start(trade)
             acc.add(trade)
+            self._pending.add(key)
             self.stats["trades"] += 1
         if self.max_event_ns is None or trade.t_ns > self.max_event_ns:
             self.max_event_ns = trade.t_ns
@@ -247,6 +250,7 @@ class TradeAggregator:
             sealed=True,
         )
         self.bars[(bar.symbol, minute)] = acc
+        self._pending.add((bar.symbol, minute))
 
     # -- output -------------------------------------------------------------------
 
@@ -260,8 +264,8 @@ class TradeAggregator:
         boundary = minute_of(wm - self.horizon_ns)
         if self.closed_before_ns is None or boundary > self.closed_before_ns:
             self.closed_before_ns = boundary
-        for key in [k for k, a in self.bars.items() if k[1] < boundary and not a.dirty]:
-            del self.bars[key]
+            for key in [k for k, a in self.bars.items() if k[1] < boundary and not a.dirty]:
+                del self.bars[key]
         return out
 
     def flush_all(self) -> list[AggBar]:
@@ -270,11 +274,12 @@ class TradeAggregator:
 
     def _emit(self, ready: Any) -> list[AggBar]:
         out: list[AggBar] = []
-        for (symbol, minute), acc in sorted(self.bars.items(), key=lambda kv: kv[0][1]):
-            if acc.dirty and ready(minute):
-                acc.versions += 1
-                acc.dirty = False
-                out.append(acc.bar(symbol, minute))
+        for key in sorted((k for k in self._pending if ready(k[1])), key=lambda k: (k[1], k[0])):
+            acc = self.bars[key]
+            acc.versions += 1
+            acc.dirty = False
+            out.append(acc.bar(*key))
+            self._pending.discard(key)
         return out
 
     # -- restart ------------------------------------------------------------------
@@ -302,3 +307,4 @@ class TradeAggregator:
         self._wall_at_max = now
         self.closed_before_ns = doc["closed_before_ns"]
         self.bars = {(str(s), int(m)): _Acc.from_doc(a) for s, m, a in doc["bars"]}
+        self._pending = {k for k, a in self.bars.items() if a.dirty}

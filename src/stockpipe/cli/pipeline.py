@@ -74,13 +74,24 @@ def _source_opts(**opts: Any) -> dict[str, Any]:
     return opts
 
 
+def _stream_opts(
+    channel: str | None, feed: str | None, lateness: float, stall_timeout: float
+) -> dict[str, Any]:
+    """Alpaca/Finnhub websocket options, passed through to build_source."""
+    return {"channel": channel, "feed": feed, "lateness": lateness, "stall_timeout": stall_timeout}
+
+
+_SOURCE_HELP = "simulator | alphavantage | replay | alpaca | finnhub"
 _FILES_HELP = "Replay: saved Alpha Vantage responses (JSON, or CSV with --symbol)"
+_CHANNEL_HELP = "Alpaca/Finnhub: trades (aggregated to 1min bars) or bars (Alpaca's own)"
+_LATENESS_HELP = "Alpaca/Finnhub trades: seconds a trade may arrive late before its bar closes"
+_STALL_HELP = "Alpaca/Finnhub: seconds without a message before the connection is reopened"
 _INTERVAL_HELP = "Alpha Vantage/replay bar interval: 1min 5min 15min 30min 60min"
 
 
 def ingest(
     ctx: typer.Context,
-    source: str = typer.Option("simulator", "--source", help="simulator | alphavantage | replay"),
+    source: str = typer.Option("simulator", "--source", help=_SOURCE_HELP),
     symbols: str = typer.Option(
         None, "--symbols", help=f"Comma-separated symbols {env_help('symbols')}"
     ),
@@ -119,6 +130,10 @@ def ingest(
         True, "--extended-hours/--no-extended-hours", help="Alpha Vantage: 04:00-20:00 ET"
     ),
     datatype: str = typer.Option("json", "--datatype", help="Alpha Vantage: json or csv"),
+    channel: str = typer.Option(None, "--channel", help=_CHANNEL_HELP),
+    feed: str = typer.Option(None, "--feed", help="Alpaca: iex (free) | sip | delayed_sip | test"),
+    lateness: float = typer.Option(2.0, "--lateness", help=_LATENESS_HELP),
+    stall_timeout: float = typer.Option(90.0, "--stall-timeout", help=_STALL_HELP),
     files: list[str] = typer.Argument(None, help=_FILES_HELP, show_default=False),
 ) -> None:
     """Market data -> stream."""
@@ -145,6 +160,7 @@ def ingest(
             extended_hours=extended_hours,
             datatype=datatype,
             files=files,
+            **_stream_opts(channel, feed, lateness, stall_timeout),
         ),
     )
     stream = open_stream(settings)
@@ -166,6 +182,8 @@ def ingest(
     console.print(line)
     for sym, message in getattr(src, "symbol_errors", {}).items():
         console.print(f"[red]{sym}[/red]: {message}", highlight=False)
+    for note in getattr(src, "gap_notes", []):
+        console.print(f"[yellow]gap[/yellow]: {note}", highlight=False)
 
 
 def archive(
@@ -279,7 +297,7 @@ def register(app: typer.Typer) -> None:
 
 def run(
     ctx: typer.Context,
-    source: str = typer.Option("simulator", "--source", help="simulator | alphavantage | replay"),
+    source: str = typer.Option("simulator", "--source", help=_SOURCE_HELP),
     symbols: str = typer.Option(
         None, "--symbols", help=f"Comma-separated symbols {env_help('symbols')}"
     ),
@@ -320,6 +338,10 @@ def run(
         True, "--extended-hours/--no-extended-hours", help="Alpha Vantage: 04:00-20:00 ET"
     ),
     datatype: str = typer.Option("json", "--datatype", help="Alpha Vantage: json or csv"),
+    channel: str = typer.Option(None, "--channel", help=_CHANNEL_HELP),
+    feed: str = typer.Option(None, "--feed", help="Alpaca: iex (free) | sip | delayed_sip | test"),
+    lateness: float = typer.Option(2.0, "--lateness", help=_LATENESS_HELP),
+    stall_timeout: float = typer.Option(90.0, "--stall-timeout", help=_STALL_HELP),
     files: list[str] = typer.Argument(None, help=_FILES_HELP, show_default=False),
 ) -> None:
     """Start every stage (ingest, archive, process, dashboard) with a live status view."""
@@ -342,6 +364,7 @@ def run(
         extended_hours=extended_hours,
         datatype=datatype,
         files=files,
+        **_stream_opts(channel, feed, lateness, stall_timeout),
     )
     build_source(
         source,

@@ -199,6 +199,29 @@ def shared_lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FixtureLak
     reset_engines()
 
 
+def build_daily_lake(root: Path) -> FixtureLake:
+    """Daily bars only (as Alpha Vantage's daily series gives): 5 sessions of AAPL."""
+    lake = LocalLake(root / "lake")
+    days = [date(2026, 1, d) for d in (5, 6, 7, 8, 9)]
+    parts = [make_bars("AAPL", d, 245.0 + i, 1, seed=i) for i, d in enumerate(days)]
+    df = pd.concat(parts, ignore_index=True)
+    df["interval"] = "1day"
+    df = add_indicators(df)
+    write_bars(lake, df, "AAPL")
+    settings = load_settings(
+        {"lake": str(root / "lake"), "home": str(root), "sql": "duckdb", "metrics": "local"}
+    ).settings
+    return FixtureLake(root / "lake", settings, {"AAPL": df})
+
+
+@pytest.fixture(scope="module")
+def daily_lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FixtureLake]:
+    from stockpipe.sql import reset_engines
+
+    yield build_daily_lake(tmp_path_factory.mktemp("daily"))
+    reset_engines()
+
+
 def build_week_lake(root: Path) -> FixtureLake:
     return build_fixture_lake(root, WEEK_SESSIONS, WEEK_BARS, WEEK_VOLUME_SCALE)
 

@@ -347,9 +347,10 @@ class DashboardData:
             row.update(vwap=to_number(r["vwap"]), dt=str(r["dt"]), ts=to_datetime(r["ts"]))
             row["symbol"] = symbol = str(r["symbol"])
             by_symbol.setdefault(symbol, []).append(row)
+        first = rollup.first_bucket(window.start, interval)
         out: list[Row] = []
         for symbol in sorted(by_symbol):
-            out.extend(rollup.with_indicators(by_symbol[symbol], window.start))
+            out.extend(rollup.with_indicators(by_symbol[symbol], first))
         return out
 
     def buckets(self, csv: str, source: str, window: Window, seconds: int) -> list[Row]:

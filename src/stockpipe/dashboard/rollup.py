@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from stockpipe.contract import INTERVAL_SECONDS
@@ -67,8 +67,21 @@ def lookback_start(window_start: datetime, display: str) -> datetime:
     return min(window_start, local_midnight(first))
 
 
-def with_indicators(rows: list[dict[str, Any]], window_start: datetime) -> list[dict[str, Any]]:
-    """One symbol's rolled-up bars (sorted by ts) with indicators, from `window_start` on.
+def first_bucket(window_start: datetime, display: str) -> tuple[str, datetime]:
+    """The (dt, ts) from which rolled-up bars are shown: the bucket holding the window start
+    (its clock-aligned start, or for day bars its session date)."""
+    seconds = DISPLAY_INTERVALS[display]
+    if seconds >= DAY_SECONDS:
+        return session_of(window_start).isoformat(), datetime.min.replace(tzinfo=UTC)
+    floored = int(window_start.timestamp()) // seconds * seconds
+    return "", datetime.fromtimestamp(floored, UTC)
+
+
+def with_indicators(
+    rows: list[dict[str, Any]], first: tuple[str, datetime]
+) -> list[dict[str, Any]]:
+    """One symbol's rolled-up bars (sorted by ts) with indicators, from `first` on
+    (see first_bucket); the rows before it only warm the indicators up.
 
     Rows need ts (UTC datetime), dt, open, high, low, close, volume, vwap; the result adds
     INDICATORS and norm_close (100 at the first bar in the window).
@@ -84,7 +97,7 @@ def with_indicators(rows: list[dict[str, Any]], window_start: datetime) -> list[
     out: list[dict[str, Any]] = []
     first_close: float | None = None
     for i, row in enumerate(rows):
-        if row["ts"] < window_start:
+        if row["dt"] < first[0] or row["ts"] < first[1]:
             continue
         item = dict(row)
         for name in INDICATORS:

@@ -271,3 +271,34 @@ def page(browser):  # type: ignore[no-untyped-def]
     page.js_errors = errors  # type: ignore[attr-defined]
     yield page
     context.close()
+
+
+def _page(browser, **options):  # type: ignore[no-untyped-def]
+    context = browser.new_context(**options)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.js_errors = errors  # type: ignore[attr-defined]
+    return context, page
+
+
+@pytest.fixture
+def desktop(browser):  # type: ignore[no-untyped-def]
+    """A 1440x900 desktop window with a mouse (the issue's desktop size)."""
+    context, page = _page(browser, viewport={"width": 1440, "height": 900})
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def phone(browser):  # type: ignore[no-untyped-def]
+    """A 390x844 touch phone (iPhone 12-14 class), as Playwright emulates one."""
+    context, page = _page(
+        browser,
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=3,
+        is_mobile=True,
+        has_touch=True,
+    )
+    yield page
+    context.close()

@@ -33,10 +33,13 @@ bucketed AS (
 )
 SELECT
     symbol,
-    CASE
-        WHEN max(secs) >= 86400 THEN min(ts)
-        ELSE from_unixtime(max(k))
-    END AS bucket,
+    -- One type on both branches (Trino's from_unixtime gives a timestamp with time zone).
+    from_unixtime(
+        CASE
+            WHEN max(secs) >= 86400 THEN to_unixtime(min(ts))
+            ELSE CAST(max(k) AS double)
+        END
+    ) AS bucket,
     sum(volume) AS volume,
     min_by("open", ts) AS first_open,
     max_by("close", ts) AS last_close,

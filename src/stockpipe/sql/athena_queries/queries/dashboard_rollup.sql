@@ -41,10 +41,13 @@ rolled AS (
     SELECT
         symbol,
         dt,
-        CASE
-            WHEN max(secs) >= 86400 THEN min(ts)
-            ELSE from_unixtime(max(k))
-        END AS bucket_ts,
+        -- One type on both branches (Trino's from_unixtime gives a timestamp with time zone).
+        from_unixtime(
+            CASE
+                WHEN max(secs) >= 86400 THEN to_unixtime(min(ts))
+                ELSE CAST(max(k) AS double)
+            END
+        ) AS bucket_ts,
         min_by("open", ts) AS first_open,
         max(high) AS max_high,
         min(low) AS min_low,

@@ -65,10 +65,12 @@ function timeAxis(view) {
   return { of: (iso) => label.get(iso), labels, breaks, daily, title: daily ? "Session date" : "Time (" + zoneName() + ")" };
 }
 
-function xAxis(axis, extra = {}) {
+// A category axis over `axis.labels`; about one tick label per 120 px of chart `id`.
+function xAxis(axis, id, extra = {}) {
+  const width = document.getElementById(id).clientWidth || 600;
   return Object.assign({
     type: "category", categoryorder: "array", categoryarray: axis.labels, gridcolor: GRID,
-    title: { text: axis.title }, automargin: true, nticks: window.innerWidth < 700 ? 5 : 10, showgrid: false,
+    title: { text: axis.title }, automargin: true, nticks: Math.max(3, Math.floor(width / 120)), showgrid: false,
   }, extra);
 }
 
@@ -86,7 +88,8 @@ function baseLayout(extra = {}) {
     font: { color: "#e6e6e6", size: 12 },
     margin: { l: 55, r: 20, t: 10, b: 40 },
     yaxis: { gridcolor: GRID },
-    legend: { orientation: "h", y: 1.14, yanchor: "bottom" },
+    // traceorder normal: a filled band would otherwise reverse the legend.
+    legend: { orientation: "h", y: 1.02, yanchor: "bottom", traceorder: "normal" },
     showlegend: true,
   }, extra);
 }
@@ -132,7 +135,7 @@ function priceChart(view, axis) {
     }
   }
   draw("chart-price", traces, baseLayout({
-    xaxis: xAxis(axis, { rangeslider: { visible: false } }), shapes: sessionLines(axis),
+    xaxis: xAxis(axis, "chart-price", { rangeslider: { visible: false } }), shapes: sessionLines(axis),
     yaxis: { gridcolor: GRID, title: { text: "Price" } },
   }));
 }
@@ -165,8 +168,10 @@ function volumeChart(view) {
   }));
   const log = state.filters.vlog;
   draw("chart-volume", traces, baseLayout({
-    barmode: "group", xaxis: xAxis(axis),
-    yaxis: { gridcolor: GRID, type: log ? "log" : "linear", title: { text: log ? "Volume (log)" : "Volume" } },
+    barmode: "group", xaxis: xAxis(axis, "chart-volume"),
+    // On a log axis, label the powers of ten only (1M, 10M, 100M): the rest is clutter.
+    yaxis: Object.assign({ gridcolor: GRID, type: log ? "log" : "linear", title: { text: log ? "Volume (log)" : "Volume" } },
+      log ? { dtick: 1 } : {}),
   }));
 }
 
@@ -189,7 +194,7 @@ function heatmapChart(view) {
     hovertemplate: "%{y} %{x}<br>%{z:.2f}%<extra></extra>",
   }] : [];
   draw("chart-heatmap", traces, baseLayout({
-    showlegend: false, xaxis: xAxis(axis), margin: { l: 55, r: 10, t: 10, b: 40 },
+    showlegend: false, xaxis: xAxis(axis, "chart-heatmap"), margin: { l: 55, r: 10, t: 10, b: 40 },
     yaxis: { gridcolor: GRID, type: "category", autorange: "reversed" },
   }));
 }
@@ -200,7 +205,7 @@ function compareChart(view, axis) {
     line: { color: PALETTE[i % PALETTE.length], width: 1.6 },
   }));
   draw("chart-compare", traces, baseLayout({
-    xaxis: xAxis(axis),
+    xaxis: xAxis(axis, "chart-compare"),
     yaxis: { gridcolor: GRID, title: { text: "Index (start = 100)" } },
     shapes: [{ type: "line", xref: "paper", x0: 0, x1: 1, y0: 100, y1: 100, line: { color: "#8a96a3", dash: "dot", width: 1 } },
       ...sessionLines(axis)],
@@ -215,7 +220,7 @@ function indicatorCharts(view, axis) {
   const band = (y, color) => ({ type: "line", xref: "paper", x0: 0, x1: 1, y0: y, y1: y, line: { color, dash: "dash", width: 1 } });
   draw("chart-rsi", s ? [{ type: "scatter", mode: "lines", name: "RSI 14", x, y: s.rsi_14, line: { color: "#f5a623" } }] : [],
     baseLayout({
-      xaxis: xAxis(axis),
+      xaxis: xAxis(axis, "chart-rsi"),
       yaxis: { gridcolor: GRID, range: [0, 100], title: { text: "RSI" } },
       shapes: [band(70, "#e5534b"), band(30, "#26a269"),
         { type: "rect", xref: "paper", x0: 0, x1: 1, y0: 30, y1: 70, fillcolor: "rgba(76,154,255,0.06)", line: { width: 0 } }],
@@ -224,7 +229,7 @@ function indicatorCharts(view, axis) {
     { type: "bar", name: "Histogram", x, y: s.macd_hist, marker: { color: s.macd_hist.map((v) => (v !== null && v < 0 ? "#e5534b" : "#26a269")) } },
     { type: "scatter", mode: "lines", name: "MACD", x, y: s.macd, line: { color: "#4c9aff" } },
     { type: "scatter", mode: "lines", name: "Signal", x, y: s.macd_signal, line: { color: "#f5a623" } },
-  ] : [], baseLayout({ xaxis: xAxis(axis), yaxis: { gridcolor: GRID, title: { text: "MACD" } } }));
+  ] : [], baseLayout({ xaxis: xAxis(axis, "chart-macd"), yaxis: { gridcolor: GRID, title: { text: "MACD" } } }));
 }
 
 function drawCharts(view) {

@@ -120,10 +120,6 @@ class Catalog:
     def symbols(self) -> list[str]:
         return sorted({r["symbol"] for r in self.rows})
 
-    @property
-    def intervals(self) -> list[str]:
-        return sorted({r["interval"] for r in self.rows}, key=_interval_order)
-
     def stored_intervals(self, symbols: tuple[str, ...]) -> list[str]:
         """Stored intervals of these symbols (of every symbol when none is selected)."""
         found = {r["interval"] for r in self.rows if not symbols or r["symbol"] in symbols}

@@ -14,7 +14,7 @@ const OVERLAYS = {
 const PALETTE = ["#4c9aff", "#f5a623", "#50e3c2", "#e5534b", "#bd10e0", "#b8e986", "#f8e71c", "#9b9b9b"];
 const DIVERGING = [[0, "#c0392b"], [0.5, "#f2f2f2"], [1, "#1e8449"]];
 // No toolbar on touch screens: it covers the legends and a finger cannot hover it away.
-const TOUCH = window.matchMedia("(hover: none), (pointer: coarse)").matches || navigator.maxTouchPoints > 0;
+const TOUCH = window.matchMedia("(hover: none), (pointer: coarse)").matches;
 const PLOT_CONFIG = { displaylogo: false, responsive: true, displayModeBar: TOUCH ? false : "hover" };
 const GRID = "#263340";
 

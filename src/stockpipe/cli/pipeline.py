@@ -36,15 +36,12 @@ def _stop_on_signals() -> threading.Event:
 
 def metric_fn(settings: Settings, stage: str):  # type: ignore[no-untyped-def]
     """A metric callback for a stage, on the configured metrics backend."""
-    from stockpipe.metrics import get_metrics
+    from stockpipe.metrics import get_metrics, stream_dimension
+    from stockpipe.metrics.stage import StageMetrics
 
     metrics = get_metrics(settings)
-    stream = settings.kinesis_stream_name if settings.stream == "kinesis" else "local"
-
-    def put(name: str, value: float, unit: str) -> None:
-        metrics.put(name, value, unit, stage=stage, stream=stream)
-
-    return metrics, put
+    # Flushes at each checkpoint and while idle, not only when the stage exits.
+    return metrics, StageMetrics(metrics, stage, stream_dimension(settings))
 
 
 def _parse_start(start: str | None) -> date | None:

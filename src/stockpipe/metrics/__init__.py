@@ -7,6 +7,7 @@ from typing import Any
 from stockpipe.config import Settings
 from stockpipe.metrics.base import METRICS, NAMESPACE, Metrics
 from stockpipe.metrics.local import LocalMetrics, read_metrics_file
+from stockpipe.metrics.stage import StageMetrics
 
 
 def stream_dimension(settings: Settings) -> str:
@@ -34,4 +35,12 @@ def read_local_metrics(settings: Settings) -> dict[str, Any]:
     return read_metrics_file(settings.state_dir)
 
 
-__all__ = ["METRICS", "NAMESPACE", "LocalMetrics", "Metrics", "get_metrics", "read_local_metrics"]
+__all__ = [
+    "METRICS",
+    "NAMESPACE",
+    "LocalMetrics",
+    "Metrics",
+    "StageMetrics",
+    "get_metrics",
+    "read_local_metrics",
+]

@@ -20,6 +20,8 @@ from sparkhelp import ingest, read_table, simulated
 from stockpipe.errors import ConfigError
 from stockpipe.lake.archive import from_envelope
 from stockpipe.lake.local import LocalLake
+from stockpipe.metrics.local import LocalMetrics, read_metrics_file
+from stockpipe.metrics.stage import StageMetrics
 from stockpipe.pipeline.stages import run_process
 from stockpipe.processing.base import CleanBar
 from stockpipe.processing.cleaning import clean
@@ -33,14 +35,14 @@ pytestmark = [pytest.mark.spark, pytest.mark.integration]
 LINEAGE = ("ingest_shard", "ingest_seq")
 
 
-def _engine_lake(payloads: list[tuple[str, bytes]], root: Path) -> Path:
+def _engine_lake(payloads: list[tuple[str, bytes]], root: Path) -> tuple[Path, dict]:
     stream = LocalStream(root / "stream.db", shard_count=2)
     try:
         ingest(stream, payloads)
-        run_process(stream, LocalLake(root / "lake"))
+        totals = run_process(stream, LocalLake(root / "lake")).extra
     finally:
         stream.close()
-    return root / "lake"
+    return root / "lake", totals
 
 
 def _without(table: pa.Table, names: tuple[str, ...]) -> pa.Table:
@@ -56,13 +58,15 @@ def test_inferred_schema_batch_gives_the_embedded_engines_lake(spark, two_sessio
     from pyspark.sql.types import StringType, StructField, StructType
 
     payloads = simulated(two_sessions[:1], seed=4, fault_rate=0.05)
-    engine = _engine_lake(payloads, tmp_path / "engine")
+    engine, totals = _engine_lake(payloads, tmp_path / "engine")
     schema = StructType([StructField("$json$data_infer_schema$_temporary$", StringType())])
     frame = spark.createDataFrame([(data.decode("utf-8"),) for _, data in payloads], schema)
     assert frame.columns == ["$json$data_infer_schema$_temporary$"]  # exactly Glue's shape
 
     glue_lake = tmp_path / "glue"
-    streaming.glue_batch_writer(spark, str(glue_lake))(frame, 0)
+    state = tmp_path / "state"
+    metrics = StageMetrics(LocalMetrics(state), "process", "bars")
+    streaming.glue_batch_writer(spark, str(glue_lake), metrics)(frame, 0)
 
     bars = _without(read_table(glue_lake, "bars"), LINEAGE)
     assert bars.num_rows == 3 * 390  # every bar of the session, duplicates dropped
@@ -71,6 +75,15 @@ def test_inferred_schema_batch_gives_the_embedded_engines_lake(spark, two_sessio
     quarantined = _quarantine(glue_lake)
     assert quarantined and quarantined == _quarantine(engine)
     assert not any("$json$" in payload for _, _, payload in quarantined)
+
+    # The batch emitted the process stage's metrics, with the engine's counts, and
+    # flushed them when the batch was durable.
+    emitted = read_metrics_file(state)["stages"]["process"]
+    assert emitted["RecordsProcessed"]["total"] == totals["kept"] == 3 * 390
+    assert emitted["RecordsQuarantined"]["total"] == totals["quarantined"] > 0
+    assert emitted["DuplicatesDropped"]["total"] == totals["duplicates"] > 0
+    assert emitted["BatchDurationMs"]["count"] == 1
+    assert emitted["ProcessingLagMs"]["stream"] == "bars"
 
 
 def _bar(i: int) -> dict:

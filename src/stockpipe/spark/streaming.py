@@ -40,6 +40,7 @@ def batch_writer(  # type: ignore[no-untyped-def]
     location: str,
     metrics: StageMetrics | None = None,
     to_envelopes: Callable[[DataFrame, int], DataFrame] | None = None,
+    region: str | None = None,
 ):
     """The foreachBatch function: one micro-batch of envelopes into the lake.
 
@@ -62,7 +63,7 @@ def batch_writer(  # type: ignore[no-untyped-def]
         # Evaluated once: a Kinesis batch is not read twice, synthetic ids stay stable.
         envelopes = envelopes.persist()
         try:
-            stats = process_envelopes(spark, envelopes, location)
+            stats = process_envelopes(spark, envelopes, location, region)
             newest = _newest_arrival(envelopes) if metrics is not None else None
         finally:
             envelopes.unpersist()
@@ -121,10 +122,11 @@ def start(
     available_now: bool = True,
     interval_seconds: int = 60,
     metrics: StageMetrics | None = None,
+    region: str | None = None,
 ) -> StreamingQuery:
     """Start the foreachBatch query; `available_now` drains what exists, then stops."""
     writer = (
-        stream.writeStream.foreachBatch(batch_writer(spark, location, metrics))
+        stream.writeStream.foreachBatch(batch_writer(spark, location, metrics, region=region))
         .option("checkpointLocation", checkpoint)
         .queryName("stockpipe_process_bars")
     )
@@ -200,7 +202,10 @@ def glue_kinesis_stream(glue_context: Any, stream_arn: str, starting_position: s
 
 
 def glue_batch_writer(  # type: ignore[no-untyped-def]
-    spark: SparkSession, location: str, metrics: StageMetrics | None = None
+    spark: SparkSession,
+    location: str,
+    metrics: StageMetrics | None = None,
+    region: str | None = None,
 ):
     """The Glue batch function: any Glue Kinesis frame shape -> envelopes -> the lake."""
     seen: list[bool] = []
@@ -209,7 +214,7 @@ def glue_batch_writer(  # type: ignore[no-untyped-def]
         glue.log_shape_once(frame, seen)
         return glue.glue_envelopes(frame, batch_id)
 
-    return batch_writer(spark, location, metrics, shape)
+    return batch_writer(spark, location, metrics, shape, region)
 
 
 def run_glue_stream(
@@ -219,11 +224,12 @@ def run_glue_stream(
     checkpoint: str,
     window_seconds: int,
     metrics: StageMetrics | None = None,
+    region: str | None = None,
 ) -> None:
     """Glue's own micro-batch loop: glueContext.forEachBatch with a window and checkpoint."""
     spark = glue_context.spark_session
     glue_context.forEachBatch(
         frame=frame,
-        batch_function=glue_batch_writer(spark, location, metrics),
+        batch_function=glue_batch_writer(spark, location, metrics, region),
         options={"windowSize": f"{window_seconds} seconds", "checkpointLocation": checkpoint},
     )

@@ -290,6 +290,12 @@ def run(
     dashboard: bool = typer.Option(
         True, "--dashboard/--no-dashboard", help="Serve the live dashboard"
     ),
+    process_stage: bool = typer.Option(
+        True,
+        "--process/--no-process",
+        help="Run the local process stage; --no-process when the Glue job processes the "
+        "stream (a lake has one processor)",
+    ),
     host: str = typer.Option(
         None, "--host", help=f"Dashboard bind address {env_help('dashboard_host')}"
     ),
@@ -369,6 +375,7 @@ def run(
         dashboard=dashboard,
         refresh=refresh,
         duration=duration,
+        process=process_stage,
     )
 
 

@@ -195,6 +195,10 @@ def glue_kinesis_stream(glue_context: Any, stream_arn: str, starting_position: s
             "startingPosition": starting_position,
             "inferSchema": "true",
             "addRecordTimestamp": "true",
+            # The shard's 5 GetRecords a second are shared with `archive` (docs/aws.md,
+            # "Read budget"): the job reads each shard at most once a second.
+            "addIdleTimeBetweenReads": "true",
+            "idleTimeBetweenReadsInMs": "1000",
         },
         transformation_ctx="kinesis_source",
     )

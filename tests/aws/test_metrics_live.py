@@ -103,6 +103,24 @@ def test_follow_stage_sends_cloudwatch_datapoints_while_it_runs(
         if {"Name": "stream", "Value": kinesis_stream} in m["Dimensions"]
     }
     assert {"ProcessingLagMs", "BatchDurationMs", "RecordsQuarantined"} <= names
+
+    # On AWS too, `status --json` and the health panel read the live values (the
+    # CloudWatch backend mirrors them into state/metrics.json).
+    import json
+
+    from stockpipe.config import load_settings
+    from stockpipe.dashboard.health import HealthReader
+    from stockpipe.lake.s3 import S3Lake
+
+    status = cli("status", "--json")
+    assert status.code == 0, status.err
+    live = json.loads(status.out)["metrics"]["process"]
+    assert sum(live[m]["total"] for m in
+               ("RecordsProcessed", "RecordsQuarantined", "DuplicatesDropped")) == read  # fmt: skip
+    assert live["ProcessingLagMs"]["stream"] == kinesis_stream
+    health = HealthReader(load_settings().settings, S3Lake(f"s3://{bucket}/lake")).read()
+    assert {c["name"]: c["lag_ms"] for c in health["consumers"]}["process"] is not None
+    assert proc.poll() is None
     proc.send_signal(signal.SIGINT)
     assert proc.wait(30) == 0
 

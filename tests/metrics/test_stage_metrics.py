@@ -120,3 +120,28 @@ def test_a_partly_sent_flush_requeues_only_the_unsent_chunks(monkeypatch) -> Non
         with pytest.raises(StockpipeError, match="PutMetricData"):
             metrics.flush()
     assert metrics.pending == 500  # the first 1000 datums were accepted; only 500 remain
+
+
+def test_cloudwatch_is_mirrored_locally_without_double_counting_retries(tmp_path, monkeypatch):
+    from stockpipe.metrics.mirror import MirroredMetrics
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
+    cw = client("cloudwatch", "us-east-1")
+    metrics = MirroredMetrics(CloudWatchMetrics(cw, "bars", clock=lambda: T0),
+                              LocalMetrics(tmp_path, "bars"))  # fmt: skip
+    assert metrics.checkpoint_interval == 10.0  # CloudWatch's rhythm
+    metrics.put("RecordsProcessed", 5, stage="process")
+    dims = [{"Name": "stage", "Value": "process"}, {"Name": "stream", "Value": "bars"}]
+    sent = {"Namespace": "StockPipe", "MetricData": [{"MetricName": "RecordsProcessed",
+            "Dimensions": dims, "Timestamp": T0, "Value": 5.0, "Unit": "Count"}]}  # fmt: skip
+    with Stubber(cw) as stubber:
+        stubber.add_client_error("put_metric_data", service_error_code="AccessDenied")
+        with pytest.raises(StockpipeError, match="PutMetricData"):
+            metrics.flush()
+        assert _stage(tmp_path)["RecordsProcessed"]["total"] == 5.0  # local got it anyway
+        stubber.add_response("put_metric_data", {}, sent)
+        metrics.flush()  # CloudWatch retried alone
+        stubber.assert_no_pending_responses()
+    assert _stage(tmp_path)["RecordsProcessed"]["total"] == 5.0
+    assert metrics.pending == 0

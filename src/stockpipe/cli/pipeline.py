@@ -217,10 +217,10 @@ def status(
         st = pipeline_status(stream, lake)
     finally:
         stream.close()
-    if settings.metrics == "local":
-        from stockpipe.metrics import read_local_metrics
+    from stockpipe.metrics import read_local_metrics
 
-        st["metrics"] = read_local_metrics(settings).get("stages", {})
+    # Both backends keep state/metrics.json (CloudWatch through its local mirror).
+    st["metrics"] = read_local_metrics(settings).get("stages", {})
     if as_json:
         doc = {
             "consumers": {

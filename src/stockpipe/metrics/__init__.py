@@ -19,15 +19,20 @@ def get_metrics(settings: Settings) -> Metrics:
     if settings.metrics == "cloudwatch":
         from stockpipe.aws.session import client
         from stockpipe.metrics.cloudwatch import CloudWatchMetrics
+        from stockpipe.metrics.mirror import MirroredMetrics
 
-        return CloudWatchMetrics(
+        cloudwatch = CloudWatchMetrics(
             client("cloudwatch", settings.aws_region), stream_dimension(settings)
+        )
+        # Mirrored locally, so `status` and the health panel see the running stages.
+        return MirroredMetrics(
+            cloudwatch, LocalMetrics(settings.state_dir, stream_dimension(settings))
         )
     return LocalMetrics(settings.state_dir, stream_dimension(settings))
 
 
 def read_local_metrics(settings: Settings) -> dict[str, Any]:
-    """What the local backend recorded, for `stockpipe status` and the dashboard.
+    """What the local file recorded (either backend), for `stockpipe status` and the dashboard.
 
     {"stages": {stage: {metric: {"unit", "total", "count", "last", "max", "stream",
     "updated_at"}}}, "updated_at": ...}; {"stages": {}} when nothing was recorded yet.

@@ -124,6 +124,8 @@ def deploy(
     outputs = deployer.outputs()
     if start_job:
         deployer.start_glue_job(outputs["GlueJobName"])
+        # One processor per lake: the local `process` stage must not run next to the job.
+        _echo("the Glue job processes the stream now: use `stockpipe run --no-process`")
     for line in export_lines(outputs):
         typer.echo(line)
 

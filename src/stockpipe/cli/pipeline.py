@@ -36,15 +36,12 @@ def _stop_on_signals() -> threading.Event:
 
 def metric_fn(settings: Settings, stage: str):  # type: ignore[no-untyped-def]
     """A metric callback for a stage, on the configured metrics backend."""
-    from stockpipe.metrics import get_metrics
+    from stockpipe.metrics import get_metrics, stream_dimension
+    from stockpipe.metrics.stage import StageMetrics
 
     metrics = get_metrics(settings)
-    stream = settings.kinesis_stream_name if settings.stream == "kinesis" else "local"
-
-    def put(name: str, value: float, unit: str) -> None:
-        metrics.put(name, value, unit, stage=stage, stream=stream)
-
-    return metrics, put
+    # Flushes at each checkpoint and while idle, not only when the stage exits.
+    return metrics, StageMetrics(metrics, stage, stream_dimension(settings))
 
 
 def _parse_start(start: str | None) -> date | None:
@@ -238,10 +235,10 @@ def status(
         st = pipeline_status(stream, lake)
     finally:
         stream.close()
-    if settings.metrics == "local":
-        from stockpipe.metrics import read_local_metrics
+    from stockpipe.metrics import read_local_metrics
 
-        st["metrics"] = read_local_metrics(settings).get("stages", {})
+    # Both backends keep state/metrics.json (CloudWatch through its local mirror).
+    st["metrics"] = read_local_metrics(settings).get("stages", {})
     if as_json:
         doc = {
             "consumers": {
@@ -310,6 +307,12 @@ def run(
     fault_rate: float = typer.Option(0.0, "--fault-rate", help="Simulator fault rate"),
     dashboard: bool = typer.Option(
         True, "--dashboard/--no-dashboard", help="Serve the live dashboard"
+    ),
+    process_stage: bool = typer.Option(
+        True,
+        "--process/--no-process",
+        help="Run the local process stage; --no-process when the Glue job processes the "
+        "stream (a lake has one processor)",
     ),
     host: str = typer.Option(
         None, "--host", help=f"Dashboard bind address {env_help('dashboard_host')}"
@@ -395,6 +398,7 @@ def run(
         dashboard=dashboard,
         refresh=refresh,
         duration=duration,
+        process=process_stage,
     )
 
 

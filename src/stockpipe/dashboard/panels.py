@@ -12,7 +12,7 @@ import math
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +29,7 @@ from stockpipe.dashboard.base import (
     resolve_window,
 )
 from stockpipe.dashboard.sessions import SESSION_SECONDS, sessions_between
+from stockpipe.dashboard.throttle import QueryCache, athena_ttl, catalog_from_dt, kpi_from_dt
 from stockpipe.errors import LakeError, QueryError, StockpipeError
 
 Row = dict[str, Any]
@@ -162,6 +163,9 @@ class DashboardData:
         # One query at a time: an embedded DuckDB connection is not meant to be shared
         # by the server's worker threads, and a dashboard needs no query parallelism.
         self._lock = threading.Lock()
+        # Athena is billed per query: cache answers and bound partitions (throttle.py).
+        self.athena = settings.sql == "athena"
+        self.cache = QueryCache(athena_ttl) if self.athena else None
 
     def lake(self) -> Any:
         if self._lake is None:
@@ -171,9 +175,16 @@ class DashboardData:
         return self._lake
 
     def query(self, name: str, params: Mapping[str, str] | None = None) -> list[Row]:
+        params = dict(params or {})
+        if self.cache is not None:
+            rows: list[Row] = self.cache.get_or_run(name, params, lambda: self._run(name, params))
+            return rows
+        return self._run(name, params)
+
+    def _run(self, name: str, params: dict[str, str]) -> list[Row]:
         with self._lock:
             try:
-                return self.runner(name, dict(params or {}))
+                return self.runner(name, params)
             except StockpipeError:
                 raise
             except (ImportError, OSError) as exc:
@@ -200,7 +211,7 @@ class DashboardData:
         if not self.has_bars():
             return Catalog([])
         rows = []
-        for r in self.query("dashboard_catalog"):
+        for r in self.query("dashboard_catalog", self._catalog_bounds()):
             rows.append(
                 {
                     "symbol": str(r["symbol"]),
@@ -211,6 +222,16 @@ class DashboardData:
                 }
             )
         return Catalog(rows)
+
+    def _catalog_bounds(self) -> dict[str, str]:
+        """On Athena: a literal dt bound, the last session minus ATHENA_CATALOG_DAYS."""
+        if not self.athena:
+            return {}
+        last = self.query("dashboard_last_session")
+        last_dt = last[0].get("last_dt") if last else None
+        if not last_dt:
+            return {}  # no daily rows yet: the lake is new and small
+        return {"from_dt": catalog_from_dt(date.fromisoformat(str(last_dt)[:10]))}
 
     def default_symbols(self, catalog: Catalog, filters: Filters) -> tuple[str, ...]:
         """The URL's symbols; without any, up to 4 configured symbols that have bars.
@@ -281,15 +302,15 @@ class DashboardData:
         return out
 
     def kpis(self, csv: str, interval: str, window: Window) -> list[Row]:
-        rows = self.query(
-            "dashboard_kpis",
-            {
-                "symbols": csv,
-                "interval": interval,
-                "to_ts": iso_z(window.end),
-                "to_dt": window.to_dt,
-            },
-        )
+        params = {
+            "symbols": csv,
+            "interval": interval,
+            "to_ts": iso_z(window.end),
+            "to_dt": window.to_dt,
+        }
+        if self.athena:
+            params["from_dt"] = kpi_from_dt(window.to_dt)
+        rows = self.query("dashboard_kpis", params)
         out = []
         for r in rows:
             item: Row = {

@@ -87,15 +87,18 @@ def run_pipeline(
     dashboard: bool = True,
     refresh: float = 5.0,
     duration: float | None = None,
+    process: bool = True,
 ) -> None:
     ctx = mp.get_context("spawn")
+    # Without `process` another processor (the Glue job) owns processed-data/.
+    names = ("ingest", "archive", "process") if process else ("ingest", "archive")
     procs = {
         name: ctx.Process(
             target=stage_main,
             args=(name, overrides, config_file, source_opts),
             name=f"stockpipe-{name}",
         )
-        for name in ("ingest", "archive", "process")
+        for name in names
     }
     # Create the stream before the stage processes race to do it.
     stream, lake = _open(settings)

@@ -31,6 +31,19 @@ def _no_metric(name: str, value: float, unit: str) -> None:
     return None
 
 
+def _checkpointed(metric: MetricFn) -> None:
+    # A StageMetrics flushes at each checkpoint; a plain callback has nothing to flush.
+    hook = getattr(metric, "checkpoint", None)
+    if hook is not None:
+        hook()
+
+
+def _idle(metric: MetricFn, lag_ms: float) -> None:
+    hook = getattr(metric, "idle", None)
+    if hook is not None:
+        hook(lag_ms)
+
+
 @dataclass
 class StageResult:
     records: int = 0
@@ -52,6 +65,7 @@ def run_ingest(
             stream.put_records(call)
             result.records += len(call)
             metric("RecordsIngested", len(call), "Count")
+            _checkpointed(metric)
         result.batches += 1
         if stop.is_set():
             source.stop()
@@ -81,9 +95,11 @@ def run_consumer(
             result.batches += 1
             metric("BatchDurationMs", (time.monotonic() - started) * 1000, "Milliseconds")
             metric("ProcessingLagMs", consumer.millis_behind, "Milliseconds")
+            _checkpointed(metric)
             continue
         if consumer.caught_up and not follow:
             break
+        _idle(metric, consumer.millis_behind)
         stop.wait(EMPTY_POLL_SLEEP)
     return result
 

@@ -35,7 +35,8 @@ def _no_metric(name: str, value: float, unit: str) -> None:
 class StageResult:
     records: int = 0
     batches: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # process: the running totals
+    run: dict[str, Any] = field(default_factory=dict)  # process: this run's own counts
 
 
 def run_ingest(
@@ -125,11 +126,13 @@ def run_process(
     consumer = Consumer(stream, lake, PROCESS_CONSUMER)
     processor = Processor(lake)
     totals = BatchStats.from_state(consumer.state)
+    run = BatchStats()  # this run only: the summary must not mix it with the totals
 
     def handle(records: list[Any]) -> dict[str, Any]:
-        nonlocal totals
+        nonlocal totals, run
         stats = processor.process(records)
         totals = totals + stats
+        run = run + stats
         metric("RecordsProcessed", stats.kept, "Count")
         metric("RecordsQuarantined", stats.quarantined, "Count")
         metric("DuplicatesDropped", stats.duplicates, "Count")
@@ -137,4 +140,5 @@ def run_process(
 
     result = run_consumer(consumer, handle, follow, stop, max_records, metric)
     result.extra = totals.to_state()
+    result.run = run.to_state()
     return result

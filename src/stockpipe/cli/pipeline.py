@@ -173,18 +173,27 @@ def ingest(
         console.print(f"[red]{sym}[/red]: {message}", highlight=False)
 
 
+_RESET_HELP = (
+    "Forget this consumer's checkpoint and read the stream from its start (after the stream "
+    "was created again); the lake is kept, re-read bars count as duplicates"
+)
+
+
 def archive(
     ctx: typer.Context,
     follow: bool = typer.Option(
         False, "--follow", help="Keep consuming; otherwise exit once caught up"
     ),
+    reset_checkpoints: bool = typer.Option(False, "--reset-checkpoints", help=_RESET_HELP),
 ) -> None:
     """Stream -> raw-data/ (every record exactly as received)."""
     settings = settings_from(ctx)
     stream, lake = open_stream(settings), open_lake_from(settings)
     metrics, put = metric_fn(settings, "archive")
     try:
-        result = stages.run_archive(stream, lake, follow, _stop_on_signals(), put)
+        result = stages.run_archive(
+            stream, lake, follow, _stop_on_signals(), put, reset=reset_checkpoints
+        )
     finally:
         metrics.flush()
         stream.close()
@@ -196,13 +205,16 @@ def process(
     follow: bool = typer.Option(
         False, "--follow", help="Keep consuming; otherwise exit once caught up"
     ),
+    reset_checkpoints: bool = typer.Option(False, "--reset-checkpoints", help=_RESET_HELP),
 ) -> None:
     """Stream -> processed-data/ (bars, daily) and quarantine/."""
     settings = settings_from(ctx)
     stream, lake = open_stream(settings), open_lake_from(settings)
     metrics, put = metric_fn(settings, "process")
     try:
-        result = stages.run_process(stream, lake, follow, _stop_on_signals(), put)
+        result = stages.run_process(
+            stream, lake, follow, _stop_on_signals(), put, reset=reset_checkpoints
+        )
     finally:
         metrics.flush()
         stream.close()

@@ -17,7 +17,7 @@ from stockpipe.pipeline.stages import ARCHIVE_CONSUMER, PROCESS_CONSUMER
 from stockpipe.stream.base import seq_key
 from stockpipe.stream.consumer import Checkpoint
 
-_PROBE = "_state/reprocess/.probe"
+_PROBE = "_state/reprocess/probe"
 
 
 def raw_behind(lake: Lake) -> list[tuple[str, str | None, str]]:

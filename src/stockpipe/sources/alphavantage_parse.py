@@ -240,7 +240,7 @@ def _csv_rows(text: str, where: str) -> tuple[tuple[str, ...], list[tuple[int, l
     except csv.Error as exc:
         # e.g. a 20 MB field: no Alpha Vantage response holds one.
         raise SourceError(
-            f"{where} line {reader.line_num + 1}: unreadable CSV ({exc}); this is not an "
+            f"{where} line {reader.line_num}: unreadable CSV ({exc}); this is not an "
             "Alpha Vantage response: fix or delete the file and rerun"
         ) from None
     return header, rows

@@ -22,6 +22,12 @@ from stockpipe.sources.base import Payload, Source
 BATCH_BARS = 5000  # bars per batch: a month of 1min bars is split into a few puts
 
 
+def _naming(path: Path, exc: Exception) -> str:
+    """The error, led by the file it is about (once, if it names it already)."""
+    text = str(exc)
+    return text if text.startswith(str(path)) else f"{path}: {text}"
+
+
 class ReplaySource(Source):
     """Each file yields its bars oldest first; the symbol comes from Meta Data or `symbol`."""
 
@@ -65,10 +71,10 @@ class ReplaySource(Source):
                 text, "replay", self.symbol or "?", "replay", self.interval, where=str(path)
             )
         except ConfigError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
+            raise ConfigError(_naming(path, exc)) from None
         except SourceError as exc:
             # Includes a saved refusal (rate limit, bad key): it holds no bars to replay.
-            raise SourceError(f"{path}: {exc}") from None
+            raise SourceError(_naming(path, exc)) from None
         if is_json and self.symbol and series.symbol != self.symbol:
             raise ConfigError(
                 f"--symbol {self.symbol} does not match {series.symbol} in {path}'s Meta Data"

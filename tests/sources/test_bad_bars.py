@@ -314,7 +314,7 @@ def test_real_shaped_1min_day_runs_0400_to_1959_as_bar_starts(tmp_path: Path) ->
     assert bars[-1].ts == utc("2020-11-25T00:59:00")
 
 
-def test_half_day_2020_11_27_ends_with_the_bar_starting_1659(tmp_path: Path) -> None:
+def test_half_day_2020_11_27_ends_with_the_bar_starting_1655(tmp_path: Path) -> None:
     # The day after Thanksgiving 2020: regular session until 13:00, extended until 17:00,
     # so the last label Alpha Vantage shows is 17:00:00 (5min: 16:55-17:00).
     day = labels("2020-11-27", "04:05", "17:00", 5)

@@ -168,7 +168,12 @@ def ingest(
     finally:
         metrics.flush()
         stream.close()
-    line = f"ingested {result.records} records ({src.stats.bars} bars) from {src.name}"
+    rejected = src.stats.extra.get("rejected", 0)
+    bars = f"{src.stats.bars} bars"
+    if rejected:
+        # Bad bars are sent on, to be quarantined by `process` with their file and line.
+        bars += f", {rejected} rejected bar{'s' if rejected != 1 else ''} sent to quarantine"
+    line = f"ingested {result.records} records ({bars}) from {src.name}"
     faults = getattr(src, "faults", None)
     rate: float = getattr(src, "fault_rate", 0.0)
     if faults is not None and rate > 0:
@@ -183,18 +188,27 @@ def ingest(
         console.print(f"[yellow]gap[/yellow]: {note}", highlight=False)
 
 
+_RESET_HELP = (
+    "Forget this consumer's checkpoint and read the stream from its start (after the stream "
+    "was created again); the lake is kept, re-read bars count as duplicates"
+)
+
+
 def archive(
     ctx: typer.Context,
     follow: bool = typer.Option(
         False, "--follow", help="Keep consuming; otherwise exit once caught up"
     ),
+    reset_checkpoints: bool = typer.Option(False, "--reset-checkpoints", help=_RESET_HELP),
 ) -> None:
     """Stream -> raw-data/ (every record exactly as received)."""
     settings = settings_from(ctx)
     stream, lake = open_stream(settings), open_lake_from(settings)
     metrics, put = metric_fn(settings, "archive")
     try:
-        result = stages.run_archive(stream, lake, follow, _stop_on_signals(), put)
+        result = stages.run_archive(
+            stream, lake, follow, _stop_on_signals(), put, reset=reset_checkpoints
+        )
     finally:
         metrics.flush()
         stream.close()
@@ -206,22 +220,33 @@ def process(
     follow: bool = typer.Option(
         False, "--follow", help="Keep consuming; otherwise exit once caught up"
     ),
+    reset_checkpoints: bool = typer.Option(False, "--reset-checkpoints", help=_RESET_HELP),
 ) -> None:
     """Stream -> processed-data/ (bars, daily) and quarantine/."""
     settings = settings_from(ctx)
     stream, lake = open_stream(settings), open_lake_from(settings)
     metrics, put = metric_fn(settings, "process")
     try:
-        result = stages.run_process(stream, lake, follow, _stop_on_signals(), put)
+        result = stages.run_process(
+            stream, lake, follow, _stop_on_signals(), put, reset=reset_checkpoints
+        )
     finally:
         metrics.flush()
         stream.close()
-    totals = result.extra
-    console.print(
-        f"processed {result.records} records: "
-        + ", ".join(f"{k} {totals.get(k, 0)}" for k in COUNTERS[1:])
-        + f" (totals: read {totals.get('read', 0)})"
+    console.print(process_summary(result.records, result.run, result.extra))
+
+
+def process_summary(records: int, run: dict[str, Any], totals: dict[str, Any]) -> str:
+    """This run's figures (read = kept + duplicates + quarantined), then the totals apart."""
+    reasons = ", ".join(f"{k} {v}" for k, v in run.get("reasons", {}).items())
+    line = (
+        f"processed {records} records this run: read {run.get('read', 0)} = "
+        f"kept {run.get('kept', 0)} + duplicates {run.get('duplicates', 0)} + "
+        f"quarantined {run.get('quarantined', 0)}"
     )
+    if reasons:
+        line += f" ({reasons})"
+    return line + "; since the first run: " + ", ".join(f"{k} {totals.get(k, 0)}" for k in COUNTERS)
 
 
 def status(

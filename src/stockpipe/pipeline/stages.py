@@ -17,6 +17,7 @@ from stockpipe.lake.base import Lake
 from stockpipe.sources.base import Source
 from stockpipe.stream.base import Stream, batched_puts
 from stockpipe.stream.consumer import Consumer
+from stockpipe.stream.lock import ConsumerLock, consumer_lock
 
 log = logging.getLogger("stockpipe.pipeline")
 
@@ -48,7 +49,8 @@ def _idle(metric: MetricFn, lag_ms: float) -> None:
 class StageResult:
     records: int = 0
     batches: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # process: the running totals
+    run: dict[str, Any] = field(default_factory=dict)  # process: this run's own counts
 
 
 def run_ingest(
@@ -80,11 +82,14 @@ def run_consumer(
     stop: threading.Event | None = None,
     max_records: int = 10000,
     metric: MetricFn = _no_metric,
+    lock: ConsumerLock | None = None,
 ) -> StageResult:
     """Poll, handle, commit, until caught up (or forever with `follow`)."""
     stop = stop or threading.Event()
     result = StageResult()
     while not stop.is_set():
+        if lock is not None:
+            lock.renew()  # a lease (S3 lakes) stays ours only while we run
         started = time.monotonic()
         batch = consumer.poll(max_records)
         if batch.records or batch.finished:
@@ -111,17 +116,23 @@ def run_archive(
     stop: threading.Event | None = None,
     metric: MetricFn = _no_metric,
     max_records: int = 10000,
+    reset: bool = False,
 ) -> StageResult:
-    """Stream -> raw-data/ (JSON lines), checkpointed as consumer `archive`."""
-    consumer = Consumer(stream, lake, ARCHIVE_CONSUMER)
-    archiver = RawArchiver(lake)
+    """Stream -> raw-data/ (JSON lines), checkpointed as consumer `archive`.
 
-    def handle(records: list[Any]) -> None:
-        archiver.write(records)
-        metric("RecordsArchived", len(records), "Count")
-        return None
+    `reset` (`--reset-checkpoints`) reads the stream from its start, e.g. after the stream
+    was created again and the old checkpoint was refused.
+    """
+    with consumer_lock(lake, ARCHIVE_CONSUMER) as lock:
+        consumer = Consumer(stream, lake, ARCHIVE_CONSUMER, reset=reset)
+        archiver = RawArchiver(lake)
 
-    return run_consumer(consumer, handle, follow, stop, max_records, metric)
+        def handle(records: list[Any]) -> None:
+            archiver.write(records)
+            metric("RecordsArchived", len(records), "Count")
+            return None
+
+        return run_consumer(consumer, handle, follow, stop, max_records, metric, lock)
 
 
 def run_process(
@@ -131,26 +142,46 @@ def run_process(
     stop: threading.Event | None = None,
     metric: MetricFn = _no_metric,
     max_records: int = 10000,
+    reset: bool = False,
 ) -> StageResult:
     """Stream -> processed-data/ and quarantine/, checkpointed as consumer `process`.
 
     The running totals live in the checkpoint's state, committed with the positions.
+    `reset` reads the stream from its start (see `run_archive`).
     """
+
+    with consumer_lock(lake, PROCESS_CONSUMER) as lock:
+        return _run_process(stream, lake, follow, stop, metric, max_records, reset, lock)
+
+
+def _run_process(
+    stream: Stream,
+    lake: Lake,
+    follow: bool,
+    stop: threading.Event | None,
+    metric: MetricFn,
+    max_records: int,
+    reset: bool,
+    lock: ConsumerLock,
+) -> StageResult:
     from stockpipe.processing.engine import BatchStats, Processor
 
-    consumer = Consumer(stream, lake, PROCESS_CONSUMER)
+    consumer = Consumer(stream, lake, PROCESS_CONSUMER, reset=reset)
     processor = Processor(lake)
     totals = BatchStats.from_state(consumer.state)
+    run = BatchStats()  # this run only: the summary must not mix it with the totals
 
     def handle(records: list[Any]) -> dict[str, Any]:
-        nonlocal totals
+        nonlocal totals, run
         stats = processor.process(records)
         totals = totals + stats
+        run = run + stats
         metric("RecordsProcessed", stats.kept, "Count")
         metric("RecordsQuarantined", stats.quarantined, "Count")
         metric("DuplicatesDropped", stats.duplicates, "Count")
         return totals.to_state()
 
-    result = run_consumer(consumer, handle, follow, stop, max_records, metric)
+    result = run_consumer(consumer, handle, follow, stop, max_records, metric, lock)
     result.extra = totals.to_state()
+    result.run = run.to_state()
     return result

@@ -400,7 +400,8 @@ def test_a_quarantined_message_keeps_the_sources_reason(tmp_path: Path) -> None:
     payload = json.dumps(out[0]).encode()
     row = clean(StreamRecord("shardId-000000000000", "1", "finnhub-rejected", payload, NOW))
     assert isinstance(row, QuarantineRow)
-    assert row.reason == "missing_field"
+    assert row.reason == "source_rejected"
+    assert row.detail == "malformed_frame: frame is not JSON"
     stored = json.loads(row.payload)
     assert stored == {"source": "finnhub", "rejected": "malformed_frame",
                       "detail": "frame is not JSON", "raw": "{oops"}  # fmt: skip

@@ -26,6 +26,9 @@ _PRICES = ("open", "high", "low", "close")
 _MAX_DETAIL = 200
 #: Optional payload field a source sets on a bar it knows is bad: "file line N" or the request.
 ORIGIN_FIELD = "origin"
+#: Field of a record a source could not turn into a bar at all (a websocket frame it could
+#: not read, a trade too late to count): its value is the source's own reason code.
+SOURCE_REJECTED_FIELD = "rejected"
 
 
 class Rejected(Exception):
@@ -151,6 +154,10 @@ def validate(doc: dict[str, object], arrival: datetime) -> Valid:
 
 
 def _check(doc: dict[str, object], record: StreamRecord, arrival: datetime) -> CleanBar:
+    code = doc.get(SOURCE_REJECTED_FIELD)
+    if isinstance(code, str) and code:
+        # The source already knows why: keep its reason rather than a generic missing_field.
+        raise Rejected("source_rejected", f"{code[:60]}: {doc.get('detail', '')}")
     v = validate(doc, arrival)
     return CleanBar(
         symbol=v.symbol,

@@ -5,7 +5,7 @@
   to the stream, and `updatedBars` become corrected versions of the same key.
 - A message that cannot be used is not dropped: it goes to the stream wrapped as
   {"source", "rejected": reason, "detail", "raw"}, which the processing stage puts in
-  quarantine (reason missing_field; the source's own reason is in the stored payload).
+  quarantine (reason source_rejected, detail "<the source's code>: <detail>").
 - Gaps: when the connection drops (or the source restarts), the minutes from the last
   event to the reconnect are fetched from the provider's REST bars once they are closed.
   A filled minute is sealed: trades for it that arrive later are already in the REST bar.

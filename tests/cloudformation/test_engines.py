@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -471,3 +472,22 @@ def test_minified_body_is_the_same_template(template):  # type: ignore[no-untype
     committed = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"][0]
     assert json.loads(sent) == json.loads(committed)
     assert '"${Stream}"' in sent and "\n" not in sent
+
+
+def test_power_bi_guide_lists_only_what_the_analyst_policy_allows(template):  # type: ignore[no-untyped-def]
+    # The committed guide, as `stockpipe powerbi generate` wrote it.
+    guide = (Path(__file__).resolve().parents[2] / "power-bi" / "README.md").read_text()
+    assert "primary" not in guide.lower()
+    section = guide.split("**IAM Credentials**")[1].split("**Default Credentials**")[0]
+    athena = re.findall(r"`((?:List|Get|Start|Stop)[A-Za-z]+)`", section.split("; Glue")[0])
+    assert {"ListDataCatalogs", "GetTableMetadata", "GetQueryResultsStream"} <= set(athena)
+    doc = rendered(template, "glue")
+    policy = StackNames(doc).resolve(doc["Resources"]["AnalystPolicy"]["Properties"])
+    catalog = f"arn:aws:athena:us-east-1:{ACCOUNT}:datacatalog/AwsDataCatalog"
+    workgroup = f"arn:aws:athena:us-east-1:{ACCOUNT}:workgroup/stockpipe-dev"
+    statements = policy["PolicyDocument"]["Statement"]
+    for action in athena:
+        assert any(
+            allowed(statements, f"athena:{action}", resource)
+            for resource in (catalog, workgroup, "*")
+        ), action

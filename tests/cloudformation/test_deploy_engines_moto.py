@@ -143,6 +143,8 @@ def test_deploy_emr_serverless_start_a_run_then_destroy(moto_aws, cli, glue_arti
     assert submit["entryPoint"] == f"s3://{ARTIFACTS}/glue/process_bars.py"
     assert submit["entryPointArguments"] == json.loads(outputs["SparkJobArguments"])
     assert f"--jars {KINESIS_CONNECTOR_JAR}" in submit["sparkSubmitParameters"]
+    for conf in ("spark.executor.instances=1", "spark.dynamicAllocation.enabled=false"):
+        assert f"--conf {conf}" in submit["sparkSubmitParameters"]
     logs = detail["configurationOverrides"]["monitoringConfiguration"]
     assert (
         logs["s3MonitoringConfiguration"]["logUri"]

@@ -34,9 +34,18 @@ EMR_SPARK_CONF = (
     "spark.yarn.maxAppAttempts=4",
     "spark.yarn.am.attemptFailuresValidityInterval=1h",
 )
+# The smallest streaming job: one 1-vCPU driver and one 1-vCPU executor, 4 GB each (5 GB
+# workers with Spark's overhead), like Glue's 2 x G.025X. Without these EMR Serverless
+# starts 4-vCPU/16-GB workers and scales executors up to the application's maximum.
 SERVERLESS_SPARK_CONF = (
     f"spark.emr-serverless.driverEnv.PYSPARK_PYTHON={EMR_PYTHON}",
     f"spark.executorEnv.PYSPARK_PYTHON={EMR_PYTHON}",
+    "spark.driver.cores=1",
+    "spark.driver.memory=4g",
+    "spark.executor.cores=1",
+    "spark.executor.memory=4g",
+    "spark.executor.instances=1",
+    "spark.dynamicAllocation.enabled=false",
 )
 _ACTIVE_STEP_STATES = ["PENDING", "RUNNING", "CANCEL_PENDING"]
 _ACTIVE_RUN_STATES = ["SUBMITTED", "PENDING", "SCHEDULED", "RUNNING", "QUEUED"]

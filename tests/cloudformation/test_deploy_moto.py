@@ -78,6 +78,13 @@ def test_deploy_then_pipeline_end_to_end(moto_aws, cli, glue_artifacts, home, mo
     assert raw["Expiration"]["Days"] == 365
     assert rules["athena-results-expiry"]["Expiration"]["Days"] == 7
     assert rules["athena-results-expiry"]["Filter"]["Prefix"] == "athena-results/"
+    assert (
+        rules["logs-expiry"]["Filter"]["Prefix"],
+        rules["logs-expiry"]["Expiration"]["Days"],
+    ) == (
+        "logs/",
+        30,
+    )
     aborts = rules["abort-incomplete-multipart-uploads"]["AbortIncompleteMultipartUpload"]
     assert aborts["DaysAfterInitiation"] == 1
     assert rules["processed-data-tiering"]["Status"] == "Disabled"

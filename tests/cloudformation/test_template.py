@@ -95,6 +95,9 @@ def test_lifecycle_rules_are_parameters(resources):  # type: ignore[no-untyped-d
         "athena-results/",
         {"Ref": "AthenaResultsExpirationDays"},
     )
+    # EMR and EMR Serverless write job logs under logs/; they expire.
+    logs = rules["logs-expiry"]
+    assert (logs["Prefix"], logs["ExpirationInDays"]) == ("logs/", {"Ref": "LogsExpirationDays"})
     abort = rules["abort-incomplete-multipart-uploads"]["AbortIncompleteMultipartUpload"]
     assert abort == {"DaysAfterInitiation": {"Ref": "AbortIncompleteUploadDays"}}
 

@@ -105,7 +105,7 @@ def test_emr_fleets_are_spot_by_default(template):  # type: ignore[no-untyped-de
     names = StackNames(doc)
     props = names.resolve(doc["Resources"]["EmrCluster"]["Properties"])
     primary = props["Instances"]["MasterInstanceFleet"]
-    assert primary["TargetOnDemandCapacity"] == "1" or primary["TargetOnDemandCapacity"] == 1
+    assert primary["TargetOnDemandCapacity"] == 1
     assert "TargetSpotCapacity" not in primary
     core = props["Instances"]["CoreInstanceFleet"]
     assert (core["TargetSpotCapacity"], core["TargetOnDemandCapacity"]) == ("2", "0")

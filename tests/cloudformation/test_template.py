@@ -1,4 +1,4 @@
-"""Unit tests on cloudformation/stockpipe.yaml: what moto cannot deploy is checked here."""
+"""Unit tests on src/stockpipe/aws/cloudformation/stockpipe.yaml: what moto cannot deploy is checked here."""
 
 from __future__ import annotations
 
@@ -186,7 +186,7 @@ def test_generated_glue_tables_are_committed():  # type: ignore[no-untyped-def]
     from stockpipe.aws.deploy import DEFAULT_TEMPLATE
 
     assert committed_block(DEFAULT_TEMPLATE) == render_tables_yaml(), (
-        "cloudformation/stockpipe.yaml is stale: run `stockpipe deploy --render`"
+        "src/stockpipe/aws/cloudformation/stockpipe.yaml is stale: run `stockpipe deploy --render`"
     )
 
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,10 @@ from botocore.exceptions import ClientError
 
 from stockpipe.errors import ConfigError, StockpipeError
 
-DEFAULT_TEMPLATE = Path(__file__).resolve().parents[3] / "cloudformation" / "stockpipe.yaml"
+# The template ships inside the package, so an installed wheel deploys from any folder.
+DEFAULT_TEMPLATE = Path(str(resources.files("stockpipe.aws").joinpath("cloudformation"))) / (
+    "stockpipe.yaml"
+)
 DEFAULT_ARTIFACTS_DIR = Path("dist/glue")
 GLUE_SCRIPT = "process_bars.py"
 ARTIFACTS_PREFIX = "glue/"

@@ -3,7 +3,7 @@
 The Athena DDL in src/stockpipe/sql/athena_queries/ddl/ is generated from the same `stockpipe.contract`
 with the same partition projection, so the catalog, the DDL and the Parquet files agree.
 `render_tables_yaml()` is the block between the GENERATED markers in
-cloudformation/stockpipe.yaml; `stockpipe deploy --render` rewrites it in place.
+src/stockpipe/aws/cloudformation/stockpipe.yaml; `stockpipe deploy --render` rewrites it in place.
 """
 
 from __future__ import annotations

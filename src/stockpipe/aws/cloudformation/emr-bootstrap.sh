@@ -1,5 +1,5 @@
 #!/bin/bash
-# Bootstrap action of the stack's EMR cluster (cloudformation/stockpipe.yaml, EmrCluster):
+# Bootstrap action of the stack's EMR cluster (src/stockpipe/aws/cloudformation/stockpipe.yaml, EmrCluster):
 # installs the stockpipe wheel for Python 3.11 on every node, before Spark starts.
 # `stockpipe deploy` uploads this file to s3://<artifacts>/glue/emr-bootstrap.sh.
 # Argument 1: the s3:// URI of the wheel; without it there is nothing to install.

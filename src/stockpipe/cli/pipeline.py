@@ -197,7 +197,14 @@ def process(
     stream, lake = open_stream(settings), open_lake_from(settings)
     metrics, put = metric_fn(settings, "process")
     try:
-        result = stages.run_process(stream, lake, follow, _stop_on_signals(), put)
+        result = stages.run_process(
+            stream,
+            lake,
+            follow,
+            _stop_on_signals(),
+            put,
+            indicator_sessions=settings.indicator_sessions,
+        )
     finally:
         metrics.flush()
         stream.close()

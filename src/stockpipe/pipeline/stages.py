@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,15 +115,17 @@ def run_process(
     stop: threading.Event | None = None,
     metric: MetricFn = _no_metric,
     max_records: int = 10000,
+    indicator_sessions: Sequence[str] | None = None,
 ) -> StageResult:
     """Stream -> processed-data/ and quarantine/, checkpointed as consumer `process`.
 
     The running totals live in the checkpoint's state, committed with the positions.
+    `indicator_sessions` (STOCKPIPE_INDICATOR_SESSIONS) must match the lake's record.
     """
     from stockpipe.processing.engine import BatchStats, Processor
 
     consumer = Consumer(stream, lake, PROCESS_CONSUMER)
-    processor = Processor(lake)
+    processor = Processor(lake, indicator_sessions)
     totals = BatchStats.from_state(consumer.state)
 
     def handle(records: list[Any]) -> dict[str, Any]:

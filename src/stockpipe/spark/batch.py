@@ -19,6 +19,7 @@ the latest date back. A re-run (or a replayed micro-batch) gives the same lake.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,7 @@ from stockpipe.errors import ConfigError
 from stockpipe.lake import Lake, open_lake
 from stockpipe.processing.base import BatchStats
 from stockpipe.processing.engine import SERIES_INDEX, processed_partitions
+from stockpipe.processing.sessions import RECORD, settle_indicator_sessions
 from stockpipe.processing.store import DT_RE
 from stockpipe.spark import tasks
 
@@ -78,11 +80,26 @@ def _widen_index(lake: Lake, spans: dict[str, tuple[str, str]]) -> None:
     lake.write_bytes(SERIES_INDEX, json.dumps(dict(sorted(index.items())), indent=0).encode())
 
 
-def process_envelopes(spark: SparkSession, envelopes: DataFrame, location: str) -> BatchStats:
-    """Process raw-zone envelopes (RAW columns) into the lake at `location`; durable on return."""
+def process_envelopes(
+    spark: SparkSession,
+    envelopes: DataFrame,
+    location: str,
+    indicator_sessions: Sequence[str] | None = None,
+) -> BatchStats:
+    """Process raw-zone envelopes (RAW columns) into the lake at `location`; durable on return.
+
+    The choice of indicator bars is settled against the lake's record here, on the
+    driver (None: the recorded one, or every bar for a new lake), and handed to the tasks.
+    """
     from pyspark.sql import functions as F
 
     lake = open_lake(location)
+    sessions = settle_indicator_sessions(lake, indicator_sessions)
+
+    def run(envelopes, stored):  # type: ignore[no-untyped-def]
+        # A plain function, not functools.partial: Spark inspects its type hints.
+        return tasks.run_group(envelopes, stored, sessions)
+
     routed = (
         envelopes.select(*tasks.ENVELOPE)
         .dropDuplicates(["shard_id", "sequence_number"])
@@ -95,7 +112,7 @@ def process_envelopes(spark: SparkSession, envelopes: DataFrame, location: str) 
         out = (
             routed.groupBy("group")
             .cogroup(stored.groupBy("group"))
-            .applyInPandas(tasks.run_group, tasks.OUTPUT_DDL)
+            .applyInPandas(run, tasks.OUTPUT_DDL)
             .persist()
         )
         try:
@@ -183,6 +200,7 @@ def clear_processed(lake: Lake) -> None:
         for path in lake.list(prefix):
             lake.delete(path)
     lake.delete(SERIES_INDEX)
+    lake.delete(RECORD)
 
 
 def reprocess_spark(
@@ -191,12 +209,14 @@ def reprocess_spark(
     from_date: str | date | None = None,
     to_date: str | date | None = None,
     raw_location: str | None = None,
+    indicator_sessions: Sequence[str] | None = None,
 ) -> BatchStats:
     """`reprocess --engine spark`: the same contract as `engine.reprocess`.
 
     Without a date range the processed zone is deleted and rebuilt from every raw record;
     with one, those raw records are merged into the existing tables. `raw_location`
-    reads raw-data/ from another lake (default: the output lake).
+    reads raw-data/ from another lake (default: the output lake). `indicator_sessions`
+    chooses the indicator bars (None: the lake's recorded choice, or every bar).
     """
     lake = open_lake(location)
     raw = open_lake(raw_location) if raw_location else lake
@@ -208,4 +228,4 @@ def reprocess_spark(
     envelopes = read_raw(spark, raw, lo, hi)
     if envelopes is None:
         return BatchStats()
-    return process_envelopes(spark, envelopes, location)
+    return process_envelopes(spark, envelopes, location, indicator_sessions)

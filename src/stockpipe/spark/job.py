@@ -20,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from stockpipe.contract import parse_sessions
 from stockpipe.errors import ConfigError, StockpipeError
 
 GLUE_ARGS = ("source", "out")
@@ -35,6 +36,7 @@ GLUE_OPTIONAL = (
     "endpoint_url",
     "starting_position",
     "window_seconds",
+    "indicator_sessions",
 )
 
 
@@ -59,6 +61,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--endpoint-url", default=None)
     p.add_argument("--starting-position", default="TRIM_HORIZON")
     p.add_argument("--master", default=None, help="Spark master (default: from spark-submit)")
+    p.add_argument(
+        "--indicator-sessions",
+        default=None,
+        help="Batch: bars the indicators run over, 'all' or e.g. 'regular' (default: the "
+        "lake's recorded choice, or all)",
+    )
     return p
 
 
@@ -80,6 +88,7 @@ def _glue_args(argv: Sequence[str]) -> argparse.Namespace | None:
     ns.starting_position = opts.get("starting_position", ns.starting_position)
     ns.interval_seconds = int(opts.get("window_seconds", ns.interval_seconds))
     ns.job_name = opts["JOB_NAME"]
+    ns.indicator_sessions = opts.get("indicator_sessions")
     return ns
 
 
@@ -102,7 +111,15 @@ def run(args: argparse.Namespace, glue_context: Any = None) -> dict[str, Any]:
             master = "local[*]"
         spark = build_session(master, "stockpipe-process-bars")
     if not streaming_job:
-        stats = reprocess_spark(spark, args.out, args.from_date, args.to_date, args.raw)
+        sessions = None
+        if args.indicator_sessions:
+            try:
+                sessions = parse_sessions(args.indicator_sessions)
+            except ValueError as exc:
+                raise ConfigError(f"--indicator-sessions: {exc}") from None
+        stats = reprocess_spark(
+            spark, args.out, args.from_date, args.to_date, args.raw, indicator_sessions=sessions
+        )
         return {"mode": "batch", **stats.to_state()}
     if args.source == "kinesis" and glue_context is not None:
         if not args.stream_arn:

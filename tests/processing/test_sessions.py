@@ -301,3 +301,27 @@ def test_arrival_time_is_not_the_session(tmp_path, extended_hours) -> None:
     Processor(lake).process(records)
     got = read_table(lake, "processed-data/bars")
     assert set(got["session"]) == {"pre", "regular", "post", "closed"}
+
+
+def test_cli_reprocess_follows_the_setting_and_refuses_a_mismatch(
+    cli, monkeypatch, tmp_path, extended_hours
+) -> None:
+    from stockpipe.lake.archive import RawArchiver
+
+    lake = LocalLake(tmp_path / "lake")
+    RawArchiver(lake).write(to_records(payloads(extended_hours())))
+    monkeypatch.setenv("STOCKPIPE_INDICATOR_SESSIONS", "regular")
+    done = cli("reprocess", "--engine", "local", "--lake", str(lake.root))
+    assert done.code == 0, done.err
+    assert json.loads(lake.read_bytes("_state/processing/contract.json")) == {
+        "indicator_sessions": "regular"
+    }
+    # A date-range reprocess merges into the existing lake: a different choice is refused.
+    monkeypatch.setenv("STOCKPIPE_INDICATOR_SESSIONS", "all")
+    arrival = "2026-03-10"  # processing_factories.ARRIVAL0
+    refused = cli("reprocess", "--lake", str(lake.root), "--from", arrival, "--to", arrival)
+    assert refused.code == 2
+    lines = [line for line in (refused.err + refused.out).splitlines() if line.strip()]
+    assert len(lines) == 1 and "stockpipe reprocess" in lines[0], lines
+    assert "STOCKPIPE_INDICATOR_SESSIONS=all" in lines[0] and "over regular" in lines[0]
+    assert "Traceback" not in refused.err

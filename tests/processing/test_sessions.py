@@ -325,3 +325,18 @@ def test_cli_reprocess_follows_the_setting_and_refuses_a_mismatch(
     assert len(lines) == 1 and "stockpipe reprocess" in lines[0], lines
     assert "STOCKPIPE_INDICATOR_SESSIONS=all" in lines[0] and "over regular" in lines[0]
     assert "Traceback" not in refused.err
+
+
+def test_a_lost_series_index_is_rebuilt_with_closed_days(tmp_path, extended_hours) -> None:
+    """Holiday and weekend bars have no daily row, so the index comes back from bars."""
+    records = to_records(payloads(extended_hours()))
+    one = LocalLake(tmp_path / "one")
+    Processor(one).process(records)
+    late = 64 + 40  # a regular bar on Wednesday 11-25, arriving after everything else
+    lake = LocalLake(tmp_path / "lake")
+    Processor(lake).process(records[:late] + records[late + 1 :])
+    lake.delete("_state/processing/series.json")
+    Processor(lake).process([records[late]])
+    index = "_state/processing/series.json"
+    data = {p: b for p, b in snapshot(lake).items() if p != index}
+    assert data == {p: b for p, b in snapshot(one).items() if p != index}

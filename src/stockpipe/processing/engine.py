@@ -13,6 +13,7 @@ replay still sees them as new and recomputes everything after them.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from collections import Counter, defaultdict
@@ -20,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from stockpipe import calendar
 from stockpipe.contract import BARS, DAILY, QUARANTINE
@@ -47,7 +49,7 @@ from stockpipe.processing.indicators import (
     indicator_mask,
 )
 from stockpipe.processing.sessions import RECORD, settle_indicator_sessions
-from stockpipe.processing.store import PartitionSet
+from stockpipe.processing.store import PartitionSet, list_partitions
 from stockpipe.stream.base import StreamRecord, seq_key
 
 # Which dts each series spans, so a batch never scans history to find a series' rows.
@@ -122,16 +124,7 @@ class _Lakeside:
         try:
             return dict(json.loads(self.lake.read_bytes(SERIES_INDEX)))
         except FileNotFoundError:
-            pass
-        # No index yet (a new lake, or one written by another engine): build it once
-        # from the daily table, which has one small row per series and session.
-        index: dict[str, list[str]] = {}
-        for dt in self.daily.dts():
-            frame = self.daily.get(dt)
-            for sym, interval in zip(frame["symbol"], frame["interval"], strict=True):
-                span = index.setdefault(f"{sym}|{interval}", [dt, dt])
-                span[0], span[1] = min(span[0], dt), max(span[1], dt)
-        return index
+            return index_from_bars(self.lake)
 
     def span(self, series: Series) -> tuple[str, str] | None:
         found = self.index.get(f"{series[0]}|{series[1]}")
@@ -184,6 +177,19 @@ class _Lakeside:
             self.lake.write_bytes(SERIES_INDEX, json.dumps(doc, indent=0).encode())
         self.daily.flush()
         self.bars.flush(descending=True)
+
+
+def index_from_bars(lake: Lake) -> dict[str, list[str]]:
+    """The series index rebuilt from the bars files (a lake without one, or written by
+    another engine). Daily cannot stand in: weekend and holiday bars have no daily row."""
+    index: dict[str, list[str]] = {}
+    for dt, paths in sorted(list_partitions(lake, BARS.prefix).items()):
+        for path in paths:
+            table = pq.read_table(io.BytesIO(lake.read_bytes(path)), columns=["symbol", "interval"])
+            for pair in table.group_by(["symbol", "interval"]).aggregate([]).to_pylist():
+                span = index.setdefault(f"{pair['symbol']}|{pair['interval']}", [dt, dt])
+                span[0], span[1] = min(span[0], dt), max(span[1], dt)
+    return index
 
 
 def processed_partitions(lake: Lake) -> dict[str, PartitionSet]:

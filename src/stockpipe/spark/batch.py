@@ -27,7 +27,7 @@ from stockpipe.contract import BARS, DAILY, QUARANTINE, RAW
 from stockpipe.errors import ConfigError
 from stockpipe.lake import Lake, open_lake
 from stockpipe.processing.base import BatchStats
-from stockpipe.processing.engine import SERIES_INDEX, processed_partitions
+from stockpipe.processing.engine import SERIES_INDEX, index_from_bars
 from stockpipe.processing.sessions import RECORD, settle_indicator_sessions
 from stockpipe.processing.store import DT_RE
 from stockpipe.spark import tasks
@@ -59,16 +59,7 @@ def _load_index(lake: Lake) -> dict[str, list[str]]:
     try:
         return dict(json.loads(lake.read_bytes(SERIES_INDEX)))
     except FileNotFoundError:
-        pass
-    # Same fallback as the engine: rebuild the spans from the daily table once.
-    index: dict[str, list[str]] = {}
-    daily = processed_partitions(lake)["daily"]
-    for dt in daily.dts():
-        frame = daily.get(dt)
-        for sym, interval in zip(frame["symbol"], frame["interval"], strict=True):
-            span = index.setdefault(f"{sym}|{interval}", [dt, dt])
-            span[0], span[1] = min(span[0], dt), max(span[1], dt)
-    return index
+        return index_from_bars(lake)  # the engine's fallback
 
 
 def _widen_index(lake: Lake, spans: dict[str, tuple[str, str]]) -> None:

@@ -101,3 +101,11 @@ def test_job_arguments_and_streaming_needs_a_checkpoint(capsys) -> None:
     )
     assert main(["--source", "kinesis", "--out", "/tmp/lake"]) == 2
     assert "--checkpoint" in capsys.readouterr().err
+
+
+def test_job_refuses_an_unknown_choice_of_indicator_bars(capsys) -> None:
+    args = ["--source", "raw", "--out", "/tmp/lake", "--indicator-sessions", "overnight"]
+    assert parser().parse_args(args[:4] + ["--indicator-sessions", "regular"]).indicator_sessions
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--indicator-sessions" in err and "overnight" in err and "Traceback" not in err

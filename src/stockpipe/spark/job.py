@@ -100,6 +100,12 @@ def run(args: argparse.Namespace, glue_context: Any = None) -> dict[str, Any]:
     from stockpipe.spark.session import build_session
 
     streaming_job = args.source == "kinesis" or args.stream
+    sessions = None
+    if getattr(args, "indicator_sessions", None):
+        try:
+            sessions = parse_sessions(args.indicator_sessions)
+        except ValueError as exc:
+            raise ConfigError(f"--indicator-sessions: {exc}") from None
     if streaming_job and not args.checkpoint:
         raise ConfigError("streaming needs --checkpoint: give a folder or s3:// location")
     if glue_context is not None:
@@ -111,12 +117,6 @@ def run(args: argparse.Namespace, glue_context: Any = None) -> dict[str, Any]:
             master = "local[*]"
         spark = build_session(master, "stockpipe-process-bars")
     if not streaming_job:
-        sessions = None
-        if args.indicator_sessions:
-            try:
-                sessions = parse_sessions(args.indicator_sessions)
-            except ValueError as exc:
-                raise ConfigError(f"--indicator-sessions: {exc}") from None
         stats = reprocess_spark(
             spark, args.out, args.from_date, args.to_date, args.raw, indicator_sessions=sessions
         )

@@ -268,12 +268,12 @@ def _append(
     new = pd.DataFrame(base)
     new["ts"] = pd.to_datetime(new["ts"], utc=True).dt.as_unit("ns")
     new["dt"] = dt0
-    new["session"] = np.concatenate(
-        [
-            calendar.session_of(new["ts"].iloc[lo:hi], plan.series[1])
-            for plan, lo, hi in zip(plans, bounds[:-1], bounds[1:], strict=True)
-        ]
-    )
+    # One calendar lookup per interval for all series at once.
+    session = np.empty(len(new), dtype=object)
+    for interval in new["interval"].unique():
+        rows = (new["interval"] == interval).to_numpy()
+        session[rows] = calendar.session_of(new["ts"][rows], str(interval))
+    new["session"] = session
     # The kernel's frames keep new's index, so one concat lines them up with its rows.
     computed = pd.concat(
         [

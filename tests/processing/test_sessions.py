@@ -213,7 +213,7 @@ def test_regular_only_indicators_skip_the_other_bars(tmp_path, extended_hours) -
 
 @pytest.mark.parametrize("sessions", [None, ("regular",), ("pre", "regular")])
 def test_any_batching_equals_one_shot(tmp_path, extended_hours, sessions) -> None:
-    """Incremental == one shot, byte for byte, whatever the batches (late bars included)."""
+    """Incremental == one shot == reprocess, byte for byte, whatever the batches."""
     records = to_records(payloads(extended_hours()))
     one = LocalLake(tmp_path / "one")
     Processor(one, sessions).process(records)
@@ -230,6 +230,14 @@ def test_any_batching_equals_one_shot(tmp_path, extended_hours, sessions) -> Non
             proc.process(batch)
         assert snapshot(lake) == snapshot(one)
     assert proc.fast_series > 0 and proc.general_series > 0
+    # reprocess from the raw zone (what the live archiver kept) gives the same lake.
+    from stockpipe.lake.archive import RawArchiver
+
+    rebuilt = LocalLake(tmp_path / "rebuilt")
+    RawArchiver(rebuilt).write(records)
+    reprocess(rebuilt, indicator_sessions=sessions)
+    processed_only = {p: b for p, b in snapshot(rebuilt).items() if not p.startswith("raw-")}
+    assert processed_only == snapshot(one)
 
 
 def test_a_different_choice_is_refused_until_reprocess(tmp_path, extended_hours) -> None:

@@ -93,7 +93,10 @@ def with_indicators(
     if not rows:
         return []
     frame = pd.DataFrame(rows)
-    values, _ = compute_indicators(frame[["dt", "high", "low", "close", "volume"]])
+    # A rolled-up bucket may mix sessions; the chart's indicators run over every bucket
+    # shown (the session VWAP comes from SQL), so each counts as an indicator bar here.
+    frame["session"] = "regular"
+    values, _ = compute_indicators(frame[["dt", "session", "high", "low", "close", "volume"]])
     out: list[dict[str, Any]] = []
     first_close: float | None = None
     for i, row in enumerate(rows):

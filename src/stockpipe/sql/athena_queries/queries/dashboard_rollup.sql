@@ -1,5 +1,5 @@
 -- name: dashboard_rollup
--- purpose: Dashboard bars at a coarser interval than stored: per symbol and bucket, OHLCV rolled up from the stored bars (bucket_seconds below 86400: clock-aligned buckets; 86400: one bar per session date dt) with the session VWAP at the bucket's last bar.
+-- purpose: Dashboard bars at a coarser interval than stored: per symbol and bucket, OHLCV rolled up from the stored bars (bucket_seconds below 86400: clock-aligned buckets; 86400: one bar per session date dt over its regular-session bars, as daily) with the session VWAP at the bucket's last bar.
 -- params: bucket_seconds bigint, symbols varchar, interval varchar, from_ts timestamp, to_ts timestamp, from_dt varchar, to_dt varchar
 -- pruning: yes (dt): from_dt/to_dt bound the session-date partitions
 -- Why max_by(vwap, ts): the stored vwap is cumulative within the session, so its value at
@@ -10,7 +10,7 @@ WITH params AS (
     SELECT CAST(? AS bigint) AS secs
 ),
 sel AS (
-    SELECT symbol, dt, ts, "open", high, low, "close", volume, vwap
+    SELECT symbol, dt, ts, "open", high, low, "close", volume, vwap, "session"
     FROM bars
     WHERE strpos(',' || ? || ',', ',' || symbol || ',') > 0
         AND "interval" = ?
@@ -36,6 +36,8 @@ keyed AS (
         END AS k
     FROM sel s
     CROSS JOIN params p
+    -- A day bar is the regular session, like the daily table; intraday buckets keep every bar.
+    WHERE p.secs < 86400 OR s."session" = 'regular'
 ),
 rolled AS (
     SELECT

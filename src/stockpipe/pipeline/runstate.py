@@ -108,3 +108,22 @@ class WarningFile(logging.Handler):
             write_state(self.state_dir, WARNING, {"stage": self.stage, "message": message})
         except Exception:  # noqa: BLE001 - a warning must never break the stage
             self.handleError(record)
+
+
+def pipeline_state(settings: Any) -> dict[str, Any]:
+    """For the dashboard: is a run holding the home, its phase and its clock.
+
+    {"running": bool, "phase": "backfill 3/5 sessions" | "live" | ..., "backfill": bool,
+    "clock": "simulated Mon 2026-12-07 10:41 ET, 60x", "clock_ts": ISO or None}.
+    """
+    from stockpipe.pipeline.homelock import holder
+
+    running = holder(settings.home) is not None
+    progress = read_state(settings.state_dir, INGEST) if running else None
+    return {
+        "running": running,
+        "phase": phase_text(progress) if running else "stopped",
+        "backfill": bool(progress and progress.get("phase") == "backfill"),
+        "clock": clock_text(progress),
+        "clock_ts": (progress or {}).get("clock"),
+    }

@@ -375,7 +375,10 @@ function render(view) {
   writeUrl();
   syncControls(view);
   if (view.empty) {
-    banner("empty", "No bars in the lake yet. Start the pipeline (stockpipe run) and this page fills in by itself; it refreshes every " + REFRESH_MS / 1000 + " s.");
+    const run = state.pipeline || {};
+    // While a run backfills, the lake is empty because processing has not caught up yet.
+    if (run.running) banner("empty", "The pipeline is running (" + run.phase + "); bars appear here as soon as the first batch is processed.");
+    else banner("empty", "No bars in the lake yet. Start the pipeline (stockpipe run) and this page fills in by itself; it refreshes every " + REFRESH_MS / 1000 + " s.");
     $("panels").classList.add("hidden");
     return;
   }
@@ -410,6 +413,7 @@ async function refresh() {
   try {
     const [view, health] = await Promise.all([getJson("/api/view?" + query), getJson("/api/health")]);
     if (query !== apiQuery()) { state.pending = true; return; }  // filters changed meanwhile
+    state.pipeline = health.ok ? health.body.pipeline : null;
     if (view.ok) {
       state.lastView = view.body;
       render(view.body);
@@ -422,7 +426,8 @@ async function refresh() {
     if (health.ok) renderHealth(health.body);
     else $("health").replaceChildren(el("div", { class: "muted" }, "Health unavailable: " + health.body.error));
     const now = new Date().toISOString().slice(11, 19);
-    $("status").textContent = (view.ok ? "live" : "degraded") + " · updated " + now + " UTC · every " + REFRESH_MS / 1000 + " s";
+    const clock = state.pipeline && state.pipeline.clock !== "-" ? state.pipeline.clock + " · " : "";
+    $("status").textContent = clock + (view.ok ? "live" : "degraded") + " · updated " + now + " UTC · every " + REFRESH_MS / 1000 + " s";
     document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes || 0) + 1);
   } finally {
     state.inFlight = false;

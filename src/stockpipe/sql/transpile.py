@@ -11,7 +11,6 @@ from sqlglot.errors import ErrorLevel, ParseError, SqlglotError
 
 from stockpipe.errors import QueryError
 
-
 # Statement keywords, to suggest the intended one when the first word is misspelled.
 _KEYWORDS = ("SELECT", "WITH", "SHOW", "DESCRIBE", "EXPLAIN", "VALUES")
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from stockpipe.lake.archive import RawArchiver
 from stockpipe.lake.base import Lake
+from stockpipe.pipeline.buffered import RAW_BATCH_BYTES, RAW_BATCH_SECONDS, BufferedConsumer
 from stockpipe.sources.base import Source
 from stockpipe.stream.base import Stream, batched_puts
 from stockpipe.stream.consumer import Consumer
@@ -60,7 +61,7 @@ def run_ingest(
 
 
 def run_consumer(
-    consumer: Consumer,
+    consumer: Consumer | BufferedConsumer,
     handle: Callable[[list[Any]], dict[str, Any] | None],
     follow: bool,
     stop: threading.Event | None = None,
@@ -95,9 +96,18 @@ def run_archive(
     stop: threading.Event | None = None,
     metric: MetricFn = _no_metric,
     max_records: int = 10000,
+    batch_bytes: int = RAW_BATCH_BYTES,
+    batch_seconds: float = RAW_BATCH_SECONDS,
 ) -> StageResult:
-    """Stream -> raw-data/ (JSON lines), checkpointed as consumer `archive`."""
-    consumer = Consumer(stream, lake, ARCHIVE_CONSUMER)
+    """Stream -> raw-data/ (JSON lines), checkpointed as consumer `archive`.
+
+    Records are written in batches of `batch_bytes` or `batch_seconds`, whichever comes
+    first (see pipeline/buffered.py: exactly-once holds), so live mode writes a few
+    files per shard a minute instead of several a second.
+    """
+    consumer = BufferedConsumer(
+        Consumer(stream, lake, ARCHIVE_CONSUMER), batch_bytes, batch_seconds, follow
+    )
     archiver = RawArchiver(lake)
 
     def handle(records: list[Any]) -> None:
@@ -105,7 +115,16 @@ def run_archive(
         metric("RecordsArchived", len(records), "Count")
         return None
 
-    return run_consumer(consumer, handle, follow, stop, max_records, metric)
+    result = run_consumer(consumer, handle, follow, stop, max_records, metric)
+    # Stopping: what is buffered is written and committed, not left to be re-read.
+    tail = consumer.drain()
+    if tail.records or tail.finished:
+        if tail.records:
+            handle(tail.records)
+        consumer.commit(tail)
+        result.records += len(tail.records)
+        result.batches += 1
+    return result
 
 
 def run_process(

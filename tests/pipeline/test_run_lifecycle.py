@@ -24,7 +24,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from stockpipe.contract import BARS
+from stockpipe.lake.archive import iter_raw
+from stockpipe.lake.local import LocalLake
 from stockpipe.sources.simulator import session_bars
+from stockpipe.stream.local import LocalStream
 
 STOCKPIPE = str(Path(sys.executable).with_name("stockpipe"))
 SYMBOLS = ("AAPL", "MSFT")
@@ -155,6 +158,15 @@ def test_second_run_refused_ctrl_c_clean_restart_resumes_crash_exits_non_zero(tm
     assert again.returncode != 0
     assert "stage process killed by SIGKILL (signal 9)" in err
     assert "Traceback" not in err
+
+    # The stream and raw-data/ hold each bar once: the restart re-sent nothing.
+    stream = LocalStream(home / "stream" / "stream.db")
+    in_stream = sum(stream.pending(s.shard_id, None) for s in stream.list_shards())
+    stream.close()
+    raw = list(iter_raw(LocalLake(home / "lake")))
+    assert len({(r.shard_id, r.sequence_number) for r in raw}) == len(raw) == in_stream
+    sent = [(json.loads(r.data)["symbol"], json.loads(r.data)["ts"]) for r in raw]
+    assert len(sent) == len(set(sent))
 
     # The lake holds, per symbol, every minute from the open to the last bar exactly once,
     # with the simulator's values for this seed: the restart neither replayed nor skipped.

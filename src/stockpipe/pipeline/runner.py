@@ -128,7 +128,8 @@ def _ingest(settings, stream, lake, source_opts, stop, put) -> None:  # type: ig
     inner = build_source(name, symbols, resume_after=held, **opts)
 
     def publish(src: Any) -> None:
-        progress = src.progress() if hasattr(src, "progress") else {"phase": "live"}
+        # Only the simulator knows sessions and a simulated clock; other sources just run.
+        progress = src.progress() if hasattr(src, "progress") else {"phase": "ingesting"}
         runstate.write_state(settings.state_dir, runstate.INGEST, {"source": name, **progress})
 
     source = MarkedSource(inner, lake, publish, start=held)

@@ -13,6 +13,7 @@ not sent.
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -21,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from stockpipe.contract import BARS
 from stockpipe.lake.base import Lake, safe_relpath
@@ -66,7 +68,7 @@ def lake_last_bars(lake: Lake, symbols: list[str]) -> dict[str, datetime]:
     found: dict[str, datetime] = {}
     for dt in sorted(by_dt, reverse=True):
         for path in by_dt[dt]:
-            table = lake.read_parquet(path).select(["symbol", "ts"])
+            table = pq.read_table(io.BytesIO(lake.read_bytes(path)), columns=["symbol", "ts"])
             for sym in wanted - set(found):
                 rows = table.filter(pc.equal(table["symbol"], sym))
                 if rows.num_rows:
@@ -126,6 +128,8 @@ class MarkedSource(Source):
 
     def __getattr__(self, name: str) -> Any:
         # faults, fault_rate, symbol_errors... of the inner source, for the CLI's summary.
+        if name == "inner":  # not set yet (during __init__): no recursion
+            raise AttributeError(name)
         return getattr(self.inner, name)
 
     def batches(self) -> Iterator[list[Payload]]:

@@ -62,9 +62,16 @@ def test_table_rounds_floats_but_csv_and_json_keep_full_precision(cli, lake_env)
 
 
 def test_wide_tables_never_cut_timestamps(cli, lake_env) -> None:
-    out = cli("query", "SELECT * FROM bars ORDER BY symbol, ts LIMIT 2").out
-    assert "2026-01-05T14:30:00+00:00" in out
+    # Nine columns used to be squeezed into 126 characters: "2026-01-05T14:30:0…".
+    sql = (
+        "SELECT symbol, ts, ingest_shard, ingest_seq, source, interval, open, close, volume "
+        "FROM bars ORDER BY symbol, ts LIMIT 2"
+    )
+    out = cli("query", sql).out
+    assert "2026-01-05T14:30:00+00:00" in out and "2026-01-05T14:31:00+00:00" in out
     assert "…" not in out
+    every = cli("query", "SELECT * FROM bars ORDER BY symbol, ts LIMIT 2").out
+    assert "2026-01-05T14:30:00+00:00" in every and "…" not in every
 
 
 def test_empty_result_says_0_rows_and_hints_at_an_unknown_symbol(cli, lake_env) -> None:

@@ -194,3 +194,21 @@ def test_second_run_refused_ctrl_c_clean_restart_resumes_crash_exits_non_zero(tm
                 strict=True,
             )
         )
+
+
+def test_ctrl_c_while_the_stages_are_still_starting_prints_no_traceback(tmp_path) -> None:
+    home = tmp_path / "home"
+    run = _start(home, _free_port())
+    try:
+        # The stages exist (run.json is written right after they are spawned) but are
+        # still importing: the moment the Ctrl-C printed a multiprocessing traceback.
+        _wait("the stages to be spawned", lambda: _state(home, "run.json").get("stages"), 120)
+        os.killpg(run.pid, signal.SIGINT)
+        out, err = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    assert run.returncode == 0, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert "stopped: checkpoints saved" in out

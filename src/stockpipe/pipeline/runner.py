@@ -155,12 +155,16 @@ def _start_stages(ctx: Any, args: tuple[Any, ...]) -> dict[str, Any]:
         for name in STAGES
     }
     # Children inherit an ignored SIGINT across exec: Ctrl-C reaches only this process.
+    # Blocked meanwhile, a Ctrl-C pressed during the start stays pending for this process
+    # (a blocked signal is never discarded) and stops the run once the handler is back.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         for proc in procs.values():
             proc.start()
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     return procs
 
 

@@ -212,3 +212,48 @@ def test_ctrl_c_while_the_stages_are_still_starting_prints_no_traceback(tmp_path
     assert run.returncode == 0, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     assert "stopped: checkpoints saved" in out
+
+
+def test_a_lake_that_is_a_file_is_refused_before_anything_starts(tmp_path) -> None:
+    home, blocker = tmp_path / "home", tmp_path / "not-a-folder"
+    blocker.write_text("a file where the lake should be")
+    env = {**os.environ, "STOCKPIPE_HOME": str(home), "STOCKPIPE_LAKE": str(blocker)}
+    result = subprocess.run(
+        [STOCKPIPE, "run", "--no-dashboard"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"error: the lake {blocker} is a file, not a folder: set STOCKPIPE_LAKE to a folder "
+        "(or s3://bucket/prefix), or move the file away"
+    )
+    assert not home.exists()
+
+
+def test_a_stage_that_fails_stops_the_run_with_one_line_per_failure(tmp_path) -> None:
+    home = tmp_path / "home"
+    # A file where the checkpoints folder should be: every stage fails on its first read.
+    (home / "lake").mkdir(parents=True)
+    (home / "lake" / "_checkpoints").write_text("not a folder")
+    env = {**os.environ, "STOCKPIPE_HOME": str(home)}
+    result = subprocess.run(
+        [STOCKPIPE, "run", "--no-dashboard", "--days", "1", "--symbols", "AAPL"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    final = lines[-1]
+    assert final.startswith("error: stage ") and "exit code 1" in final, result.stderr
+    failed_stage = final.removeprefix("error: stage ").split()[0]
+    assert failed_stage in ("ingest", "archive", "process")
+    # The failing stage said why in one line, and the status keeps it as the last warning.
+    assert any(line.startswith(f"error: {failed_stage}: NotADirectoryError") for line in lines), (
+        result.stderr
+    )
+    warning = _state(home, "warning.json")
+    assert "NotADirectoryError" in warning["message"]
+    assert warning["stage"] in ("ingest", "archive", "process")
+    assert f"state         failed: {failed_stage} exit code 1" in result.stdout

@@ -343,6 +343,7 @@ def run(
         dashboard=dashboard,
         refresh=refresh,
         duration=duration,
+        debug=bool(root.get("debug")),
     )
 
 

@@ -24,13 +24,14 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.live import Live
 
 from stockpipe.config import Settings, configure
-from stockpipe.errors import StockpipeError
+from stockpipe.errors import ConfigError, StockpipeError
 from stockpipe.pipeline import runstate, stages
 from stockpipe.pipeline.homelock import HomeLock
 
@@ -68,15 +69,29 @@ def stage_main(
     overrides: dict[str, Any],
     config_file: str | None,
     source_opts: dict[str, Any],
+    debug: bool = False,
 ) -> None:
-    """Entry point of one stage process: a stage error is one line, never a traceback."""
+    """Entry point of one stage process: a stage error is one line, never a traceback
+    (unless `stockpipe --debug run`), and the status view shows it as the last warning."""
     import sys
 
     try:
         _stage(stage, overrides, config_file, source_opts)
-    except StockpipeError as exc:
-        print(f"error: {stage}: {exc}".replace("\n", " "), file=sys.stderr, flush=True)
-        raise SystemExit(exc.exit_code) from None
+    except Exception as exc:  # noqa: BLE001 - the one-line promise holds in stages too
+        if debug:
+            raise
+        if isinstance(exc, StockpipeError):
+            message, code = str(exc), exc.exit_code
+        else:
+            message, code = f"{type(exc).__name__}: {exc} (run with --debug for the traceback)", 1
+        message = message.replace("\n", " ")
+        print(f"error: {stage}: {message}", file=sys.stderr, flush=True)
+        with contextlib.suppress(Exception):
+            settings = configure(overrides, config_file)
+            runstate.write_state(
+                settings.state_dir, runstate.WARNING, {"stage": stage, "message": message}
+            )
+        raise SystemExit(code) from None
 
 
 def _watch_parent(stop: threading.Event) -> None:
@@ -150,6 +165,7 @@ def _ingest(settings, stream, lake, source_opts, stop, put) -> None:  # type: ig
 
 
 def _start_stages(ctx: Any, args: tuple[Any, ...]) -> dict[str, Any]:
+    """Spawn every stage with `args` (overrides, config file, source options, debug)."""
     procs = {
         name: ctx.Process(target=stage_main, args=(name, *args), name=f"stockpipe-{name}")
         for name in STAGES
@@ -189,16 +205,32 @@ def run_pipeline(
     dashboard: bool = True,
     refresh: float = 5.0,
     duration: float | None = None,
+    debug: bool = False,
 ) -> None:
+    _check_lake(settings.lake_location)
     lock = HomeLock(settings.home).acquire(command="run")
     try:
-        _run_locked(settings, overrides, config_file, source_opts, dashboard, refresh, duration)
+        _run_locked(
+            settings, overrides, config_file, source_opts, dashboard, refresh, duration, debug
+        )
     finally:
         lock.release()
 
 
+def _check_lake(location: str) -> None:
+    """A local lake must be a folder: say so before any stage starts."""
+    if "://" in location:
+        return
+    path = Path(location)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(
+            f"the lake {location} is a file, not a folder: set STOCKPIPE_LAKE to a folder "
+            "(or s3://bucket/prefix), or move the file away"
+        )
+
+
 def _run_locked(  # type: ignore[no-untyped-def]
-    settings, overrides, config_file, source_opts, dashboard, refresh, duration
+    settings, overrides, config_file, source_opts, dashboard, refresh, duration, debug
 ) -> None:
     stop = threading.Event()
     previous = {
@@ -221,7 +253,7 @@ def _run_locked(  # type: ignore[no-untyped-def]
     procs: dict[str, Any] = {}
     failed: list[str] = []
     try:
-        procs = _start_stages(mp.get_context("spawn"), (overrides, config_file, source_opts))
+        procs = _start_stages(mp.get_context("spawn"), (overrides, config_file, source_opts, debug))
         _write_run(settings, url, procs, None)
         if url:
             console.print(f"dashboard: [bold]{url}[/bold]")
@@ -278,7 +310,7 @@ def _live_view(settings, stream, lake, procs, stop, duration) -> list[str]:  # t
     started = time.monotonic()
     with Live(console=console, refresh_per_second=1, transient=True) as live:
         while not stop.is_set():
-            live.update(render_panel(reader.read()))
+            live.update(render_panel(_read(reader, url=None)))
             if duration is not None and time.monotonic() - started >= duration:
                 return []
             failed = _failures(procs)
@@ -291,13 +323,22 @@ def _live_view(settings, stream, lake, procs, stop, duration) -> list[str]:  # t
     return []
 
 
+def _read(reader: Any, url: str | None) -> dict[str, Any]:
+    """A status reading; if the status cannot be read, a panel that says why (the run
+    itself goes on: a status view must never be what stops a pipeline)."""
+    try:
+        report: dict[str, Any] = reader.read()
+    except Exception as exc:  # noqa: BLE001
+        message = f"cannot read the status: {type(exc).__name__}: {exc}"
+        report = {"running": True, "pid": os.getpid(), "url": url}
+        report["warning"] = {"stage": "status", "message": message}
+    return report
+
+
 def _final_frame(settings: Settings, stream: Any, lake: Any, result: str) -> None:
     """The frame left on screen after the run: it says stopped, never "alive"."""
     from stockpipe.pipeline.panel import render_panel
     from stockpipe.pipeline.status import StatusReader
 
-    try:
-        report = StatusReader(settings, stream, lake).read()
-    except Exception:  # noqa: BLE001 - the run's verdict matters more than the last frame
-        return
+    report = _read(StatusReader(settings, stream, lake), None)
     console.print(render_panel(report, stopped=result))

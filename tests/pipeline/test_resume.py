@@ -162,3 +162,11 @@ def test_a_clean_stop_marks_the_batch_in_hand(tmp_path) -> None:
     assert load_mark(lake, "simulator") == {"AAPL": datetime(2026, 11, 30, 20, 59, tzinfo=UTC)}
     assert stream.pending("shardId-000000000000", None) == 390
     stream.close()
+
+
+def test_a_stop_during_the_backfill_keeps_the_backfill_phase() -> None:
+    sim = MarketSimulator(["AAPL"], DAYS, seed=1, live=True, speed=60)
+    for i, _ in enumerate(sim.batches()):
+        if i == 1:  # the second session (one symbol: one batch each) has been sent
+            sim.stop()
+    assert runstate.phase_text(sim.progress()) == "backfill 2/3 sessions"

@@ -291,7 +291,7 @@ class MarketSimulator(Source):
 
     def batches(self) -> Iterator[list[Payload]]:
         yield from self.backfill_batches()
-        if self.live:
+        if self.live and not self.stopped:  # a stop during the backfill stays "backfill"
             yield from self.live_batches()
         if not self.stopped:
             self.phase = "done"

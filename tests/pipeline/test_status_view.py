@@ -78,6 +78,14 @@ def test_the_frame_after_a_stop_says_stopped_not_alive() -> None:
     assert "alive" not in text and "running" not in text
 
 
+def test_status_after_a_run_names_its_verdict() -> None:
+    ok = "\n".join(_draw(render_panel(_report(running=False, result="stopped cleanly"))))
+    assert "state         stopped cleanly" in ok
+    failed = _report(running=False, result="failed: process killed by SIGKILL (signal 9)")
+    text = "\n".join(_draw(render_panel(failed)))
+    assert "state         stopped, failed: process killed by SIGKILL (signal 9)" in text
+
+
 def test_clock_text_is_in_new_york_time() -> None:
     # 14:41 UTC in July is 10:41 EDT; in December 15:41 UTC is 10:41 EST.
     summer = {"phase": "live", "clock": "2026-07-06T14:41:10+00:00", "speed": 60.0}

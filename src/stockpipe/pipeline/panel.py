@@ -54,8 +54,11 @@ def _state(report: dict[str, Any], stopped: str | None) -> str:
         return stopped
     if report.get("running"):
         return f"running (pid {report.get('pid')})"
-    result = report.get("result")
-    return f"stopped ({result})" if result else "stopped"
+    result = str(report.get("result") or "")
+    # The last run's verdict: "stopped cleanly", or "stopped, failed: process killed by ...".
+    if not result:
+        return "stopped"
+    return result if result.startswith("stopped") else f"stopped, {result}"
 
 
 def render_panel(report: dict[str, Any], stopped: str | None = None) -> Panel:

@@ -164,6 +164,8 @@ def test_readme_commands_work_as_written(tmp_path) -> None:
                 if command == "stockpipe status":
                     # Run from "another terminal" while `make run` runs: it sees the run.
                     assert "running (pid" in result.stdout and "live" in result.stdout
+                    # Two readings a second apart: the rates of a running pipeline show.
+                    assert re.search(r"ingest\s+\d[\d,]* rec/s", result.stdout), result.stdout
                     assert f"http://127.0.0.1:{port}/" in result.stdout
                     # Ctrl-C, then the stages one at a time on the same data folder.
                     assert make_run is not None

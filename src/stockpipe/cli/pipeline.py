@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
+import time
 from datetime import date
 from typing import Any
 
@@ -208,6 +209,9 @@ def process(
     )
 
 
+RATE_WINDOW = 1.0  # seconds between the two readings `status` takes of a running pipeline
+
+
 def _open_for_status(settings: Settings):  # type: ignore[no-untyped-def]
     """The stream and lake to report on, creating nothing: `status` on an empty home
     leaves it empty (no stream database, no folders)."""
@@ -230,7 +234,12 @@ def status(
     settings = settings_from(ctx)
     stream, lake = _open_for_status(settings)
     try:
-        report = StatusReader(settings, stream, lake).read()
+        reader = StatusReader(settings, stream, lake)
+        report = reader.read()
+        if report["running"]:
+            # Rates need two readings: a second later, so a running pipeline shows them.
+            time.sleep(RATE_WINDOW)
+            report = reader.read()
     finally:
         if stream is not None:
             stream.close()

@@ -170,3 +170,20 @@ def test_a_stop_during_the_backfill_keeps_the_backfill_phase() -> None:
         if i == 1:  # the second session (one symbol: one batch each) has been sent
             sim.stop()
     assert runstate.phase_text(sim.progress()) == "backfill 2/3 sessions"
+
+
+def test_speed_1_never_fakes_minutes_ahead_of_the_real_clock() -> None:
+    """A 60x run got ahead of the real time; a restart at speed 1 waits for it."""
+    now = datetime(2026, 12, 8, 15, 0, 30, tzinfo=UTC)  # Tuesday 10:00:30 ET
+    held = {"AAPL": datetime(2026, 12, 8, 15, 41, tzinfo=UTC)}
+    sim = MarketSimulator(
+        ["AAPL"], DAYS, live=True, speed=1, clock=_fixed_clock(now), resume_after=held
+    )
+    cursor = sim._first_live_minute()
+    assert cursor == datetime(2026, 12, 8, 15, 42, tzinfo=UTC)  # after the last held bar
+    assert sim._anchor(cursor) == now  # the clock stays the real one: 15:42 comes at 15:43
+    sunday = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
+    closed = MarketSimulator(["AAPL"], DAYS, live=True, speed=1, clock=_fixed_clock(sunday))
+    monday_open = datetime(2026, 12, 7, 14, 30, tzinfo=UTC)
+    assert closed._first_live_minute() == monday_open
+    assert closed._anchor(monday_open) == monday_open  # closed market: skip to the open

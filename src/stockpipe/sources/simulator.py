@@ -318,13 +318,25 @@ class MarketSimulator(Source):
     def _anchor(self, cursor: datetime) -> datetime:
         """The simulated time at which the live clock starts (or restarts after a close).
 
-        At `--speed 1` the simulated clock is the real clock whenever the cursor is not
-        ahead of it, so a bar carries the real current minute (and a gap after a restart
-        is caught up at once); at other speeds it starts at the cursor.
+        At `--speed 1` while the market is open, the simulated clock is the real clock: a
+        bar carries the real current minute, a gap after a restart is caught up at once,
+        and minutes already held (a faster run got ahead) are waited for, not faked.
+        Otherwise the clock starts at the cursor (closed-market time is skipped).
         """
         if self.speed == 1:
-            return max(cursor, self._clock.now(UTC))
+            now = self._clock.now(UTC)
+            if self._market_open(now):
+                return now
+            return max(cursor, now)
         return cursor
+
+    @staticmethod
+    def _market_open(moment: datetime) -> bool:
+        day = moment.astimezone(UTC).date()
+        if not calendar.is_session(day):
+            return False
+        opened, closed = calendar.session_bounds(day)
+        return opened <= moment < closed
 
     @staticmethod
     def _align(moment: datetime) -> datetime:

@@ -68,7 +68,7 @@ test-latest: $(UV) system-deps
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	  $(UV) venv -q --python $(PYTHON) "$$tmp/venv" && \
 	  $(UV) pip install -q --python "$$tmp/venv/bin/python" --upgrade '.[test,spark]' && \
-	  "$$tmp/venv/bin/python" -m pip list 2>/dev/null | grep -iE '^(boto3|botocore|moto|pyspark|numpy|pandas|pyarrow|duckdb) ' ; \
+	  $(UV) pip list --python "$$tmp/venv/bin/python" | grep -iE '^(boto3|botocore|moto|pyspark|numpy|pandas|pyarrow|duckdb) ' ; \
 	  cd "$$tmp" && "$$tmp/venv/bin/python" -m pytest -q -p no:cacheprovider --rootdir "$(CURDIR)" -c "$(CURDIR)/pyproject.toml" "$(CURDIR)/tests"
 
 bench: install

@@ -10,7 +10,7 @@ from typing import Any
 
 REPORT_VERSION = 1
 # The issue's numbering of the scenarios; a report made with --only keeps these numbers.
-ORDER = ("e2e", "stages", "engines", "kernel", "freshness", "queries", "incremental")
+ORDER = ("e2e", "stages", "engines", "kernel", "freshness", "queries", "incremental", "websocket")
 
 
 def number(res: dict[str, Any], fallback: int) -> int:
@@ -164,7 +164,7 @@ def readme_section(docs: list[tuple[dict[str, Any], str]], notes: list[str] | No
     lines = [
         "## Benchmarks",
         "",
-        "`make bench` runs the seven scenarios of issue #12 at the issue's sizes and writes a "
+        "`make bench` runs the scenarios of issues #12 and #20 at the issues' sizes and writes a "
         "dated JSON and markdown report to `bench/results/` (method, flags and fixtures: "
         "[bench/README.md](bench/README.md)). Latest full-size reports: "
         + ", ".join(f"[{Path(path).name}]({path})" for _, path in docs)

@@ -32,6 +32,7 @@ SCENARIOS = (
     "scenarios.freshness",
     "scenarios.queries",
     "scenarios.incremental",
+    "scenarios.websocket",
 )
 
 

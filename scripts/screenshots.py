@@ -2,8 +2,9 @@
 
     .venv/bin/python scripts/screenshots.py
 
-Uses the test fixture lake (tests/dashboard/conftest.py), the real server on 127.0.0.1 and
-headless Debian Chromium, like the end-to-end tests.
+Uses the test fixtures' week lake (tests/dashboard/conftest.py: eight whole sessions around
+Christmas and New Year), the real server on 127.0.0.1 and headless Debian Chromium, like the
+end-to-end tests: desktop shots at 1440x900, and the top of the page on a 390x844 phone.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ SECTIONS = {
     "indicators": "#section-indicators",
     "health": "#section-health",
 }
+DESKTOP = {"width": 1440, "height": 900}
+PHONE = {"width": 390, "height": 844}
 
 
 def load_fixtures():  # type: ignore[no-untyped-def]
@@ -37,6 +40,10 @@ def load_fixtures():  # type: ignore[no-untyped-def]
     return module
 
 
+def report(target: Path) -> None:
+    print(f"wrote {target.relative_to(ROOT)} ({target.stat().st_size // 1024} KB)")
+
+
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
@@ -44,7 +51,7 @@ def main() -> None:
     from stockpipe.stream.consumer import Checkpoint
 
     fixtures = load_fixtures()
-    lake = fixtures.build_fixture_lake(Path(tempfile.mkdtemp(prefix="stockpipe-shots-")))
+    lake = fixtures.build_week_lake(Path(tempfile.mkdtemp(prefix="stockpipe-shots-")))
     # Checkpoints so the health panel shows consumers, as a running pipeline would.
     Checkpoint("archive", shards={"shardId-000000000000": "239"}, state={"read": 720}).save(
         lake.lake
@@ -56,13 +63,18 @@ def main() -> None:
     ).save(lake.lake)
     handle = start_dashboard(lake.settings, "127.0.0.1", 0, 60)
     OUT.mkdir(parents=True, exist_ok=True)
-    query = "symbols=AAPL,MSFT,NVDA&window=1d&interval=1min&focus=AAPL&chart=candles&overlays=sma20,ema12,vwap,bb"
+    # 5 sessions of 15-minute candles over a weekend and a holiday, in exchange time; the
+    # volume on a log scale because NVDA trades 50 times the others.
+    query = (
+        "symbols=AAPL,MSFT,NVDA&window=5d&interval=15m&focus=AAPL&chart=candles"
+        "&overlays=sma20,vwap,bb&vlog=1"
+    )
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(
                 executable_path=fixtures.CHROMIUM, args=fixtures.CHROMIUM_ARGS
             )
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page = browser.new_page(viewport=DESKTOP)
             page.goto(handle.url + "?" + query)
             page.wait_for_function("Number(document.body.dataset.refreshes || 0) >= 1")
             page.wait_for_timeout(500)
@@ -72,7 +84,15 @@ def main() -> None:
                     page.screenshot(path=str(target))
                 else:
                     page.locator(selector).screenshot(path=str(target))
-                print(f"wrote {target.relative_to(ROOT)} ({target.stat().st_size // 1024} KB)")
+                report(target)
+            phone = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+            page = phone.new_page()
+            page.goto(handle.url + "?" + query.replace("&vlog=1", ""))
+            page.wait_for_function("Number(document.body.dataset.refreshes || 0) >= 1")
+            page.wait_for_timeout(500)
+            target = OUT / "dashboard-phone.png"
+            page.screenshot(path=str(target))
+            report(target)
             browser.close()
     finally:
         handle.stop()

@@ -11,7 +11,7 @@ import pytest
 
 import stockpipe.config as config_module
 
-_ENV_PREFIXES = ("STOCKPIPE_", "ALPHA_VANTAGE_", "KINESIS_", "S3_BUCKET")
+_ENV_PREFIXES = ("STOCKPIPE_", "ALPHA_VANTAGE_", "KINESIS_", "S3_BUCKET", "ALPACA_", "FINNHUB_")
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -3,14 +3,17 @@ same arrays (one series of `values` closes).
 
 TA-Lib computes SMA(5/20/50), EMA(12/26), MACD(12,26,9), RSI(14) and BBANDS(20,2,2);
 our kernel computes the same set plus change, VWAP and session high/low in one pass, as
-the engine calls it. The ratio is ours / TA-Lib, medians measured in the same run.
+the engine calls it. The ratios are ours / TA-Lib in the same run, cold (first run after the
+machine idled) and warm (later runs, sides alternating), every result freed before the next.
 
     python bench/scenarios/kernel.py --values 10000000 --repeats 3
 """
 
 from __future__ import annotations
 
+import gc
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +29,9 @@ SIZES = {
     "values": Size(10_000_000, 20_000, "closes in the series"),
     "repeats": Size(3, 3, "runs of each; the figure is the median"),
     "budget_s": Size(400.0, 30.0, "stop repeating a side once its runs took this long"),
+    "settle_s": Size(6.0, 0.0, "idle seconds before each cold run (the VM returns memory in ~5)"),
 }
-TARGET_RATIO = 2.0
+TARGET_RATIO = 1.5
 
 
 def unavailable() -> str | None:
@@ -80,7 +84,43 @@ def talib_all(close: Any) -> dict[str, Any]:
     }
 
 
-def run(values: int, repeats: int, budget_s: float) -> dict[str, Any]:
+def _timed_and_freed(fn: Any) -> float:
+    """One run's seconds; the result is dropped before returning, so no run starts with the
+    previous run's gigabytes alive (this VM hands freed memory back to its host within ~5 s,
+    and touching it again costs ~2.5 CPU-s per GiB: a kept result skews the next run)."""
+    seconds, result = harness.timed(fn)
+    del result
+    gc.collect()
+    return seconds
+
+
+def measure(
+    sides: dict[str, Any], repeats: int, budget_s: float, settle_s: float
+) -> dict[str, dict[str, Any]]:
+    """Cold and warm seconds per side, the sides alternating.
+
+    Cold: each side's first run, after `settle_s` of idling so that freed memory has gone back
+    to the host (what a one-off call meets). Warm: the later runs, back to back, the sides
+    alternating (A B, B A, ...) so that neither always follows the other.
+    """
+    names = list(sides)
+    cold: dict[str, float] = {}
+    for name in names:
+        time.sleep(settle_s)
+        cold[name] = _timed_and_freed(sides[name])
+    warm: dict[str, list[float]] = {name: [] for name in names}
+    spent = dict.fromkeys(names, 0.0)
+    for i in range(max(1, repeats)):
+        for name in names if i % 2 == 0 else names[::-1]:
+            if warm[name] and spent[name] >= budget_s:
+                continue
+            seconds = _timed_and_freed(sides[name])
+            warm[name].append(seconds)
+            spent[name] += seconds
+    return {name: {"cold": cold[name], "warm": warm[name]} for name in names}
+
+
+def run(values: int, repeats: int, budget_s: float, settle_s: float) -> dict[str, Any]:
     import numpy as np
 
     from stockpipe.processing.indicators import compute_indicators
@@ -89,10 +129,16 @@ def run(values: int, repeats: int, budget_s: float) -> dict[str, Any]:
     close = frame["close"].to_numpy(dtype=float)
     # Warm-up on a small series: a JIT-compiled kernel compiles once, not in the timings.
     compute_indicators(series(2000))
-    ours_runs = harness.repeat(lambda: compute_indicators(frame), repeats, budget_s)
-    ta_runs = harness.repeat(lambda: talib_all(close), repeats, budget_s)
-    ours, ta = harness.median(ours_runs), harness.median(ta_runs)
-    ratio = ours / ta
+    talib_all(close[:2000])
+    runs = measure(
+        {"ours": lambda: compute_indicators(frame), "talib": lambda: talib_all(close)},
+        repeats,
+        budget_s,
+        settle_s,
+    )
+    ours_warm, ta_warm = harness.median(runs["ours"]["warm"]), harness.median(runs["talib"]["warm"])
+    ours_cold, ta_cold = runs["ours"]["cold"], runs["talib"]["cold"]
+    warm_ratio, cold_ratio = ours_warm / ta_warm, ours_cold / ta_cold
     # Same arrays, same answers: the comparison is only fair if the outputs agree.
     got, _ = compute_indicators(frame)
     ref = talib_all(close)
@@ -100,45 +146,53 @@ def run(values: int, repeats: int, budget_s: float) -> dict[str, Any]:
     for name, expected in ref.items():
         both = ~np.isnan(expected)
         worst = max(worst, float(np.max(np.abs(got[name].to_numpy()[both] - expected[both]))))
+    del got, ref
+    gc.collect()
     rows = [
         {
-            "implementation": "stockpipe compute_indicators",
-            "median s": round(ours, 3),
-            "values/s": round(values / ours),
-            "runs": len(ours_runs),
-        },
-        {
-            "implementation": "TA-Lib C (8 functions)",
-            "median s": round(ta, 3),
-            "values/s": round(values / ta),
-            "runs": len(ta_runs),
-        },
+            "implementation": label,
+            "cold s": round(runs[key]["cold"], 3),
+            "warm median s": round(harness.median(runs[key]["warm"]), 3),
+            "warm values/s": round(values / harness.median(runs[key]["warm"])),
+            "warm runs": len(runs[key]["warm"]),
+        }
+        for key, label in (
+            ("ours", "stockpipe compute_indicators"),
+            ("talib", "TA-Lib C (8 functions)"),
+        )
     ]
+    why = (
+        "our figure includes the pandas wrapper around the compiled loops: it builds a "
+        "23-column frame (change, VWAP, session high/low too) where TA-Lib returns 12 bare "
+        "arrays"
+    )
     return {
         "metrics": {
             "values": values,
-            "ours_seconds": ours_runs,
-            "talib_seconds": ta_runs,
-            "ratio": ratio,
+            "ours_cold_seconds": ours_cold,
+            "talib_cold_seconds": ta_cold,
+            "ours_warm_seconds": runs["ours"]["warm"],
+            "talib_warm_seconds": runs["talib"]["warm"],
+            "ratio": warm_ratio,
+            "warm_ratio": warm_ratio,
+            "cold_ratio": cold_ratio,
             "max_abs_diff": worst,
         },
         "targets": [
             harness.target(
-                "time ratio ours / TA-Lib",
-                round(ratio, 2),
-                "<=",
-                TARGET_RATIO,
-                "x",
-                "our kernel's loops are numba-compiled in TA-Lib's operation order, but it "
-                "computes and writes 23 output columns (TA-Lib's 8 functions write 12) "
-                "and, at 10M values, first touches of that memory dominate on this VM",
-            )
+                "warm time ratio ours / TA-Lib", round(warm_ratio, 2), "<=", TARGET_RATIO, "x", why
+            ),
+            harness.target(
+                "cold time ratio ours / TA-Lib", round(cold_ratio, 2), "<=", TARGET_RATIO, "x", why
+            ),
         ],
         "rows": rows,
         "notes": [
             f"{values:,} closes; largest |ours - TA-Lib| over the 12 shared outputs: {worst:.3g}",
-            f"runs stop early once a side has used {budget_s:.0f} s "
-            f"(ours ran {len(ours_runs)}x, TA-Lib {len(ta_runs)}x)",
+            f"cold: each side's first run after {settle_s:g} s idle (freed memory back with the "
+            "host); warm: later runs back to back, sides alternating, each result freed before "
+            "the next run",
+            f"warm runs stop early once a side has used {budget_s:.0f} s",
         ],
     }
 

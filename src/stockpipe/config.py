@@ -35,6 +35,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("aws_region", "AWS_REGION", "AWS region for Kinesis, S3, Athena and CloudWatch"),
     Setting("alpha_vantage_api_key", "ALPHA_VANTAGE_API_KEY", "Alpha Vantage API key", True),
     Setting("alpha_vantage_base_url", "ALPHA_VANTAGE_BASE_URL", "Alpha Vantage base URL"),
+    Setting("alpaca_api_key_id", "ALPACA_API_KEY_ID", "Alpaca API key ID", True),
+    Setting("alpaca_api_secret_key", "ALPACA_API_SECRET_KEY", "Alpaca API secret key", True),
+    Setting("alpaca_stream_url", "ALPACA_STREAM_URL", "Alpaca market data websocket URL"),
+    Setting("alpaca_data_url", "ALPACA_DATA_URL", "Alpaca market data REST base URL"),
+    Setting("finnhub_api_key", "FINNHUB_API_KEY", "Finnhub API key", True),
+    Setting("finnhub_stream_url", "FINNHUB_STREAM_URL", "Finnhub websocket URL"),
+    Setting("finnhub_api_url", "FINNHUB_API_URL", "Finnhub REST base URL"),
     Setting(
         "s3_bucket_name", "S3_BUCKET_NAME", "S3 bucket of the lake (when STOCKPIPE_LAKE is unset)"
     ),
@@ -65,6 +72,13 @@ class Settings(BaseSettings):
     aws_region: str = "us-east-1"
     alpha_vantage_api_key: SecretStr | None = None
     alpha_vantage_base_url: str = "https://www.alphavantage.co/query"
+    alpaca_api_key_id: SecretStr | None = None
+    alpaca_api_secret_key: SecretStr | None = None
+    alpaca_stream_url: str = "wss://stream.data.alpaca.markets/v2/{feed}"
+    alpaca_data_url: str = "https://data.alpaca.markets"
+    finnhub_api_key: SecretStr | None = None
+    finnhub_stream_url: str = "wss://ws.finnhub.io"
+    finnhub_api_url: str = "https://finnhub.io/api/v1"
     s3_bucket_name: str | None = None
     kinesis_stream_name: str = "stockpipe-bars"
     home: Path = Path("./data")

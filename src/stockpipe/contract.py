@@ -13,8 +13,9 @@ import pyarrow as pa
 
 SCHEMA_VERSION = 1
 
-# A symbol is only ever used in a path or in SQL after it matches this.
-SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9.\-]{0,11}$")
+# A symbol is only ever used in a path or in SQL after it matches this, in full: `\Z`, not
+# `$`, which would also accept a trailing newline ("MSFT\n" becoming a series of its own).
+SYMBOL_RE = re.compile(r"\A[A-Z0-9][A-Z0-9.\-]{0,11}\Z")
 INTERVALS = ("1min", "5min", "15min", "30min", "60min", "1day")
 INTERVAL_SECONDS = {
     "1min": 60,

@@ -42,6 +42,14 @@ class StreamBusyError(StreamError):
     transient = True
 
 
+class CheckpointError(StreamError):
+    """A consumer checkpoint is unreadable, or belongs to another stream than the one read."""
+
+
+class ConsumerBusyError(StreamError):
+    """Another process already runs the consumer of that name on that lake."""
+
+
 class LakeError(StockpipeError):
     """Reading or writing the data lake failed."""
 

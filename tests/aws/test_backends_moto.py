@@ -121,7 +121,11 @@ def test_cloudwatch_metrics_arrive_with_dimensions(moto_env, monkeypatch):
     monkeypatch.setenv("STOCKPIPE_STREAM", "kinesis")
     monkeypatch.setenv("KINESIS_STREAM_NAME", "metrics-test")
     metrics = get_metrics(load_settings().settings)
-    assert isinstance(metrics, CloudWatchMetrics)
+    # CloudWatch, mirrored into state/metrics.json for `status` and the health panel.
+    from stockpipe.metrics.mirror import MirroredMetrics
+
+    assert isinstance(metrics, MirroredMetrics)
+    assert isinstance(metrics.primary, CloudWatchMetrics)
     metrics.put("RecordsProcessed", 10, stage="process")
     metrics.put("RecordsProcessed", 5, stage="process")
     metrics.put("ProcessingLagMs", 250, "Milliseconds", stage="process")

@@ -212,6 +212,9 @@ def _get(stubber, it, records, next_it, behind=0):  # noqa: ANN001
 
 
 def _consumer(stream, tmp_path) -> Consumer:  # noqa: ANN001
+    # These tests script the lineage calls; the identity check (DescribeStreamSummary) has
+    # its own tests in tests/stream/test_checkpoint_identity.py.
+    stream.identity = lambda: {"kind": "kinesis", "arn": STREAM, "created_at": "stub"}
     consumer = Consumer(stream, LocalLake(tmp_path / "lake"), "process")
     consumer._sleep = lambda s: None  # pacing is tested separately
     return consumer
@@ -343,6 +346,9 @@ class _FakeStream(KinesisStream):
     def __init__(self) -> None:
         super().__init__(None, "fake")
         self.calls = 0
+
+    def identity(self):  # noqa: ANN201
+        return {"kind": "kinesis", "arn": "fake", "created_at": "stub"}
 
     def list_shards(self):  # noqa: ANN201
         from stockpipe.stream.base import ShardInfo

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
-IDS = ["e2e", "stages", "engines", "kernel", "freshness", "queries", "incremental"]
-TARGETED = {"e2e", "engines", "kernel", "freshness", "queries", "incremental"}
+IDS = ["e2e", "stages", "engines", "kernel", "freshness", "queries", "incremental", "websocket"]
+TARGETED = {"e2e", "engines", "kernel", "freshness", "queries", "incremental", "websocket"}
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,10 @@ ignored below); those parts are covered by cfn-lint and test_template.py.
 from __future__ import annotations
 
 import io
-import shlex
-from pathlib import Path
 
 import boto3
 import pytest
+from cfn_support import exports_of
 
 pytestmark = [
     pytest.mark.integration,
@@ -19,31 +18,6 @@ pytestmark = [
 ]
 
 STACK = "stockpipe-it"
-
-
-def _exports(out: str) -> dict[str, str]:
-    env = {}
-    for line in out.splitlines():
-        assert line.startswith("export "), line
-        key, _, value = line.removeprefix("export ").partition("=")
-        env[key] = shlex.split(value)[0]
-    return env
-
-
-@pytest.fixture(scope="module")
-def glue_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Stand-ins for `make glue-artifacts`; the deploy only uploads them."""
-    path = tmp_path_factory.mktemp("dist") / "glue"
-    path.mkdir()
-    (path / "process_bars.py").write_text("print('glue job')\n")
-    (path / "stockpipe-0.1.0-py3-none-any.whl").write_bytes(b"PK\x05\x06" + b"\0" * 18)
-    return path
-
-
-@pytest.fixture
-def moto_aws(aws_env: None, cfn_moto_server: str, moto_cfn_gaps: None, monkeypatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("AWS_ENDPOINT_URL", cfn_moto_server)
-    return cfn_moto_server
 
 
 def test_dry_run_shows_change_set_and_creates_nothing(moto_aws, cli, glue_artifacts):  # type: ignore[no-untyped-def]
@@ -84,7 +58,7 @@ def test_deploy_then_pipeline_end_to_end(moto_aws, cli, glue_artifacts, home, mo
     assert result.code == 0, result.err
     assert "change set for stockpipe-it (CREATE)" in result.err
     assert "AWS::S3::Bucket" in result.err and "DataBucket" in result.err
-    env = _exports(result.out)
+    env = exports_of(result.out)
     bucket = "stockpipe-it-123456789012-us-east-1"
     assert env["S3_BUCKET_NAME"] == bucket
     assert env["STOCKPIPE_LAKE"] == f"s3://{bucket}"
@@ -104,6 +78,13 @@ def test_deploy_then_pipeline_end_to_end(moto_aws, cli, glue_artifacts, home, mo
     assert raw["Expiration"]["Days"] == 365
     assert rules["athena-results-expiry"]["Expiration"]["Days"] == 7
     assert rules["athena-results-expiry"]["Filter"]["Prefix"] == "athena-results/"
+    assert (
+        rules["logs-expiry"]["Filter"]["Prefix"],
+        rules["logs-expiry"]["Expiration"]["Days"],
+    ) == (
+        "logs/",
+        30,
+    )
     aborts = rules["abort-incomplete-multipart-uploads"]["AbortIncompleteMultipartUpload"]
     assert aborts["DaysAfterInitiation"] == 1
     assert rules["processed-data-tiering"]["Status"] == "Disabled"
@@ -119,7 +100,11 @@ def test_deploy_then_pipeline_end_to_end(moto_aws, cli, glue_artifacts, home, mo
 
     artifacts = "stockpipe-artifacts-123456789012-us-east-1"
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=artifacts)["Contents"]}
-    assert keys == {"glue/process_bars.py", "glue/stockpipe-0.1.0-py3-none-any.whl"}
+    assert keys == {
+        "glue/process_bars.py",
+        "glue/stockpipe-0.1.0-py3-none-any.whl",
+        "glue/emr-bootstrap.sh",
+    }
     stack = boto3.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]
     params = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
     assert params["GlueWheelKey"] == "glue/stockpipe-0.1.0-py3-none-any.whl"
@@ -129,7 +114,7 @@ def test_deploy_then_pipeline_end_to_end(moto_aws, cli, glue_artifacts, home, mo
     again = cli("deploy", "--stack-name", STACK, "--skip-artifacts", "--poll-seconds", "0.05")
     assert again.code == 0, again.err
     assert "no changes" in again.err
-    assert _exports(again.out) == env
+    assert exports_of(again.out) == env
 
     # The pipeline, over HTTP, against the deployed stream and bucket.
     for key in ("AWS_REGION", "KINESIS_STREAM_NAME", "STOCKPIPE_STREAM", "STOCKPIPE_LAKE"):

@@ -1,4 +1,4 @@
-"""Unit tests on cloudformation/stockpipe.yaml: what moto cannot deploy is checked here."""
+"""Unit tests on src/stockpipe/aws/cloudformation/stockpipe.yaml: what moto cannot deploy is checked here."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def _statements(resources: dict[str, Any]) -> list[dict[str, Any]]:
     for res in resources.values():
         props = res.get("Properties", {})
         docs = [p["PolicyDocument"] for p in props.get("Policies", [])]
-        if res["Type"] == "AWS::IAM::ManagedPolicy":
+        if res["Type"] in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy"):
             docs.append(props["PolicyDocument"])
         for doc in docs:
             out.extend(doc["Statement"])
@@ -95,6 +95,9 @@ def test_lifecycle_rules_are_parameters(resources):  # type: ignore[no-untyped-d
         "athena-results/",
         {"Ref": "AthenaResultsExpirationDays"},
     )
+    # EMR and EMR Serverless write job logs under logs/; they expire.
+    logs = rules["logs-expiry"]
+    assert (logs["Prefix"], logs["ExpirationInDays"]) == ("logs/", {"Ref": "LogsExpirationDays"})
     abort = rules["abort-incomplete-multipart-uploads"]["AbortIncompleteMultipartUpload"]
     assert abort == {"DaysAfterInitiation": {"Ref": "AbortIncompleteUploadDays"}}
 
@@ -116,14 +119,32 @@ def test_stream_is_kms_encrypted_with_retention(resources):  # type: ignore[no-u
 def test_no_full_access_policies_or_wildcard_actions(resources):  # type: ignore[no-untyped-def]
     text = json.dumps(resources)
     assert "FullAccess" not in text
-    for role in _of_type(resources, "AWS::IAM::Role").values():
-        assert "ManagedPolicyArns" not in role["Properties"]
+    for logical_id, role in _of_type(resources, "AWS::IAM::Role").items():
+        # The one AWS managed policy: EMR's scoped service policy, which acts only on
+        # resources tagged for-use-with-amazon-emr-managed-policies=true.
+        expected = (
+            [
+                {
+                    "Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonEMRServicePolicy_v2"
+                }
+            ]
+            if logical_id == "EmrServiceRole"
+            else None
+        )
+        assert role["Properties"].get("ManagedPolicyArns") == expected, logical_id
+    # Actions without resource-level permissions, the only ones allowed on "*".
+    no_resource_level = {
+        "athena:ListDataCatalogs",
+        "athena:ListWorkGroups",
+        "athena:ListEngineVersions",
+    }
     for st in _statements(resources):
         actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
         assert all(a != "*" and not a.endswith(":*") for a in actions), st
-        if st["Resource"] == "*":
-            # Only PutMetricData, which has no resource-level permissions, and only our namespace.
-            assert actions == ["cloudwatch:PutMetricData"]
+        if st["Resource"] == "*" and actions != ["cloudwatch:PutMetricData"]:
+            assert set(actions) <= no_resource_level, st
+        elif st["Resource"] == "*":
+            # PutMetricData has no resource-level permissions either: only our namespace.
             assert "cloudwatch:namespace" in st["Condition"]["StringEquals"]
 
 
@@ -165,7 +186,7 @@ def test_generated_glue_tables_are_committed():  # type: ignore[no-untyped-def]
     from stockpipe.aws.deploy import DEFAULT_TEMPLATE
 
     assert committed_block(DEFAULT_TEMPLATE) == render_tables_yaml(), (
-        "cloudformation/stockpipe.yaml is stale: run `stockpipe deploy --render`"
+        "src/stockpipe/aws/cloudformation/stockpipe.yaml is stale: run `stockpipe deploy --render`"
     )
 
 
@@ -189,7 +210,7 @@ def test_partition_projection_values(resources):  # type: ignore[no-untyped-def]
         "projection.enabled": "true",
         "projection.dt.type": "date",
         "projection.dt.format": "yyyy-MM-dd",
-        "projection.dt.range": "2015-01-01,NOW",
+        "projection.dt.range": "2024-01-01,NOW",
         "projection.dt.interval": "1",
         "projection.dt.interval.unit": "DAYS",
         "projection.hour.type": "integer",
@@ -361,11 +382,15 @@ def test_glue_table_agrees_with_athena_ddl(resources, table):  # type: ignore[no
     assert glue_columns == ddl_columns
 
 
-def test_template_fits_inline(template_path):  # type: ignore[no-untyped-def]
+def test_template_fits_inline(template, template_path):  # type: ignore[no-untyped-def]
     from stockpipe.aws.deploy import MAX_TEMPLATE_BODY
+    from stockpipe.aws.template_render import minified
 
-    # Over the limit, deploy must go through TemplateURL, which the moto test does not cover.
-    assert len(template_path.read_bytes()) <= MAX_TEMPLATE_BODY
+    # Deploy sends the template as compact JSON. Over the limit, deploy must go through
+    # TemplateURL, which the moto test does not cover, and --dry-run cannot run at all.
+    assert len(template_path.read_bytes()) > MAX_TEMPLATE_BODY  # the commented YAML
+    body = minified(template)
+    assert len(body.encode()) <= MAX_TEMPLATE_BODY
 
 
 def test_render_rewrites_a_stale_block(template_path, tmp_path, cli):  # type: ignore[no-untyped-def]

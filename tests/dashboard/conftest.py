@@ -24,6 +24,22 @@ SESSIONS = (date(2026, 1, 5), date(2026, 1, 6))  # Mon, Tue; EST, so 14:30-21:00
 SYMBOLS = {"AAPL": 245.0, "MSFT": 480.0, "NVDA": 140.0}
 BARS_PER_SESSION = 120  # 14:30-16:29 UTC: enough for SMA 50 and MACD to warm up
 
+# A fortnight of whole sessions around a weekend, Christmas and New Year (all EST, so every
+# session opens at 14:30 UTC): Dec 24 closes early at 13:00 ET (210 bars), Dec 25 and
+# Jan 1 are holidays, Dec 27-28 and Jan 3-4 weekends. NVDA trades 50x the volume.
+WEEK_SESSIONS = (
+    date(2025, 12, 24),
+    date(2025, 12, 26),
+    date(2025, 12, 29),
+    date(2025, 12, 30),
+    date(2025, 12, 31),
+    date(2026, 1, 2),
+    date(2026, 1, 5),
+    date(2026, 1, 6),
+)
+WEEK_BARS = {day: 210 if day == date(2025, 12, 24) else 390 for day in WEEK_SESSIONS}
+WEEK_VOLUME_SCALE = {"NVDA": 50}
+
 
 def session_open(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, 14, 30, tzinfo=UTC)
@@ -126,14 +142,21 @@ class FixtureLake:
         return new.iloc[0]
 
 
-def build_fixture_lake(root: Path) -> FixtureLake:
+def build_fixture_lake(
+    root: Path,
+    sessions: tuple[date, ...] = SESSIONS,
+    bars: dict[date, int] | None = None,
+    volume_scale: dict[str, int] | None = None,
+) -> FixtureLake:
     lake = LocalLake(root / "lake")
     frames = {}
     for i, (symbol, price) in enumerate(SYMBOLS.items()):
         parts = []
         start = price
-        for j, day in enumerate(SESSIONS):
-            part = make_bars(symbol, day, start, BARS_PER_SESSION, seed=100 * i + j)
+        for j, day in enumerate(sessions):
+            n = (bars or {}).get(day, BARS_PER_SESSION)
+            part = make_bars(symbol, day, start, n, seed=100 * i + j)
+            part["volume"] *= (volume_scale or {}).get(symbol, 1)
             start = float(part["close"].iloc[-1]) * 1.004  # a small overnight gap
             parts.append(part)
         df = add_indicators(pd.concat(parts, ignore_index=True))
@@ -176,6 +199,42 @@ def shared_lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FixtureLak
     reset_engines()
 
 
+def build_daily_lake(root: Path) -> FixtureLake:
+    """Daily bars only (as Alpha Vantage's daily series gives): 5 sessions of AAPL."""
+    lake = LocalLake(root / "lake")
+    days = [date(2026, 1, d) for d in (5, 6, 7, 8, 9)]
+    parts = [make_bars("AAPL", d, 245.0 + i, 1, seed=i) for i, d in enumerate(days)]
+    df = pd.concat(parts, ignore_index=True)
+    df["interval"] = "1day"
+    df = add_indicators(df)
+    write_bars(lake, df, "AAPL")
+    settings = load_settings(
+        {"lake": str(root / "lake"), "home": str(root), "sql": "duckdb", "metrics": "local"}
+    ).settings
+    return FixtureLake(root / "lake", settings, {"AAPL": df})
+
+
+@pytest.fixture(scope="module")
+def daily_lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FixtureLake]:
+    from stockpipe.sql import reset_engines
+
+    yield build_daily_lake(tmp_path_factory.mktemp("daily"))
+    reset_engines()
+
+
+def build_week_lake(root: Path) -> FixtureLake:
+    return build_fixture_lake(root, WEEK_SESSIONS, WEEK_BARS, WEEK_VOLUME_SCALE)
+
+
+@pytest.fixture(scope="module")
+def week_lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FixtureLake]:
+    """Whole sessions over weekends and holidays, for tests that only read it."""
+    from stockpipe.sql import reset_engines
+
+    yield build_week_lake(tmp_path_factory.mktemp("week"))
+    reset_engines()
+
+
 @pytest.fixture
 def serve_dashboard() -> Iterator[object]:
     """Factory: start_dashboard(settings, refresh=...) on 127.0.0.1 and a free port."""
@@ -210,5 +269,36 @@ def page(browser):  # type: ignore[no-untyped-def]
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.js_errors = errors  # type: ignore[attr-defined]
+    yield page
+    context.close()
+
+
+def _page(browser, **options):  # type: ignore[no-untyped-def]
+    context = browser.new_context(**options)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.js_errors = errors  # type: ignore[attr-defined]
+    return context, page
+
+
+@pytest.fixture
+def desktop(browser):  # type: ignore[no-untyped-def]
+    """A 1440x900 desktop window with a mouse (the issue's desktop size)."""
+    context, page = _page(browser, viewport={"width": 1440, "height": 900})
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def phone(browser):  # type: ignore[no-untyped-def]
+    """A 390x844 touch phone (iPhone 12-14 class), as Playwright emulates one."""
+    context, page = _page(
+        browser,
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=3,
+        is_mobile=True,
+        has_touch=True,
+    )
     yield page
     context.close()

@@ -57,7 +57,7 @@ def expected_kpis(df: pd.DataFrame) -> dict[str, float]:
 def test_default_view_picks_configured_symbols_and_the_latest_session(client, shared_lake) -> None:  # type: ignore[no-untyped-def]
     body = client.get("/api/view").json()
     assert body["filters"]["symbols"] == ["AAPL", "MSFT", "NVDA"]
-    assert body["filters"]["interval"] == "1min"
+    assert body["filters"]["interval"] == "1m"  # 1 session: one-minute bars by default
     assert body["window"] == {"from": "2026-01-06T05:00:00Z", "to": "2026-01-06T16:29:00Z"}
     assert body["empty"] is False
     # The latest session only: 120 one-minute bars per symbol.

@@ -76,7 +76,8 @@ def test_every_chart_renders_with_data(page, dashboard) -> None:  # type: ignore
         "document.getElementById('chart-rsi').layout.shapes.filter(s => s.type === 'line').map(s => s.y0)"
     )
     assert sorted(rsi_bands) == [30, 70]
-    assert page.locator("#health-last-bar").inner_text().endswith("2026-01-06 16:29:00 UTC")
+    # Exchange time by default: 16:29 UTC is 11:29 in New York in January (EST, UTC-5).
+    assert page.locator("#health-last-bar").inner_text().endswith("2026-01-06 11:29:00 ET")
     assert page.js_errors == []
 
 
@@ -140,8 +141,9 @@ def test_changing_filters_changes_the_charts_and_the_url(page, dashboard) -> Non
 def test_custom_range(page, dashboard) -> None:  # type: ignore[no-untyped-def]
     open_dashboard(page, dashboard.url, "symbols=AAPL")
     page.select_option("#window", "custom")
-    page.fill("#from", "2026-01-05T15:00")
-    page.fill("#to", "2026-01-05T15:59")
+    # Typed in exchange time (the default zone): 10:00-10:59 ET is 15:00-15:59 UTC.
+    page.fill("#from", "2026-01-05T10:00")
+    page.fill("#to", "2026-01-05T10:59")
     page.click("#apply-custom")
     page.wait_for_function("document.getElementById('chart-price').data[0].x.length === 60")
     f = url_filters(page)
@@ -177,8 +179,9 @@ def test_new_bar_appears_after_refresh_and_filters_stay(  # type: ignore[no-unty
     )
     compare = page.evaluate("document.getElementById('chart-compare').data")
     assert [t["name"] for t in compare] == ["NVDA", "AAPL"]
-    assert compare[1]["x"][-1] == "2026-01-06 16:30:00"
-    assert compare[0]["x"][-1] == "2026-01-06 16:29:00"
+    # Category labels in exchange time; a window under a day needs no date.
+    assert compare[1]["x"][-1] == "11:30"
+    assert compare[0]["x"][-1] == "11:29"
     assert page.url == url_before
     assert page.input_value("#window") == "1h" and page.input_value("#focus") == "NVDA"
     assert page.evaluate("window.scrollY") == scroll_before

@@ -91,3 +91,35 @@ def test_wheel_ships_the_sql_and_runs_outside_the_checkout(installed: Path, tmp_
     shipped = Path(where.strip()).parent / "sql" / "athena_queries" / "ddl" / "01_bars.sql"
     assert "CREATE EXTERNAL TABLE" in ddl
     assert shipped.read_text().strip() in ddl
+
+
+def test_wheel_ships_the_stack_and_generates_power_bi(installed: Path, tmp_path: Path):
+    """What `deploy` and `powerbi generate` read at run time comes from the package too."""
+    env = _env(tmp_path / "home")
+    probe = (
+        "from stockpipe.aws.deploy import DEFAULT_TEMPLATE, EMR_BOOTSTRAP, load_template\n"
+        "t = load_template(DEFAULT_TEMPLATE)\n"
+        "print(DEFAULT_TEMPLATE)\n"
+        "print(EMR_BOOTSTRAP.is_file())\n"
+        "print('GlueJob' in t['Resources'], 'ProcessingEngine' in t['Parameters'])\n"
+    )
+    out = _run([str(installed / "bin" / "python"), "-c", probe], cwd=tmp_path, env=env)
+    template, bootstrap, resources = out.strip().splitlines()
+    assert template.startswith(str(installed)), template
+    # Byte-identical to the copy in the repository: the wheel deploys what the repo tests.
+    repo_template = REPO / "src" / "stockpipe" / "aws" / "cloudformation" / "stockpipe.yaml"
+    assert Path(template).read_bytes() == repo_template.read_bytes()
+    assert (bootstrap, resources) == ("True", "True True")
+
+    out_dir = tmp_path / "pbi"
+    _run([str(installed / "bin" / "stockpipe"), "powerbi", "generate", "--out", str(out_dir)],
+         cwd=tmp_path, env=env)  # fmt: skip
+    generated = sorted(p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*") if p.is_file())
+    committed = sorted(
+        p.relative_to(REPO / "power-bi").as_posix()
+        for p in (REPO / "power-bi").rglob("*")
+        if p.is_file()
+    )
+    assert generated == committed
+    guide = (out_dir / "README.md").read_text()
+    assert guide == (REPO / "power-bi" / "README.md").read_text()

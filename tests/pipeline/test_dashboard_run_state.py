@@ -94,4 +94,4 @@ def test_backfill_never_shows_start_the_pipeline(backfilling) -> None:
             browser.close()
     assert "Start the pipeline" not in banner
     assert "backfill 2/5 sessions" in banner
-    assert status.startswith("simulated Wed 2026-12-02 16:00 ET, backfill")
+    assert status.endswith(" · simulated Wed 2026-12-02 16:00 ET, backfill")

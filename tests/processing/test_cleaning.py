@@ -72,6 +72,9 @@ CASES = [
     ("high_below_close", doc(high=10.4), "high_below_open_close"),
     ("low_above_open", doc(low=10.1), "low_above_open_close"),
     ("negative_volume", doc(volume=-1), "negative_volume"),
+    ("source_rejected", b'{"source":"finnhub","rejected":"malformed_frame"}', "source_rejected"),
+    # A full, valid bar that its source marked as rejected is still quarantined.
+    ("rejected_bar", doc(rejected="too_late"), "source_rejected"),
 ]
 
 
@@ -98,3 +101,30 @@ def test_clean_batch_splits_and_keeps_order() -> None:
     good, bad = clean_batch([rec(doc(), "1"), rec(b"x", "2"), rec(doc(volume=5), "3")])
     assert [b.sequence_number for b in good] == ["1", "3"]
     assert [q.sequence_number for q in bad] == ["2"]
+
+
+@pytest.mark.parametrize("symbol", ["MSFT\n", "MSFT\r\n", "\nMSFT", "MSFT\n\n"])
+def test_a_symbol_with_a_newline_is_quarantined_not_a_series_of_its_own(symbol: str) -> None:
+    # Issue 17, item 4: the pattern ended in `$`, which also matches before a final "\n".
+    out = clean(rec(doc(symbol=symbol)))
+    assert isinstance(out, QuarantineRow)
+    assert out.reason == "bad_symbol" and repr(symbol) in out.detail
+
+
+def test_replay_and_alpha_vantage_refuse_a_symbol_with_a_trailing_newline(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from stockpipe.errors import ConfigError
+    from stockpipe.sources.replay import ReplaySource
+
+    path = tmp_path / "msft.csv"
+    path.write_text("timestamp,open,high,low,close,volume\n2026-11-24 09:31:00,1,1,1,1,10\n")
+    with pytest.raises(ConfigError, match=r"--symbol 'MSFT\\n' is invalid"):
+        ReplaySource([path], symbol="MSFT\n")
+
+
+def test_a_record_the_source_rejected_keeps_the_sources_reason() -> None:
+    payload = b'{"source":"alpaca","rejected":"too_late","detail":"trade 3 min late","raw":"[]"}'
+    arrival = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
+    row = clean(StreamRecord("shardId-000000000000", "7", "alpaca-rejected", payload, arrival))
+    assert isinstance(row, QuarantineRow)
+    assert (row.reason, row.detail) == ("source_rejected", "too_late: trade 3 min late")
+    assert row.payload == payload.decode()

@@ -45,7 +45,7 @@ LAKE_LAYOUT = re.compile(
     r"^(raw-data/dt=\d{4}-\d{2}-\d{2}/hour=\d{2}/shardId-\d{12}-\d{20}\.jsonl"
     r"|processed-data/(bars|daily)/dt=\d{4}-\d{2}-\d{2}/part-0\.parquet"
     r"|quarantine/dt=\d{4}-\d{2}-\d{2}/part-0\.parquet"
-    r"|_checkpoints/(archive|process)/checkpoint\.json"
+    r"|_checkpoints/(archive|process)/(checkpoint\.json|lock)"
     r"|_state/processing/series\.json)$"
 )
 

@@ -11,6 +11,7 @@ import json
 import tempfile
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -150,6 +151,22 @@ GARBAGE = {
     "random-bytes": bytes(range(256)) * 4,
     "truncated-json": b'{"Meta Data": {"2. Symbol": "IBM", "4. Interval": "5min"}, "Time Se',
     "json-array": b"[1, 2, 3]",
+    "traversal-symbol": json.dumps(
+        {"Meta Data": {"2. Symbol": "../../etc"}, "Time Series (5min)": {}}
+    ).encode(),
+    "sql-symbol": json.dumps(
+        {"Meta Data": {"2. Symbol": "x'; DROP TABLE bars; --"}, "Time Series (5min)": {}}
+    ).encode(),
+    "deep-nesting": b'{"a":' + b"[" * 50000 + b"]" * 50000 + b"}",
+    "csv-bad-stamps": b"timestamp,open,high,low,close,volume\nxx,1,2,0.5,1,10\nyy,1,2,0.5,1,10\n",
+    "csv-short-rows": b"timestamp,open,high,low,close,volume\n2026-01-05 10:00:00,1\n",
+    "saved-refusal": b'{"Note": "Thank you for using Alpha Vantage! ... 5 calls per minute"}',
+}
+
+
+# Files whose only bar is bad: the file is not refused, the bar goes on to quarantine
+# (issue 17, item 6; tests/sources/test_bad_bars.py has the 99-good-and-1-bad versions).
+BAD_BAR_FILES = {
     "missing-volume": json.dumps(
         {
             "Meta Data": {"2. Symbol": "IBM", "4. Interval": "5min"},
@@ -176,17 +193,21 @@ GARBAGE = {
             },
         }
     ).encode(),
-    "traversal-symbol": json.dumps(
-        {"Meta Data": {"2. Symbol": "../../etc"}, "Time Series (5min)": {}}
-    ).encode(),
-    "sql-symbol": json.dumps(
-        {"Meta Data": {"2. Symbol": "x'; DROP TABLE bars; --"}, "Time Series (5min)": {}}
-    ).encode(),
-    "deep-nesting": b'{"a":' + b"[" * 50000 + b"]" * 50000 + b"}",
-    "csv-bad-stamps": b"timestamp,open,high,low,close,volume\nxx,1,2,0.5,1,10\nyy,1,2,0.5,1,10\n",
-    "csv-short-rows": b"timestamp,open,high,low,close,volume\n2026-01-05 10:00:00,1\n",
-    "saved-refusal": b'{"Note": "Thank you for using Alpha Vantage! ... 5 calls per minute"}',
 }
+
+
+@pytest.mark.parametrize("name", sorted(BAD_BAR_FILES), ids=sorted(BAD_BAR_FILES))
+def test_cli_sends_a_files_bad_bar_to_quarantine(
+    cli, home: Path, tmp_path: Path, name: str
+) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / f"{name}.json"
+    path.write_bytes(BAD_BAR_FILES[name])
+    result = cli("ingest", "--source", "replay", str(path))
+    assert result.code == 0, result.err
+    assert "(0 bars, 1 rejected bar sent to quarantine)" in result.out.replace("\n", " ")
+    assert cli("process").code == 0
+    (row,) = pq.read_table(str(home / "lake" / "quarantine")).to_pylist()
+    assert row["detail"].startswith(f"{path} line ")
 
 
 @pytest.mark.parametrize("name", sorted(GARBAGE), ids=sorted(GARBAGE))

@@ -157,12 +157,13 @@ def test_dst_spring_json(server: HTTPServer, make_client) -> None:  # type: igno
     )
     bars = {b.ts: b for b in make_client().intraday("MSFT", "60min").bars}
     doc = json.loads(fixture_text("msft_intraday_60min_dst_spring.json"))["Time Series (60min)"]
-    # Friday 6 March 2026 is EST (UTC-5); Monday 9 March is EDT (UTC-4).
+    # Friday 6 March 2026 is EST (UTC-5); Monday 9 March is EDT (UTC-4). Labels are bar
+    # ends, so the bar labelled 10:00 starts at 09:00.
     for local, expected in (
-        ("2026-03-06 09:00:00", "2026-03-06T14:00:00"),
-        ("2026-03-06 19:00:00", "2026-03-07T00:00:00"),
-        ("2026-03-09 04:00:00", "2026-03-09T08:00:00"),
-        ("2026-03-09 09:00:00", "2026-03-09T13:00:00"),
+        ("2026-03-06 10:00:00", "2026-03-06T14:00:00"),
+        ("2026-03-06 20:00:00", "2026-03-07T00:00:00"),
+        ("2026-03-09 05:00:00", "2026-03-09T08:00:00"),
+        ("2026-03-09 10:00:00", "2026-03-09T13:00:00"),
     ):
         bar = bars[utc(expected)]
         assert bar.close == float(doc[local]["4. close"])

@@ -81,7 +81,8 @@ def run_polls(source: AlphaVantageSource, polls: int) -> list[dict]:  # type: ig
 
 
 def test_overlapping_polls_emit_each_bar_once(server: HTTPServer, tmp_path: Path) -> None:
-    # Poll 1 sees 06:45-15:00, poll 2 sees 11:40-19:55 (both 2026-11-24, EST).
+    # Poll 1 sees labels 06:45-15:00, poll 2 labels 11:45-20:00 (both 2026-11-24, EST);
+    # labels are bar ends, so the bars start at 06:40-14:55 and 11:40-19:55.
     server.expect_ordered_request("/query").respond_with_handler(
         serve("ibm_intraday_5min_compact_early.json")
     )
@@ -92,9 +93,9 @@ def test_overlapping_polls_emit_each_bar_once(server: HTTPServer, tmp_path: Path
     source = make_source(server, tmp_path, fake, poll=300)
     records = run_polls(source, 2)
     stamps = [r["ts"] for r in records]
-    # 06:45 to 19:55 in 5-minute steps: (13 h 10 min) / 5 min + 1 = 159 bars.
-    assert len(stamps) == 159 == len(set(stamps))
-    assert stamps[0] == "2026-11-24T11:45:00Z" and stamps[-1] == "2026-11-25T00:55:00Z"
+    # Starts 06:40 to 19:55 in 5-minute steps: (13 h 15 min) / 5 min + 1 = 160 bars.
+    assert len(stamps) == 160 == len(set(stamps))
+    assert stamps[0] == "2026-11-24T11:40:00Z" and stamps[-1] == "2026-11-25T00:55:00Z"
     assert stamps == sorted(stamps)
     assert {r["source"] for r in records} == {"alphavantage"}
     assert {r["interval"] for r in records} == {"5min"}

@@ -30,12 +30,17 @@ def eastern_to_utc(text: str) -> datetime:
     return (local + timedelta(hours=4 if daylight else 5)).replace(tzinfo=UTC)
 
 
+def start_of_60min_label(text: str) -> datetime:
+    # Alpha Vantage labels an intraday bar by its end: the 60min bar labelled 10:00 starts at 09:00.
+    return eastern_to_utc(text) - timedelta(hours=1)
+
+
 def file_rows() -> dict[datetime, tuple[float, float, float, float, int]]:
     """Every bar of the two MSFT fixtures, read straight from the files."""
     rows = {}
     doc = json.loads(SPRING.read_text())["Time Series (60min)"]
     for stamp, v in doc.items():
-        rows[eastern_to_utc(stamp)] = (
+        rows[start_of_60min_label(stamp)] = (
             float(v["1. open"]),
             float(v["2. high"]),
             float(v["3. low"]),
@@ -44,7 +49,7 @@ def file_rows() -> dict[datetime, tuple[float, float, float, float, int]]:
         )
     with AUTUMN.open(newline="") as handle:
         for r in csv.DictReader(handle):
-            rows[eastern_to_utc(r["timestamp"])] = (
+            rows[start_of_60min_label(r["timestamp"])] = (
                 float(r["open"]),
                 float(r["high"]),
                 float(r["low"]),

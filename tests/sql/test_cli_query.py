@@ -123,7 +123,7 @@ def test_athena_ddl_prints_the_generated_files(cli) -> None:
     out = cli("athena", "ddl")
     assert out.code == 0
     assert "-- file: ddl/01_bars.sql" in out.out
-    assert "'projection.dt.range' = '2015-01-01,NOW'" in out.out
+    assert "'projection.dt.range' = '2024-01-01,NOW'" in out.out
 
 
 def test_athena_setup_dry_run_needs_an_s3_lake(cli, tmp_path, monkeypatch) -> None:

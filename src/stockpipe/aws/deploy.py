@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,16 @@ from botocore.exceptions import ClientError
 
 from stockpipe.errors import ConfigError, StockpipeError
 
-DEFAULT_TEMPLATE = Path(__file__).resolve().parents[3] / "cloudformation" / "stockpipe.yaml"
+# The template ships inside the package, so an installed wheel deploys from any folder.
+DEFAULT_TEMPLATE = Path(str(resources.files("stockpipe.aws").joinpath("cloudformation"))) / (
+    "stockpipe.yaml"
+)
 DEFAULT_ARTIFACTS_DIR = Path("dist/glue")
 GLUE_SCRIPT = "process_bars.py"
 ARTIFACTS_PREFIX = "glue/"
+# The EMR cluster's bootstrap action (installs the wheel); the template points at this key.
+EMR_BOOTSTRAP = DEFAULT_TEMPLATE.parent / "emr-bootstrap.sh"
+EMR_BOOTSTRAP_KEY = ARTIFACTS_PREFIX + "emr-bootstrap.sh"
 # CreateChangeSet accepts at most 51,200 bytes inline; larger templates go through S3.
 MAX_TEMPLATE_BODY = 51_200
 CAPABILITIES = ["CAPABILITY_NAMED_IAM"]
@@ -223,10 +230,13 @@ class StackDeployer:
         self.s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
 
     def upload_artifacts(self, bucket: str, directory: Path) -> dict[str, str]:
-        """Upload the script and wheel; returns the template parameters that point at them."""
+        """Upload the script, wheel and EMR bootstrap; returns the parameters that point at them.
+
+        Every engine gets the same artifacts: Glue and EMR Serverless ignore the bootstrap.
+        """
         script, wheels = find_artifacts(directory)
         params = {"GlueScriptKey": ARTIFACTS_PREFIX + GLUE_SCRIPT, "GlueWheelKey": ""}
-        uploads = [(script, params["GlueScriptKey"])]
+        uploads = [(script, params["GlueScriptKey"]), (EMR_BOOTSTRAP, EMR_BOOTSTRAP_KEY)]
         if wheels:
             # The newest wheel wins if a stale one is still lying around.
             wheel = max(wheels, key=lambda p: p.stat().st_mtime)
@@ -451,6 +461,13 @@ class StackDeployer:
                 f"stack {self.stack_name} does not exist in {self.region}; nothing to destroy"
             )
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        if outputs.get("ProcessingEngine") == "emr-serverless":
+            # CloudFormation cannot delete an application that is started or has runs.
+            from stockpipe.aws.processors import ProcessorControl
+
+            ProcessorControl(
+                self.session, self.region, echo=self.echo, poll_seconds=self.poll_seconds
+            ).stop_serverless(outputs)
         bucket = outputs.get("BucketName")
         if bucket:
             count = self.empty_bucket(bucket)
@@ -462,6 +479,11 @@ class StackDeployer:
                 f"stack {self.stack_name} ended in {status}: {self._failure_reasons()}"
             )
         if bucket:
+            # An EMR cluster pushes its last logs to logs/ while CloudFormation terminates
+            # it, after the first emptying: empty again before deleting the bucket.
+            late = self.empty_bucket(bucket)
+            if late:
+                self.echo(f"emptied s3://{bucket} again ({late} object versions written meanwhile)")
             # DeletionPolicy: Retain keeps the lake if the stack is deleted by hand; here
             # the user confirmed, so the (now empty) bucket goes too.
             try:

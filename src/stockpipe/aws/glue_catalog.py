@@ -3,7 +3,7 @@
 The Athena DDL in src/stockpipe/sql/athena_queries/ddl/ is generated from the same `stockpipe.contract`
 with the same partition projection, so the catalog, the DDL and the Parquet files agree.
 `render_tables_yaml()` is the block between the GENERATED markers in
-cloudformation/stockpipe.yaml; `stockpipe deploy --render` rewrites it in place.
+src/stockpipe/aws/cloudformation/stockpipe.yaml; `stockpipe deploy --render` rewrites it in place.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import yaml
 
 from stockpipe.contract import TABLES, Table
 from stockpipe.errors import ConfigError
+from stockpipe.sql.ddl import PROJECTION_START
 
 BEGIN_MARKER = (
     "  # --- BEGIN GENERATED: Glue tables from stockpipe.contract (stockpipe deploy --render) ---"
@@ -25,7 +26,7 @@ END_MARKER = "  # --- END GENERATED: Glue tables ---"
 DT_PROJECTION = {
     "type": "date",
     "format": "yyyy-MM-dd",
-    "range": "2015-01-01,NOW",
+    "range": f"{PROJECTION_START},NOW",
     "interval": "1",
     "interval.unit": "DAYS",
 }

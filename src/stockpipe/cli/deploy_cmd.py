@@ -18,8 +18,11 @@ from stockpipe.aws.deploy import (
     parse_params,
 )
 from stockpipe.aws.glue_catalog import render_into
+from stockpipe.aws.processors import ProcessorControl, engine_of, how_to_run
+from stockpipe.aws.template_render import minified
 from stockpipe.cli.common import settings_from
 from stockpipe.config import env_help
+from stockpipe.errors import ConfigError
 
 # Progress and the change set go to stderr; stdout carries only the export lines.
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -63,11 +66,14 @@ def deploy(
         help="Do not ask before executing the change set (never asked without a terminal)",
     ),
     start_job: bool = typer.Option(
-        False, "--start-job", help="Start the Glue streaming job afterwards (bills per DPU-hour)"
+        False,
+        "--start-job",
+        help="Start the streaming job afterwards: the Glue job, an EMR step or an EMR "
+        "Serverless job run, per ProcessingEngine (it bills while it runs)",
     ),
     poll_seconds: float = typer.Option(5.0, "--poll-seconds", help="Status polling interval"),
 ) -> None:
-    """Upload the Glue artifacts, then create or update the stack through a change set."""
+    """Upload the job artifacts, then create or update the stack through a change set."""
     if render:
         changed = render_into(template)
         _echo(f"{template}: Glue tables {'regenerated' if changed else 'already up to date'}")
@@ -75,12 +81,14 @@ def deploy(
     settings = settings_from(ctx, stack_name=stack_name, aws_region=region)
     doc = load_template(template)
     params = parse_params(param, doc)
-    body = template.read_text()
+    # The same document as compact JSON: the commented YAML is over the inline size limit.
+    body = minified(doc)
     if not dry_run and not skip_artifacts:
         find_artifacts(artifacts_dir)  # fail before touching AWS
     deployer = StackDeployer(
         settings.stack_name, settings.aws_region, echo=_echo, poll_seconds=poll_seconds
     )
+    _check_emr_subnet(deployer, params)
     if dry_run:
         # A real deploy needs no separate call: CreateChangeSet validates the template too.
         _echo(f"validating {template}")
@@ -122,10 +130,52 @@ def deploy(
     if dry_run:
         return
     outputs = deployer.outputs()
+    for line in how_to_run(outputs, deployer.region):
+        _echo(line)
     if start_job:
-        deployer.start_glue_job(outputs["GlueJobName"])
+        _start(deployer, outputs, poll_seconds)
+        # One processor per lake: the local `process` stage must not run next to the job.
+        _echo(
+            f"the {engine_of(outputs)} job processes the stream now: "
+            "use `stockpipe run --no-process`"
+        )
     for line in export_lines(outputs):
         typer.echo(line)
+
+
+def _check_emr_subnet(deployer: StackDeployer, params: dict[str, str]) -> None:
+    """ProcessingEngine=emr without a subnet fails here, before any upload.
+
+    (The template's Rules tell CloudFormation the same; this says it earlier.) Parameters
+    not given keep the stack's previous values, so those count too.
+    """
+    if params.get("ProcessingEngine", "emr") != "emr" or params.get("EmrSubnetId"):
+        return
+    stack = deployer.stack()
+    previous = {
+        p["ParameterKey"]: p.get("ParameterValue", "") for p in (stack or {}).get("Parameters", [])
+    }
+    engine = params.get("ProcessingEngine", previous.get("ProcessingEngine", "glue"))
+    subnet = params["EmrSubnetId"] if "EmrSubnetId" in params else previous.get("EmrSubnetId")
+    if engine == "emr" and not subnet:
+        raise ConfigError(
+            "ProcessingEngine=emr needs a subnet for the cluster: add "
+            "--param EmrSubnetId=subnet-... (routes to S3, Kinesis and PyPI; see docs/deploy.md)"
+        )
+
+
+def _start(deployer: StackDeployer, outputs: dict[str, str], poll_seconds: float) -> None:
+    engine = engine_of(outputs)
+    if engine == "glue":
+        deployer.start_glue_job(outputs["GlueJobName"])
+        return
+    control = ProcessorControl(
+        deployer.session, deployer.region, echo=_echo, poll_seconds=poll_seconds
+    )
+    if engine == "emr":
+        control.start_emr_step(outputs)
+    else:
+        control.start_serverless_run(outputs)
 
 
 def destroy(

@@ -36,15 +36,12 @@ def _stop_on_signals() -> threading.Event:
 
 def metric_fn(settings: Settings, stage: str):  # type: ignore[no-untyped-def]
     """A metric callback for a stage, on the configured metrics backend."""
-    from stockpipe.metrics import get_metrics
+    from stockpipe.metrics import get_metrics, stream_dimension
+    from stockpipe.metrics.stage import StageMetrics
 
     metrics = get_metrics(settings)
-    stream = settings.kinesis_stream_name if settings.stream == "kinesis" else "local"
-
-    def put(name: str, value: float, unit: str) -> None:
-        metrics.put(name, value, unit, stage=stage, stream=stream)
-
-    return metrics, put
+    # Flushes at each checkpoint and while idle, not only when the stage exits.
+    return metrics, StageMetrics(metrics, stage, stream_dimension(settings))
 
 
 def _parse_start(start: str | None) -> date | None:
@@ -74,13 +71,24 @@ def _source_opts(**opts: Any) -> dict[str, Any]:
     return opts
 
 
+def _stream_opts(
+    channel: str | None, feed: str | None, lateness: float, stall_timeout: float
+) -> dict[str, Any]:
+    """Alpaca/Finnhub websocket options, passed through to build_source."""
+    return {"channel": channel, "feed": feed, "lateness": lateness, "stall_timeout": stall_timeout}
+
+
+_SOURCE_HELP = "simulator | alphavantage | replay | alpaca | finnhub"
 _FILES_HELP = "Replay: saved Alpha Vantage responses (JSON, or CSV with --symbol)"
+_CHANNEL_HELP = "Alpaca/Finnhub: trades (aggregated to 1min bars) or bars (Alpaca's own)"
+_LATENESS_HELP = "Alpaca/Finnhub trades: seconds a trade may arrive late before its bar closes"
+_STALL_HELP = "Alpaca/Finnhub: seconds without a message before the connection is reopened"
 _INTERVAL_HELP = "Alpha Vantage/replay bar interval: 1min 5min 15min 30min 60min"
 
 
 def ingest(
     ctx: typer.Context,
-    source: str = typer.Option("simulator", "--source", help="simulator | alphavantage | replay"),
+    source: str = typer.Option("simulator", "--source", help=_SOURCE_HELP),
     symbols: str = typer.Option(
         None, "--symbols", help=f"Comma-separated symbols {env_help('symbols')}"
     ),
@@ -119,6 +127,10 @@ def ingest(
         True, "--extended-hours/--no-extended-hours", help="Alpha Vantage: 04:00-20:00 ET"
     ),
     datatype: str = typer.Option("json", "--datatype", help="Alpha Vantage: json or csv"),
+    channel: str = typer.Option(None, "--channel", help=_CHANNEL_HELP),
+    feed: str = typer.Option(None, "--feed", help="Alpaca: iex (free) | sip | delayed_sip | test"),
+    lateness: float = typer.Option(2.0, "--lateness", help=_LATENESS_HELP),
+    stall_timeout: float = typer.Option(90.0, "--stall-timeout", help=_STALL_HELP),
     files: list[str] = typer.Argument(None, help=_FILES_HELP, show_default=False),
 ) -> None:
     """Market data -> stream."""
@@ -145,6 +157,7 @@ def ingest(
             extended_hours=extended_hours,
             datatype=datatype,
             files=files,
+            **_stream_opts(channel, feed, lateness, stall_timeout),
         ),
     )
     stream = open_stream(settings)
@@ -155,7 +168,12 @@ def ingest(
     finally:
         metrics.flush()
         stream.close()
-    line = f"ingested {result.records} records ({src.stats.bars} bars) from {src.name}"
+    rejected = src.stats.extra.get("rejected", 0)
+    bars = f"{src.stats.bars} bars"
+    if rejected:
+        # Bad bars are sent on, to be quarantined by `process` with their file and line.
+        bars += f", {rejected} rejected bar{'s' if rejected != 1 else ''} sent to quarantine"
+    line = f"ingested {result.records} records ({bars}) from {src.name}"
     faults = getattr(src, "faults", None)
     rate: float = getattr(src, "fault_rate", 0.0)
     if faults is not None and rate > 0:
@@ -166,6 +184,14 @@ def ingest(
     console.print(line)
     for sym, message in getattr(src, "symbol_errors", {}).items():
         console.print(f"[red]{sym}[/red]: {message}", highlight=False)
+    for note in getattr(src, "gap_notes", []):
+        console.print(f"[yellow]gap[/yellow]: {note}", highlight=False)
+
+
+_RESET_HELP = (
+    "Forget this consumer's checkpoint and read the stream from its start (after the stream "
+    "was created again); the lake is kept, re-read bars count as duplicates"
+)
 
 
 def archive(
@@ -173,13 +199,16 @@ def archive(
     follow: bool = typer.Option(
         False, "--follow", help="Keep consuming; otherwise exit once caught up"
     ),
+    reset_checkpoints: bool = typer.Option(False, "--reset-checkpoints", help=_RESET_HELP),
 ) -> None:
     """Stream -> raw-data/ (every record exactly as received)."""
     settings = settings_from(ctx)
     stream, lake = open_stream(settings), open_lake_from(settings)
     metrics, put = metric_fn(settings, "archive")
     try:
-        result = stages.run_archive(stream, lake, follow, _stop_on_signals(), put)
+        result = stages.run_archive(
+            stream, lake, follow, _stop_on_signals(), put, reset=reset_checkpoints
+        )
     finally:
         metrics.flush()
         stream.close()
@@ -191,22 +220,33 @@ def process(
     follow: bool = typer.Option(
         False, "--follow", help="Keep consuming; otherwise exit once caught up"
     ),
+    reset_checkpoints: bool = typer.Option(False, "--reset-checkpoints", help=_RESET_HELP),
 ) -> None:
     """Stream -> processed-data/ (bars, daily) and quarantine/."""
     settings = settings_from(ctx)
     stream, lake = open_stream(settings), open_lake_from(settings)
     metrics, put = metric_fn(settings, "process")
     try:
-        result = stages.run_process(stream, lake, follow, _stop_on_signals(), put)
+        result = stages.run_process(
+            stream, lake, follow, _stop_on_signals(), put, reset=reset_checkpoints
+        )
     finally:
         metrics.flush()
         stream.close()
-    totals = result.extra
-    console.print(
-        f"processed {result.records} records: "
-        + ", ".join(f"{k} {totals.get(k, 0)}" for k in COUNTERS[1:])
-        + f" (totals: read {totals.get('read', 0)})"
+    console.print(process_summary(result.records, result.run, result.extra))
+
+
+def process_summary(records: int, run: dict[str, Any], totals: dict[str, Any]) -> str:
+    """This run's figures (read = kept + duplicates + quarantined), then the totals apart."""
+    reasons = ", ".join(f"{k} {v}" for k, v in run.get("reasons", {}).items())
+    line = (
+        f"processed {records} records this run: read {run.get('read', 0)} = "
+        f"kept {run.get('kept', 0)} + duplicates {run.get('duplicates', 0)} + "
+        f"quarantined {run.get('quarantined', 0)}"
     )
+    if reasons:
+        line += f" ({reasons})"
+    return line + "; since the first run: " + ", ".join(f"{k} {totals.get(k, 0)}" for k in COUNTERS)
 
 
 RATE_WINDOW = 1.0  # seconds between the two readings `status` takes of a running pipeline
@@ -259,7 +299,7 @@ def register(app: typer.Typer) -> None:
 
 def run(
     ctx: typer.Context,
-    source: str = typer.Option("simulator", "--source", help="simulator | alphavantage | replay"),
+    source: str = typer.Option("simulator", "--source", help=_SOURCE_HELP),
     symbols: str = typer.Option(
         None, "--symbols", help=f"Comma-separated symbols {env_help('symbols')}"
     ),
@@ -272,6 +312,12 @@ def run(
     fault_rate: float = typer.Option(0.0, "--fault-rate", help="Simulator fault rate"),
     dashboard: bool = typer.Option(
         True, "--dashboard/--no-dashboard", help="Serve the live dashboard"
+    ),
+    process_stage: bool = typer.Option(
+        True,
+        "--process/--no-process",
+        help="Run the local process stage; --no-process when the Glue job processes the "
+        "stream (a lake has one processor)",
     ),
     host: str = typer.Option(
         None, "--host", help=f"Dashboard bind address {env_help('dashboard_host')}"
@@ -300,6 +346,10 @@ def run(
         True, "--extended-hours/--no-extended-hours", help="Alpha Vantage: 04:00-20:00 ET"
     ),
     datatype: str = typer.Option("json", "--datatype", help="Alpha Vantage: json or csv"),
+    channel: str = typer.Option(None, "--channel", help=_CHANNEL_HELP),
+    feed: str = typer.Option(None, "--feed", help="Alpaca: iex (free) | sip | delayed_sip | test"),
+    lateness: float = typer.Option(2.0, "--lateness", help=_LATENESS_HELP),
+    stall_timeout: float = typer.Option(90.0, "--stall-timeout", help=_STALL_HELP),
     files: list[str] = typer.Argument(None, help=_FILES_HELP, show_default=False),
 ) -> None:
     """Start every stage (ingest, archive, process, dashboard) with a live status view."""
@@ -322,6 +372,7 @@ def run(
         extended_hours=extended_hours,
         datatype=datatype,
         files=files,
+        **_stream_opts(channel, feed, lateness, stall_timeout),
     )
     build_source(
         source,
@@ -352,6 +403,7 @@ def run(
         dashboard=dashboard,
         refresh=refresh,
         duration=duration,
+        process=process_stage,
         debug=bool(root.get("debug")),
     )
 

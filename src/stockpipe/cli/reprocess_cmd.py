@@ -11,7 +11,10 @@ from rich.console import Console
 from stockpipe.cli.common import open_lake_from, settings_from
 from stockpipe.config import env_help
 from stockpipe.errors import ConfigError
+from stockpipe.pipeline.reprocess_guard import check_raw_covers_processed, check_writable
+from stockpipe.pipeline.stages import PROCESS_CONSUMER
 from stockpipe.processing.base import BatchStats
+from stockpipe.stream.lock import consumer_lock
 
 console = Console()
 ENGINES = ("local", "spark")
@@ -44,8 +47,9 @@ def reprocess(
 ) -> None:
     """Rebuild processed-data/ and quarantine/ from raw-data/.
 
-    Without --from/--to the processed zone is deleted and rebuilt from every raw record;
-    with them, those days' raw records are merged into the existing tables.
+    Without --from/--to the processed zone is deleted and rebuilt from every raw record
+    (refused while raw-data/ is behind the process checkpoint: run `stockpipe archive`
+    first); with them, those days' raw records are merged into the existing tables.
     """
     if engine not in ENGINES:
         raise ConfigError(f"--engine {engine!r} is unknown: use local or spark")
@@ -61,15 +65,21 @@ def reprocess(
         raise ConfigError(f"--from {lo} is after --to {hi}: swap them")
     settings = settings_from(ctx, **({"lake": lake} if lake else {}))
     target = open_lake_from(settings)
-    if engine == "local":
-        from stockpipe.processing.engine import reprocess as reprocess_local
+    # Rebuilding under a running `process` would interleave two writers: hold its lock.
+    with consumer_lock(target, PROCESS_CONSUMER):
+        check_writable(target)
+        if lo is None and hi is None:
+            # Only a full rebuild deletes; a date range merges and loses nothing.
+            check_raw_covers_processed(target)
+        if engine == "local":
+            from stockpipe.processing.engine import reprocess as reprocess_local
 
-        stats = reprocess_local(target, lo, hi)
-    else:
-        from stockpipe.spark import build_session, reprocess_spark
+            stats = reprocess_local(target, lo, hi)
+        else:
+            from stockpipe.spark import build_session, reprocess_spark
 
-        spark = build_session(master or "local[*]", "stockpipe-reprocess")
-        stats = reprocess_spark(spark, settings.lake_location, lo, hi)
+            spark = build_session(master or "local[*]", "stockpipe-reprocess")
+            stats = reprocess_spark(spark, settings.lake_location, lo, hi)
     console.print(_summary(engine, stats, target.uri("processed-data")))
 
 

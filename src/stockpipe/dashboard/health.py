@@ -83,8 +83,7 @@ class HealthReader:
             stream.close()
 
     def metrics(self) -> dict[str, Any]:
-        if self.settings.metrics != "local":
-            return {}
+        # Both backends keep the local file (CloudWatch through its local mirror).
         try:
             from stockpipe.metrics import read_local_metrics
 

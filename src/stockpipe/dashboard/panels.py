@@ -12,13 +12,24 @@ import math
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 from stockpipe.config import Settings
 from stockpipe.contract import BARS
-from stockpipe.dashboard.base import FilterError, Filters, Window, iso_z, resolve_window
+from stockpipe.dashboard import rollup
+from stockpipe.dashboard.base import (
+    DISPLAY_INTERVALS,
+    FilterError,
+    Filters,
+    Window,
+    default_interval,
+    iso_z,
+    resolve_window,
+)
+from stockpipe.dashboard.sessions import SESSION_SECONDS, sessions_between
+from stockpipe.dashboard.throttle import QueryCache, athena_ttl, catalog_from_dt, kpi_from_dt
 from stockpipe.errors import LakeError, QueryError, StockpipeError
 
 Row = dict[str, Any]
@@ -110,12 +121,19 @@ class Catalog:
     def symbols(self) -> list[str]:
         return sorted({r["symbol"] for r in self.rows})
 
-    @property
-    def intervals(self) -> list[str]:
-        return sorted({r["interval"] for r in self.rows}, key=_interval_order)
+    def stored_intervals(self, symbols: tuple[str, ...]) -> list[str]:
+        """Stored intervals of these symbols (of every symbol when none is selected)."""
+        found = {r["interval"] for r in self.rows if not symbols or r["symbol"] in symbols}
+        return sorted(found, key=_interval_order)
 
-    def span(self, symbols: tuple[str, ...], interval: str) -> tuple[datetime, datetime] | None:
-        chosen = [r for r in self.rows if r["symbol"] in symbols and r["interval"] == interval]
+    def span(
+        self, symbols: tuple[str, ...], interval: str | None = None
+    ) -> tuple[datetime, datetime] | None:
+        chosen = [
+            r
+            for r in self.rows
+            if r["symbol"] in symbols and (interval is None or r["interval"] == interval)
+        ]
         if not chosen:
             return None
         return min(r["first_ts"] for r in chosen), max(r["last_ts"] for r in chosen)
@@ -145,6 +163,9 @@ class DashboardData:
         # One query at a time: an embedded DuckDB connection is not meant to be shared
         # by the server's worker threads, and a dashboard needs no query parallelism.
         self._lock = threading.Lock()
+        # Athena is billed per query: cache answers and bound partitions (throttle.py).
+        self.athena = settings.sql == "athena"
+        self.cache = QueryCache(athena_ttl) if self.athena else None
 
     def lake(self) -> Any:
         if self._lake is None:
@@ -154,9 +175,16 @@ class DashboardData:
         return self._lake
 
     def query(self, name: str, params: Mapping[str, str] | None = None) -> list[Row]:
+        params = dict(params or {})
+        if self.cache is not None:
+            rows: list[Row] = self.cache.get_or_run(name, params, lambda: self._run(name, params))
+            return rows
+        return self._run(name, params)
+
+    def _run(self, name: str, params: dict[str, str]) -> list[Row]:
         with self._lock:
             try:
-                return self.runner(name, dict(params or {}))
+                return self.runner(name, params)
             except StockpipeError:
                 raise
             except (ImportError, OSError) as exc:
@@ -183,7 +211,7 @@ class DashboardData:
         if not self.has_bars():
             return Catalog([])
         rows = []
-        for r in self.query("dashboard_catalog"):
+        for r in self.query("dashboard_catalog", self._catalog_bounds()):
             rows.append(
                 {
                     "symbol": str(r["symbol"]),
@@ -195,30 +223,37 @@ class DashboardData:
             )
         return Catalog(rows)
 
-    def defaults(self, catalog: Catalog, filters: Filters) -> tuple[tuple[str, ...], str]:
-        """Symbols and interval to show when the URL does not say."""
-        interval = filters.interval
-        if interval is None:
-            intervals = catalog.intervals
-            interval = "1min" if "1min" in intervals else (intervals[0] if intervals else "1min")
-        symbols = filters.symbols
-        if not symbols:
-            available = [
-                s
-                for s in catalog.symbols
-                if any(r["symbol"] == s and r["interval"] == interval for r in catalog.rows)
-            ]
-            preferred = [s for s in self.settings.symbols if s in available]
-            symbols = tuple((preferred or available)[:4])
-        return symbols, interval
+    def _catalog_bounds(self) -> dict[str, str]:
+        """On Athena: a literal dt bound, the last session minus ATHENA_CATALOG_DAYS."""
+        if not self.athena:
+            return {}
+        last = self.query("dashboard_last_session")
+        last_dt = last[0].get("last_dt") if last else None
+        if not last_dt:
+            return {}  # no daily rows yet: the lake is new and small
+        return {"from_dt": catalog_from_dt(date.fromisoformat(str(last_dt)[:10]))}
+
+    def default_symbols(self, catalog: Catalog, filters: Filters) -> tuple[str, ...]:
+        """The URL's symbols; without any, up to 4 configured symbols that have bars.
+
+        An explicit empty list stays empty: unticking every symbol must not bring the
+        defaults back behind the user's back.
+        """
+        if filters.symbols is not None:
+            return filters.symbols
+        preferred = [s for s in self.settings.symbols if s in catalog.symbols]
+        return tuple((preferred or catalog.symbols)[:4])
 
     def view(self, filters: Filters) -> Row:
         """Everything one refresh needs, for the resolved filters."""
         catalog = self.catalog()
-        symbols, interval = self.defaults(catalog, filters)
+        symbols = self.default_symbols(catalog, filters)
+        stored = catalog.stored_intervals(symbols)
+        offered = rollup.available_intervals(stored)
         resolved: Row = {
             "symbols": list(symbols),
-            "interval": interval,
+            "interval": filters.interval,
+            "interval_auto": filters.interval is None,
             "window": filters.window,
             "from": iso_z(filters.start) if filters.start else None,
             "to": iso_z(filters.end) if filters.end else None,
@@ -226,35 +261,56 @@ class DashboardData:
         out: Row = {
             "filters": resolved,
             "catalog": catalog.to_json(),
+            "intervals": offered,
             "empty": catalog.empty,
+            "hint": None,
             "generated_at": iso_z(datetime.now(UTC)),
         }
-        span = catalog.span(symbols, interval)
+        none: Row = {"kpis": [], "series": {}, "buckets": [], "window": None}
+        out.update(none, bucket_seconds=None, source_interval=None, sessions=None)
+        span = catalog.span(symbols)
         if span is None and filters.window == "custom" and filters.start and filters.end:
             span = (filters.start, filters.end)
-        if span is None:
-            out.update(kpis=[], series={}, buckets=[], window=None, bucket_seconds=None)
+        if span is None or not symbols:
             return out
         window = resolve_window(filters, *span)
-        csv = ",".join(symbols)
+        sessions = sessions_between(window.start, window.end)
+        interval = filters.interval or default_interval(sessions, filters.window)
+        if filters.interval is None and interval not in offered and offered:
+            # The default cannot be made from what is stored (say, only daily bars):
+            # take the nearest coarser interval that can, else the coarsest there is.
+            coarser = [i for i in offered if DISPLAY_INTERVALS[i] >= DISPLAY_INTERVALS[interval]]
+            interval = coarser[0] if coarser else offered[-1]
+        resolved["interval"] = interval
         out["window"] = {"from": iso_z(window.start), "to": iso_z(window.end)}
-        out["kpis"] = self.kpis(csv, interval, window)
-        out["series"] = self.series(csv, interval, window)
-        seconds = window.bucket_seconds(interval)
+        out["sessions"] = sessions
+        source = rollup.source_interval(interval, stored)
+        if source is None:
+            have = ", ".join(offered) or "none"
+            out["hint"] = (
+                f"No {interval} bars: the lake holds {', '.join(stored)} bars for these "
+                f"symbols, which make {have}. Choose one of those intervals."
+            )
+            return out
+        out["source_interval"] = source
+        csv = ",".join(symbols)
+        out["kpis"] = self.kpis(csv, source, window)
+        out["series"] = self.series(csv, interval, source, window)
+        seconds = window.bucket_seconds(interval, sessions * SESSION_SECONDS)
         out["bucket_seconds"] = seconds
-        out["buckets"] = self.buckets(csv, interval, window, seconds)
+        out["buckets"] = self.buckets(csv, source, window, seconds)
         return out
 
     def kpis(self, csv: str, interval: str, window: Window) -> list[Row]:
-        rows = self.query(
-            "dashboard_kpis",
-            {
-                "symbols": csv,
-                "interval": interval,
-                "to_ts": iso_z(window.end),
-                "to_dt": window.to_dt,
-            },
-        )
+        params = {
+            "symbols": csv,
+            "interval": interval,
+            "to_ts": iso_z(window.end),
+            "to_dt": window.to_dt,
+        }
+        if self.athena:
+            params["from_dt"] = kpi_from_dt(window.to_dt)
+        rows = self.query("dashboard_kpis", params)
         out = []
         for r in rows:
             item: Row = {
@@ -276,20 +332,46 @@ class DashboardData:
             "to_dt": window.to_dt,
         }
 
-    def series(self, csv: str, interval: str, window: Window) -> dict[str, Row]:
-        """Column-oriented series per symbol: {'AAPL': {'ts': [...], 'close': [...]}}."""
-        rows = self.query("dashboard_series", self._window_params(csv, interval, window))
+    def series(self, csv: str, interval: str, source: str, window: Window) -> dict[str, Row]:
+        """Column-oriented series per symbol: {'AAPL': {'ts': [...], 'close': [...]}}.
+
+        Stored bars at the display interval come with their stored indicators; any other
+        interval is rolled up by SQL and gets its indicators from the pipeline's kernel.
+        """
+        if rollup.is_native(interval, source):
+            rows = self.query("dashboard_series", self._window_params(csv, source, window))
+        else:
+            rows = self._rolled(csv, interval, source, window)
         out: dict[str, Row] = {}
         for r in rows:
             symbol = str(r["symbol"])
-            cols = out.setdefault(symbol, {"ts": [], **{f: [] for f in SERIES_FIELDS}})
+            cols = out.setdefault(symbol, {"ts": [], "dt": [], **{f: [] for f in SERIES_FIELDS}})
             cols["ts"].append(iso_z(to_datetime(r["ts"])))
+            cols["dt"].append(str(r["dt"]))
             for f in SERIES_FIELDS:
                 cols[f].append(to_number(r.get(f)))
         return out
 
-    def buckets(self, csv: str, interval: str, window: Window, seconds: int) -> list[Row]:
-        params = {"bucket_seconds": str(seconds), **self._window_params(csv, interval, window)}
+    def _rolled(self, csv: str, interval: str, source: str, window: Window) -> list[Row]:
+        lookback = Window(rollup.lookback_start(window.start, interval), window.end)
+        params = {
+            "bucket_seconds": str(DISPLAY_INTERVALS[interval]),
+            **self._window_params(csv, source, lookback),
+        }
+        by_symbol: dict[str, list[Row]] = {}
+        for r in self.query("dashboard_rollup", params):
+            row: Row = {k: to_number(r[k]) for k in ("open", "high", "low", "close", "volume")}
+            row.update(vwap=to_number(r["vwap"]), dt=str(r["dt"]), ts=to_datetime(r["ts"]))
+            row["symbol"] = symbol = str(r["symbol"])
+            by_symbol.setdefault(symbol, []).append(row)
+        first = rollup.first_bucket(window.start, interval)
+        out: list[Row] = []
+        for symbol in sorted(by_symbol):
+            out.extend(rollup.with_indicators(by_symbol[symbol], first))
+        return out
+
+    def buckets(self, csv: str, source: str, window: Window, seconds: int) -> list[Row]:
+        params = {"bucket_seconds": str(seconds), **self._window_params(csv, source, window)}
         rows = self.query("dashboard_buckets", params)
         return [
             {

@@ -35,6 +35,8 @@ PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 # Only these names are served: a request path never becomes a file path.
 STATIC_FILES = {
     "app.js": (STATIC_DIR / "app.js", "text/javascript"),
+    "charts.js": (STATIC_DIR / "charts.js", "text/javascript"),
+    "zones.js": (STATIC_DIR / "zones.js", "text/javascript"),
     "style.css": (STATIC_DIR / "style.css", "text/css"),
     "plotly.min.js": (PLOTLY_JS, "text/javascript"),
 }

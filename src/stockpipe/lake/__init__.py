@@ -5,12 +5,12 @@ from __future__ import annotations
 from stockpipe.lake.base import Lake, safe_relpath
 
 
-def open_lake(location: str) -> Lake:
-    """A lake from a folder path or an s3://bucket/prefix URI."""
+def open_lake(location: str, region: str | None = None) -> Lake:
+    """A lake from a folder path or an s3://bucket/prefix URI (in `region`, if given)."""
     if location.startswith("s3://"):
         from stockpipe.lake.s3 import S3Lake
 
-        return S3Lake(location)
+        return S3Lake(location, region=region)
     from stockpipe.lake.local import LocalLake
 
     return LocalLake(location)

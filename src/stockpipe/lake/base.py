@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from stockpipe.errors import UnsafePathError
+from stockpipe.errors import LakeError, UnsafePathError
 
 # One path segment: letters, digits and . _ - = only, never "." or "..".
 _SEGMENT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._=\-]{0,199}$")
@@ -74,7 +74,16 @@ class Lake(ABC):
         self.write_bytes(relpath, buf.getvalue())
 
     def read_parquet(self, relpath: str) -> pa.Table:
-        return pq.read_table(io.BytesIO(self.read_bytes(relpath)))
+        data = self.read_bytes(relpath)
+        try:
+            return pq.read_table(io.BytesIO(data))
+        except (pa.ArrowException, OSError) as exc:
+            # Arrow names the codec ("ZSTD decompression failed"), never the file.
+            raise LakeError(
+                f"Parquet file {self.uri(relpath)} is corrupted ({str(exc)[:160]}); rebuild the "
+                "processed zone from raw-data/ with `stockpipe reprocess`, or delete the file "
+                "and rerun the stage that wrote it"
+            ) from None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.root!r})"

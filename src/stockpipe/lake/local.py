@@ -65,8 +65,13 @@ class LocalLake(Lake):
         return sorted(out)
 
     def delete(self, relpath: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self._path(relpath).unlink()
+        path = self._path(relpath)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise LakeError(f"cannot delete {path}: {exc.strerror or exc}") from exc
 
     def arrow_filesystem(self) -> tuple[object, str]:
         return pafs.LocalFileSystem(), self.root

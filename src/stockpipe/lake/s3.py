@@ -4,13 +4,15 @@ Object bytes are read and written through pyarrow's S3 filesystem (the same one 
 engines use for Parquet); listing, existence checks and deletes use boto3. A PUT
 replaces an object atomically, so no temporary objects are needed. Both paths retry
 SlowDown, throttling and 5xx replies with capped exponential backoff and jitter.
-Endpoint, region and credentials come from boto3's standard chain (AWS_PROFILE,
-AWS_REGION, AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3), so moto, LocalStack and AWS differ
-only in the environment.
+Endpoint and credentials come from boto3's standard chain (AWS_PROFILE,
+AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3), so moto, LocalStack and AWS differ only in the
+environment. The region is, in order: the one passed in (a Spark job's --region),
+AWS_REGION, AWS_DEFAULT_REGION, the bucket's own (pyarrow.fs.resolve_s3_region), us-east-1.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from typing import Any
@@ -25,6 +27,38 @@ from stockpipe.errors import ConfigError, LakeError
 from stockpipe.lake.base import TMP_PREFIX, Lake, safe_relpath
 
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+DEFAULT_REGION = "us-east-1"
+_BUCKET_REGIONS: dict[str, str | None] = {}
+_REGIONS_LOCK = threading.Lock()
+
+
+def configured_region() -> str | None:
+    """The region the environment names: AWS_REGION (or stockpipe.toml), then
+    AWS_DEFAULT_REGION; None when neither is set (settings' built-in default ignored)."""
+    from stockpipe.config import load_settings
+
+    loaded = load_settings()
+    if loaded.origins.get("aws_region", "default") != "default":
+        return loaded.settings.aws_region
+    return os.environ.get("AWS_DEFAULT_REGION") or None
+
+
+def bucket_region(bucket: str) -> str | None:
+    """The bucket's own region, asked of S3 once per process (None if it cannot be asked).
+
+    Spark tasks on Glue or EMR may have no region in their environment, and pyarrow's
+    S3 filesystem does not follow a cross-region redirect, so a guessed us-east-1 would
+    fail on any other region. Against an emulator (an endpoint override) nothing is asked.
+    """
+    if endpoint_for("s3"):
+        return None
+    with _REGIONS_LOCK:
+        if bucket not in _BUCKET_REGIONS:
+            try:
+                _BUCKET_REGIONS[bucket] = pafs.resolve_s3_region(bucket)
+            except (OSError, ValueError):
+                _BUCKET_REGIONS[bucket] = None
+        return _BUCKET_REGIONS[bucket]
 
 
 def parse_s3_uri(location: str) -> tuple[str, str]:
@@ -52,11 +86,7 @@ class S3Lake(Lake):
     ) -> None:
         self.bucket, self.prefix = parse_s3_uri(location)
         self.root = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
-        if region is None:
-            from stockpipe.config import get_settings
-
-            region = get_settings().aws_region
-        self.region = region
+        self.region = region or configured_region() or bucket_region(self.bucket) or DEFAULT_REGION
         self._session = session
         self._client = s3_client
         self.backoff = backoff or Backoff()

@@ -7,6 +7,7 @@ from typing import Any
 from stockpipe.config import Settings
 from stockpipe.metrics.base import METRICS, NAMESPACE, Metrics
 from stockpipe.metrics.local import LocalMetrics, read_metrics_file
+from stockpipe.metrics.stage import StageMetrics
 
 
 def stream_dimension(settings: Settings) -> str:
@@ -18,15 +19,20 @@ def get_metrics(settings: Settings) -> Metrics:
     if settings.metrics == "cloudwatch":
         from stockpipe.aws.session import client
         from stockpipe.metrics.cloudwatch import CloudWatchMetrics
+        from stockpipe.metrics.mirror import MirroredMetrics
 
-        return CloudWatchMetrics(
+        cloudwatch = CloudWatchMetrics(
             client("cloudwatch", settings.aws_region), stream_dimension(settings)
+        )
+        # Mirrored locally, so `status` and the health panel see the running stages.
+        return MirroredMetrics(
+            cloudwatch, LocalMetrics(settings.state_dir, stream_dimension(settings))
         )
     return LocalMetrics(settings.state_dir, stream_dimension(settings))
 
 
 def read_local_metrics(settings: Settings) -> dict[str, Any]:
-    """What the local backend recorded, for `stockpipe status` and the dashboard.
+    """What the local file recorded (either backend), for `stockpipe status` and the dashboard.
 
     {"stages": {stage: {metric: {"unit", "total", "count", "last", "max", "stream",
     "updated_at"}}}, "updated_at": ...}; {"stages": {}} when nothing was recorded yet.
@@ -34,4 +40,12 @@ def read_local_metrics(settings: Settings) -> dict[str, Any]:
     return read_metrics_file(settings.state_dir)
 
 
-__all__ = ["METRICS", "NAMESPACE", "LocalMetrics", "Metrics", "get_metrics", "read_local_metrics"]
+__all__ = [
+    "METRICS",
+    "NAMESPACE",
+    "LocalMetrics",
+    "Metrics",
+    "StageMetrics",
+    "get_metrics",
+    "read_local_metrics",
+]

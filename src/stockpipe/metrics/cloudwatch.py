@@ -11,13 +11,25 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from stockpipe.aws.retry import Backoff, with_backoff
 from stockpipe.errors import StockpipeError
-from stockpipe.metrics.base import METRICS, NAMESPACE, Datum, Metrics, check_datum
+from stockpipe.metrics.base import (
+    FLUSH_INTERVAL_S,
+    MAX_BUFFER,
+    METRICS,
+    NAMESPACE,
+    Datum,
+    Metrics,
+)
 
 # PutMetricData accepts up to 1000 datums per call; we stay far below the 1 MB body limit.
 MAX_DATUMS_PER_CALL = 1000
 
 
 class CloudWatchMetrics(Metrics):
+    # PutMetricData is billed per call ($0.01 per 1,000): at most one call per 10 s per
+    # stage while busy, one per minute while idle (CloudWatch's standard resolution).
+    checkpoint_interval = FLUSH_INTERVAL_S
+    heartbeat_interval = 60.0
+
     def __init__(
         self,
         client: Any,
@@ -25,27 +37,16 @@ class CloudWatchMetrics(Metrics):
         namespace: str = NAMESPACE,
         backoff: Backoff | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        max_buffer: int = MAX_BUFFER,
     ) -> None:
-        super().__init__(stream)
+        super().__init__(stream, max_buffer)
         self.client = client
         self.namespace = namespace
         self.backoff = backoff or Backoff()
         self._clock = clock
-        self._buffer: list[Datum] = []
 
-    def put(
-        self,
-        name: str,
-        value: float,
-        unit: str = "Count",
-        *,
-        stage: str,
-        stream: str | None = None,
-    ) -> None:
-        check_datum(name, unit, stage)
-        self._buffer.append(
-            Datum(name, float(value), unit, stage, stream or self.default_stream, self._clock())
-        )
+    def _now(self) -> datetime:
+        return self._clock()
 
     def _datums(self, pending: list[Datum]) -> list[dict[str, Any]]:
         # Counters are summed per flush (Sum is what dashboards plot); samples stay apart
@@ -73,20 +74,34 @@ class CloudWatchMetrics(Metrics):
             out.append(datum)
         return out
 
-    def _send(self, chunk: list[dict[str, Any]]) -> None:
+    def _send_chunk(self, chunk: list[dict[str, Any]]) -> None:
         self.client.put_metric_data(Namespace=self.namespace, MetricData=chunk)
 
-    def flush(self) -> None:
-        if not self._buffer:
-            return
-        pending, self._buffer = self._buffer, []
+    def _send(self, pending: list[Datum]) -> None:
         datums = self._datums(pending)
+        sent = 0
         try:
             for i in range(0, len(datums), MAX_DATUMS_PER_CALL):
                 chunk = datums[i : i + MAX_DATUMS_PER_CALL]
-                with_backoff(partial(self._send, chunk), "PutMetricData", self.backoff)
+                with_backoff(partial(self._send_chunk, chunk), "PutMetricData", self.backoff)
+                sent = i + len(chunk)
         except (ClientError, BotoCoreError) as exc:
+            if sent:
+                # Chunks already accepted must not be sent twice: requeue only the rest.
+                pending[:] = [_datum(d) for d in datums[sent:]]
             raise StockpipeError(
                 f"PutMetricData to namespace {self.namespace} failed: {exc}; check the "
                 "cloudwatch:PutMetricData permission, or set STOCKPIPE_METRICS=local"
             ) from exc
+
+
+def _datum(doc: dict[str, Any]) -> Datum:
+    dims = {d["Name"]: d["Value"] for d in doc["Dimensions"]}
+    return Datum(
+        doc["MetricName"],
+        doc["Value"],
+        doc["Unit"],
+        dims["stage"],
+        dims["stream"],
+        doc["Timestamp"],
+    )

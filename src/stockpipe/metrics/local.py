@@ -13,40 +13,26 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from stockpipe.errors import StockpipeError
-from stockpipe.metrics.base import Datum, Metrics, check_datum
+from stockpipe.metrics.base import MAX_BUFFER, Datum, Metrics
 
 FILE_NAME = "metrics.json"
 
 
 class LocalMetrics(Metrics):
-    def __init__(self, state_dir: str | os.PathLike[str], stream: str = "local") -> None:
-        super().__init__(stream)
-        self.path = Path(state_dir) / FILE_NAME
-        self._buffer: list[Datum] = []
-
-    def put(
+    def __init__(
         self,
-        name: str,
-        value: float,
-        unit: str = "Count",
-        *,
-        stage: str,
-        stream: str | None = None,
+        state_dir: str | os.PathLike[str],
+        stream: str = "local",
+        max_buffer: int = MAX_BUFFER,
     ) -> None:
-        check_datum(name, unit, stage)
-        self._buffer.append(
-            Datum(name, float(value), unit, stage, stream or self.default_stream, datetime.now(UTC))
-        )
+        super().__init__(stream, max_buffer)
+        self.path = Path(state_dir) / FILE_NAME
 
-    def flush(self) -> None:
-        if not self._buffer:
-            return
-        pending, self._buffer = self._buffer, []
+    def _send(self, pending: list[Datum]) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with _locked(self.path.with_name(FILE_NAME + ".lock")):
@@ -55,7 +41,6 @@ class LocalMetrics(Metrics):
                     _merge(doc, d)
                 _write_atomic(self.path, doc)
         except OSError as exc:
-            self._buffer = pending + self._buffer
             raise StockpipeError(f"cannot write metrics to {self.path}: {exc}") from exc
 
 

@@ -164,11 +164,12 @@ def _ingest(settings, stream, lake, source_opts, stop, put) -> None:  # type: ig
     stop.wait()  # a finished backfill idles until the pipeline stops
 
 
-def _start_stages(ctx: Any, args: tuple[Any, ...]) -> dict[str, Any]:
-    """Spawn every stage with `args` (overrides, config file, source options, debug)."""
+def _start_stages(ctx: Any, names: tuple[str, ...], args: tuple[Any, ...]) -> dict[str, Any]:
+    """Spawn each stage in `names` with `args` (overrides, config file, source options,
+    debug)."""
     procs = {
         name: ctx.Process(target=stage_main, args=(name, *args), name=f"stockpipe-{name}")
-        for name in STAGES
+        for name in names
     }
     # Children inherit an ignored SIGINT across exec: Ctrl-C reaches only this process.
     # Blocked meanwhile, a Ctrl-C pressed during the start stays pending for this process
@@ -205,13 +206,24 @@ def run_pipeline(
     dashboard: bool = True,
     refresh: float = 5.0,
     duration: float | None = None,
+    process: bool = True,
     debug: bool = False,
 ) -> None:
     _check_lake(settings.lake_location)
+    # Without `process` another processor (the Glue job) owns processed-data/.
+    names = STAGES if process else tuple(n for n in STAGES if n != "process")
     lock = HomeLock(settings.home).acquire(command="run")
     try:
         _run_locked(
-            settings, overrides, config_file, source_opts, dashboard, refresh, duration, debug
+            settings,
+            overrides,
+            config_file,
+            source_opts,
+            dashboard,
+            refresh,
+            duration,
+            debug,
+            names,
         )
     finally:
         lock.release()
@@ -230,7 +242,7 @@ def _check_lake(location: str) -> None:
 
 
 def _run_locked(  # type: ignore[no-untyped-def]
-    settings, overrides, config_file, source_opts, dashboard, refresh, duration, debug
+    settings, overrides, config_file, source_opts, dashboard, refresh, duration, debug, names
 ) -> None:
     stop = threading.Event()
     previous = {
@@ -253,7 +265,9 @@ def _run_locked(  # type: ignore[no-untyped-def]
     procs: dict[str, Any] = {}
     failed: list[str] = []
     try:
-        procs = _start_stages(mp.get_context("spawn"), (overrides, config_file, source_opts, debug))
+        procs = _start_stages(
+            mp.get_context("spawn"), names, (overrides, config_file, source_opts, debug)
+        )
         _write_run(settings, url, procs, None)
         if url:
             console.print(f"dashboard: [bold]{url}[/bold]")

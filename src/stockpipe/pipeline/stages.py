@@ -18,6 +18,7 @@ from stockpipe.pipeline.buffered import RAW_BATCH_BYTES, RAW_BATCH_SECONDS, Buff
 from stockpipe.sources.base import Source
 from stockpipe.stream.base import Stream, batched_puts
 from stockpipe.stream.consumer import Consumer
+from stockpipe.stream.lock import ConsumerLock, consumer_lock
 
 log = logging.getLogger("stockpipe.pipeline")
 
@@ -32,11 +33,25 @@ def _no_metric(name: str, value: float, unit: str) -> None:
     return None
 
 
+def _checkpointed(metric: MetricFn) -> None:
+    # A StageMetrics flushes at each checkpoint; a plain callback has nothing to flush.
+    hook = getattr(metric, "checkpoint", None)
+    if hook is not None:
+        hook()
+
+
+def _idle(metric: MetricFn, lag_ms: float) -> None:
+    hook = getattr(metric, "idle", None)
+    if hook is not None:
+        hook(lag_ms)
+
+
 @dataclass
 class StageResult:
     records: int = 0
     batches: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # process: the running totals
+    run: dict[str, Any] = field(default_factory=dict)  # process: this run's own counts
 
 
 def run_ingest(
@@ -53,6 +68,7 @@ def run_ingest(
             stream.put_records(call)
             result.records += len(call)
             metric("RecordsIngested", len(call), "Count")
+            _checkpointed(metric)
         result.batches += 1
         if stop.is_set():
             source.stop()
@@ -67,11 +83,14 @@ def run_consumer(
     stop: threading.Event | None = None,
     max_records: int = 10000,
     metric: MetricFn = _no_metric,
+    lock: ConsumerLock | None = None,
 ) -> StageResult:
     """Poll, handle, commit, until caught up (or forever with `follow`)."""
     stop = stop or threading.Event()
     result = StageResult()
     while not stop.is_set():
+        if lock is not None:
+            lock.renew()  # a lease (S3 lakes) stays ours only while we run
         started = time.monotonic()
         batch = consumer.poll(max_records)
         if batch.records or batch.finished:
@@ -82,9 +101,11 @@ def run_consumer(
             result.batches += 1
             metric("BatchDurationMs", (time.monotonic() - started) * 1000, "Milliseconds")
             metric("ProcessingLagMs", consumer.millis_behind, "Milliseconds")
+            _checkpointed(metric)
             continue
         if consumer.caught_up and not follow:
             break
+        _idle(metric, consumer.millis_behind)
         stop.wait(EMPTY_POLL_SLEEP)
     return result
 
@@ -96,35 +117,44 @@ def run_archive(
     stop: threading.Event | None = None,
     metric: MetricFn = _no_metric,
     max_records: int = 10000,
+    reset: bool = False,
     batch_bytes: int = RAW_BATCH_BYTES,
     batch_seconds: float = RAW_BATCH_SECONDS,
 ) -> StageResult:
     """Stream -> raw-data/ (JSON lines), checkpointed as consumer `archive`.
 
+    `reset` (`--reset-checkpoints`) reads the stream from its start, e.g. after the stream
+    was created again and the old checkpoint was refused.
+
     Records are written in batches of `batch_bytes` or `batch_seconds`, whichever comes
-    first (see pipeline/buffered.py: exactly-once holds), so live mode writes a few
-    files per shard a minute instead of several a second.
+    first in follow mode (see pipeline/buffered.py: exactly-once holds), so live mode
+    writes a few files per shard a minute instead of several a second.
     """
-    consumer = BufferedConsumer(
-        Consumer(stream, lake, ARCHIVE_CONSUMER), batch_bytes, batch_seconds, follow
-    )
-    archiver = RawArchiver(lake)
+    with consumer_lock(lake, ARCHIVE_CONSUMER) as lock:
+        consumer = BufferedConsumer(
+            Consumer(stream, lake, ARCHIVE_CONSUMER, reset=reset),
+            batch_bytes,
+            batch_seconds,
+            follow,
+        )
+        archiver = RawArchiver(lake)
 
-    def handle(records: list[Any]) -> None:
-        archiver.write(records)
-        metric("RecordsArchived", len(records), "Count")
-        return None
+        def handle(records: list[Any]) -> None:
+            archiver.write(records)
+            metric("RecordsArchived", len(records), "Count")
+            return None
 
-    result = run_consumer(consumer, handle, follow, stop, max_records, metric)
-    # Stopping: what is buffered is written and committed, not left to be re-read.
-    tail = consumer.drain()
-    if tail.records or tail.finished:
-        if tail.records:
-            handle(tail.records)
-        consumer.commit(tail)
-        result.records += len(tail.records)
-        result.batches += 1
-    return result
+        result = run_consumer(consumer, handle, follow, stop, max_records, metric, lock)
+        # Stopping: what is buffered is written and committed, not left to be re-read.
+        tail = consumer.drain()
+        if tail.records or tail.finished:
+            if tail.records:
+                handle(tail.records)
+            consumer.commit(tail)
+            result.records += len(tail.records)
+            result.batches += 1
+            _checkpointed(metric)
+        return result
 
 
 def run_process(
@@ -134,26 +164,46 @@ def run_process(
     stop: threading.Event | None = None,
     metric: MetricFn = _no_metric,
     max_records: int = 10000,
+    reset: bool = False,
 ) -> StageResult:
     """Stream -> processed-data/ and quarantine/, checkpointed as consumer `process`.
 
     The running totals live in the checkpoint's state, committed with the positions.
+    `reset` reads the stream from its start (see `run_archive`).
     """
+
+    with consumer_lock(lake, PROCESS_CONSUMER) as lock:
+        return _run_process(stream, lake, follow, stop, metric, max_records, reset, lock)
+
+
+def _run_process(
+    stream: Stream,
+    lake: Lake,
+    follow: bool,
+    stop: threading.Event | None,
+    metric: MetricFn,
+    max_records: int,
+    reset: bool,
+    lock: ConsumerLock,
+) -> StageResult:
     from stockpipe.processing.engine import BatchStats, Processor
 
-    consumer = Consumer(stream, lake, PROCESS_CONSUMER)
+    consumer = Consumer(stream, lake, PROCESS_CONSUMER, reset=reset)
     processor = Processor(lake)
     totals = BatchStats.from_state(consumer.state)
+    run = BatchStats()  # this run only: the summary must not mix it with the totals
 
     def handle(records: list[Any]) -> dict[str, Any]:
-        nonlocal totals
+        nonlocal totals, run
         stats = processor.process(records)
         totals = totals + stats
+        run = run + stats
         metric("RecordsProcessed", stats.kept, "Count")
         metric("RecordsQuarantined", stats.quarantined, "Count")
         metric("DuplicatesDropped", stats.duplicates, "Count")
         return totals.to_state()
 
-    result = run_consumer(consumer, handle, follow, stop, max_records, metric)
+    result = run_consumer(consumer, handle, follow, stop, max_records, metric, lock)
     result.extra = totals.to_state()
+    result.run = run.to_state()
     return result

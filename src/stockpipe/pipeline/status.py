@@ -13,7 +13,7 @@ from stockpipe.contract import BARS, DAILY, QUARANTINE, RAW
 from stockpipe.lake.base import Lake
 from stockpipe.pipeline.stages import ARCHIVE_CONSUMER, PROCESS_CONSUMER
 from stockpipe.stream.base import Stream
-from stockpipe.stream.consumer import Checkpoint
+from stockpipe.stream.consumer import Checkpoint, verify_checkpoint
 
 COUNTERS = ("read", "kept", "duplicates", "quarantined")
 
@@ -39,6 +39,8 @@ def consumer_status(stream: Stream | None, lake: Lake, name: str) -> ConsumerSta
     shards: dict[str, str | None] = {}
     pending: int | None = 0
     if stream is not None:
+        # A checkpoint of another stream would show a lag of 0 while records are missed.
+        verify_checkpoint(stream, lake, cp)
         for shard in stream.list_shards():
             committed = cp.shards.get(shard.shard_id)
             shards[shard.shard_id] = committed
@@ -151,11 +153,10 @@ class StatusReader:
         from stockpipe.pipeline.homelock import holder
 
         st = pipeline_status(self.stream, self.lake)
-        metrics: dict[str, Any] = {}
-        if self.settings.metrics == "local":
-            from stockpipe.metrics import read_local_metrics
+        from stockpipe.metrics import read_local_metrics
 
-            metrics = read_local_metrics(self.settings).get("stages", {})
+        # Both backends keep state/metrics.json (CloudWatch through its local mirror).
+        metrics: dict[str, Any] = read_local_metrics(self.settings).get("stages", {})
         produced = _stream_total(self.stream)
         consumers = {c.name: c for c in st["consumers"]}
         consumed = {

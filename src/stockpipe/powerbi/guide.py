@@ -58,18 +58,22 @@ using enhanced metadata format (PBIR)* enabled if your version still lists them 
    | Data Source Name | `{DEFAULT_DSN}` (the model's `DSN` parameter; any name works if you change the parameter) |
    | Region | the region of the stack, e.g. `us-east-1` (stockpipe's `AWS_REGION`) |
    | Catalog | `AwsDataCatalog` |
-   | Database | `{DEFAULT_DATABASE}` (stockpipe's `STOCKPIPE_ATHENA_DATABASE`) |
-   | Workgroup | the workgroup created by the CloudFormation stack, or `primary` (`STOCKPIPE_ATHENA_WORKGROUP`) |
+   | Database | the stack's database, `stockpipe_<environment>` such as `stockpipe_dev` (its `GlueDatabaseName` output, stockpipe's `STOCKPIPE_ATHENA_DATABASE`); `{DEFAULT_DATABASE}` for a database made by `stockpipe athena setup`. Set the model's `AthenaDatabase` parameter to the same name |
+   | Workgroup | the workgroup the CloudFormation stack created, `stockpipe-<environment>` (`STOCKPIPE_ATHENA_WORKGROUP`), not the account's default workgroup: the stack's analyst policy allows queries only in its own |
    | S3 output location | `s3://<results-bucket>/athena-results/` (`STOCKPIPE_ATHENA_OUTPUT`); leave empty if the workgroup enforces its own result location |
 
 3. **Authentication options…** choose one:
    * **IAM Profile** (recommended on a workstation): the name of a profile in
      `%USERPROFILE%\\.aws\\credentials` or an SSO profile in `%USERPROFILE%\\.aws\\config`.
    * **IAM Credentials**: an access key ID and secret access key of a least-privilege IAM user
-     (Athena `StartQueryExecution`, `GetQueryExecution`, `GetQueryResults`, `StopQueryExecution`,
-     `GetWorkGroup`; Glue `GetDatabase(s)`, `GetTable(s)`, `GetPartitions`; S3 `GetObject`/`ListBucket`
-     on the lake and `PutObject`/`GetObject`/`ListBucket` on the results location). The driver stores
-     the secret in the DSN; prefer a profile.
+     with the stack's `AnalystPolicyArn` managed policy attached. It has what the driver calls to
+     browse and query: Athena `ListDataCatalogs`, `GetDataCatalog`, `ListDatabases`, `GetDatabase`,
+     `ListTableMetadata`, `GetTableMetadata`, `ListWorkGroups`, `GetWorkGroup`,
+     `StartQueryExecution`, `GetQueryExecution`, `GetQueryResults`, `GetQueryResultsStream`,
+     `StopQueryExecution` (the browse actions of the AWS managed policy `AWSQuicksightAthenaAccess`,
+     limited to the stack's workgroup and `AwsDataCatalog`); Glue `GetDatabase(s)`, `GetTable(s)`,
+     `GetPartition(s)`; S3 `GetObject`/`ListBucket` on the lake and `PutObject`/`GetObject` on
+     `athena-results/`. The driver stores the secret in the DSN; prefer a profile.
    * **Default Credentials** uses the normal AWS chain (environment, profile, instance role), which is
      the right choice on an EC2-hosted gateway with an instance role.
    * SAML/Azure AD/Okta options exist for single sign-on; with Azure AD you can also pass a

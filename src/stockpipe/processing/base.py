@@ -26,6 +26,7 @@ from stockpipe.stream.base import seq_key
 # Reason codes of the quarantine table, in the order the checks run.
 REASONS = (
     "invalid_json",
+    "source_rejected",
     "missing_field",
     "bad_type",
     "unsupported_schema_version",

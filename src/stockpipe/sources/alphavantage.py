@@ -20,7 +20,7 @@ from pathlib import Path
 
 from stockpipe.contract import INTERVAL_SECONDS, SYMBOL_RE
 from stockpipe.errors import ConfigError, SourceError
-from stockpipe.records import Bar, format_ts, parse_ts
+from stockpipe.records import format_ts, parse_ts
 from stockpipe.sources import calendar
 from stockpipe.sources.alphavantage_client import (
     DATATYPES,
@@ -29,8 +29,12 @@ from stockpipe.sources.alphavantage_client import (
     OUTPUT_SIZES,
     AlphaVantageClient,
     BurstLimitError,
+    InvalidKeyError,
+    PremiumEndpointError,
     RateLimitError,
+    Series,
     SymbolError,
+    TransportError,
     check_month,
 )
 from stockpipe.sources.base import Payload, Source
@@ -38,6 +42,14 @@ from stockpipe.sources.budget import BudgetExhaustedError
 
 log = logging.getLogger("stockpipe.sources.alphavantage")
 
+# Errors that would fail every symbol alike: they end the ingest instead of skipping one.
+_TERMINAL = (
+    InvalidKeyError,
+    PremiumEndpointError,
+    RateLimitError,
+    TransportError,
+    BudgetExhaustedError,
+)
 HEARTBEAT = 0.5  # seconds between empty batches while waiting, so a stop is seen quickly
 MAX_BURST_RETRIES = 5
 
@@ -46,7 +58,7 @@ class EmittedLog:
     """The ranges of bar starts already emitted for one (symbol, interval), on disk."""
 
     def __init__(self, state_dir: Path, symbol: str, interval: str) -> None:
-        if not SYMBOL_RE.match(symbol) or interval not in INTERVAL_SECONDS:
+        if not SYMBOL_RE.fullmatch(symbol) or interval not in INTERVAL_SECONDS:
             raise ConfigError(f"cannot keep state for symbol {symbol!r} interval {interval!r}")
         self.path = state_dir / "emitted" / f"{symbol}-{interval}.json"
         self.step = timedelta(seconds=INTERVAL_SECONDS[interval])
@@ -107,7 +119,7 @@ class AlphaVantageSource(Source):
     ) -> None:
         super().__init__()
         for sym in symbols:
-            if not SYMBOL_RE.match(sym):
+            if not SYMBOL_RE.fullmatch(sym):
                 raise ConfigError(f"symbol {sym!r} is invalid: use A-Z, 0-9, '.' and '-'")
         if interval not in INTRADAY_INTERVALS:
             raise ConfigError(
@@ -136,7 +148,7 @@ class AlphaVantageSource(Source):
         self._clock = clock
         self._sleep = sleep
         self.symbol_errors: dict[str, str] = {}
-        self.stats.extra.update({"polls": 0, "symbol_errors": 0, "rate_limited": 0})
+        self.stats.extra.update({"polls": 0, "symbol_errors": 0, "rate_limited": 0, "rejected": 0})
         if not self.once:
             per_day = len(self.symbols) * 86400 / poll
             if client.budget.per_day and per_day > client.budget.per_day:
@@ -177,8 +189,8 @@ class AlphaVantageSource(Source):
 
     # -- fetching ------------------------------------------------------------
 
-    def _fetch(self, symbol: str) -> Generator[list[Payload], None, list[Bar] | None]:
-        """Yield empty batches while rate-limited; return the fetched bars (None if stopped)."""
+    def _fetch(self, symbol: str) -> Generator[list[Payload], None, Series | None]:
+        """Yield empty batches while rate-limited; return the response (None if stopped)."""
         bursts = 0
         while not self.stopped:
             try:
@@ -203,7 +215,7 @@ class AlphaVantageSource(Source):
                 continue
             if series.symbol != symbol:
                 raise SymbolError(f"asked for {symbol} but the response is for {series.symbol}")
-            return series.bars
+            return series
         return None
 
     def batches(self) -> Iterator[list[Payload]]:
@@ -228,24 +240,40 @@ class AlphaVantageSource(Source):
             if self.stopped:
                 return
             try:
-                fetched = yield from self._fetch(symbol)
-            except SymbolError as exc:
-                # One bad symbol must not stop the others.
+                series = yield from self._fetch(symbol)
+            except _TERMINAL:
+                raise
+            except SourceError as exc:
+                # One bad symbol (an unknown ticker, a garbled response) must not stop the
+                # others; what stops every symbol (a bad key, the network) is terminal.
                 self.symbol_errors[symbol] = str(exc)
                 self.stats.extra["symbol_errors"] += 1
                 log.error("%s", exc)
                 continue
-            if fetched is None:
+            if series is None:
                 return
+            fetched = series.bars
             state = EmittedLog(self.state_dir, symbol, self.interval)
             now = self._clock()
             # A bar whose period has not ended may still change: it is sent on a later poll.
             closed = [b for b in fetched if b.ts + step <= now]
             new = [b for b in closed if not state.seen(b.ts)]
+            # A bad bar goes on to quarantine (with the request it came in) once, like a
+            # good one; one whose time cannot be read is sent with every response holding it.
+            bad = [
+                r
+                for r in series.rejected
+                if r.ts is None or (r.ts + step <= now and not state.seen(r.ts))
+            ]
             self.stats.bars += len(new)
-            self.stats.payloads += len(new)
-            log.info("%s: %d bars fetched, %d new", symbol, len(fetched), len(new))
+            self.stats.payloads += len(new) + len(bad)
+            self.stats.extra["rejected"] += len(bad)
+            log.info(
+                "%s: %d bars fetched, %d new, %d rejected", symbol, len(fetched), len(new), len(bad)
+            )
             yield [(b.partition_key, b.to_json()) for b in new]
+            if bad:
+                yield [(r.partition_key, r.to_json()) for r in bad]
             # Reached only after the stream accepted the batch: now it counts as emitted.
             if closed:
                 # The response is a contiguous window, so all of it is covered now.

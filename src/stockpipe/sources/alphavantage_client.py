@@ -2,17 +2,12 @@
 
 Alpha Vantage answers errors with HTTP 200 and a body holding `Error Message`,
 `Information` or `Note`, so every body is checked for those keys before any data is read.
-Every value arrives as a string. Timestamps are naive wall-clock times in the zone named by
-`Meta Data` (US/Eastern), converted to UTC here, at the edge, and nowhere else.
-
-Intraday timestamps label the START of each bar: with extended hours the series runs from
-04:00 to 19:59 (1min) or 19:55 (5min) Eastern, so the labels are period starts.
+Bodies are parsed in `alphavantage_parse.py`: one bad bar is one rejected bar, never a
+refused response, and intraday labels (bar ends) become bar starts there.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import random
@@ -20,14 +15,11 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import date
 
 import httpx
 
-from stockpipe.contract import INTERVAL_SECONDS, SYMBOL_RE
 from stockpipe.errors import ConfigError, SourceError
-from stockpipe.records import Bar
 from stockpipe.sources.alphavantage_errors import (
     EXCHANGE_TZ,
     AlphaVantageError,
@@ -41,6 +33,16 @@ from stockpipe.sources.alphavantage_errors import (
     check_error_body,
     redact,
 )
+from stockpipe.sources.alphavantage_parse import (
+    CSV_HEADER,
+    RejectedBar,
+    Series,
+    infer_interval,
+    json_line_of,
+    local_to_utc,
+    parse_csv_series,
+    parse_json_series,
+)
 from stockpipe.sources.budget import BudgetExhaustedError, RequestBudget
 
 log = logging.getLogger("stockpipe.sources.alphavantage")
@@ -49,7 +51,6 @@ DEFAULT_BASE_URL = "https://www.alphavantage.co/query"
 INTRADAY_INTERVALS = ("1min", "5min", "15min", "30min", "60min")
 OUTPUT_SIZES = ("compact", "full")
 DATATYPES = ("json", "csv")
-CSV_HEADER = ("timestamp", "open", "high", "low", "close", "volume")
 MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 __all__ = [
@@ -65,47 +66,15 @@ __all__ = [
     "TransportError",
     "parse_body",
     "redact",
+    "CSV_HEADER",
+    "RejectedBar",
+    "infer_interval",
+    "parse_csv_series",
+    "parse_json_series",
 ]
 
 
-# -- parsing ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Series:
-    """One parsed response: bars oldest first, all timestamps UTC."""
-
-    symbol: str
-    interval: str
-    bars: list[Bar]
-    time_zone: str = "US/Eastern"
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise SourceError(f"unknown time zone {name!r} in the response's Meta Data") from None
-
-
-def local_to_utc(text: str, zone: ZoneInfo, interval: str) -> datetime:
-    """A naive exchange-local timestamp (or, for daily bars, a date) as UTC.
-
-    Daily bars start at the 09:30 open. In the autumn's repeated hour the first (daylight)
-    reading is taken (fold=0); US equity bars never fall in that 01:00-02:00 hour.
-    """
-    text = text.strip()
-    try:
-        if interval == "1day":
-            day = date.fromisoformat(text[:10])
-            naive = datetime(day.year, day.month, day.day, 9, 30)  # noqa: DTZ001 - zone next
-        else:
-            naive = datetime.fromisoformat(text)
-    except ValueError:
-        raise SourceError(f"timestamp {text!r} is not 'YYYY-MM-DD HH:MM:SS'") from None
-    if naive.tzinfo is not None:
-        return naive.astimezone(UTC)
-    return naive.replace(tzinfo=zone).astimezone(UTC)
+# -- parsing (alphavantage_parse.py) ----------------------------------------------------
 
 
 def _number(value: object, what: str) -> float:
@@ -115,106 +84,6 @@ def _number(value: object, what: str) -> float:
         raise SourceError(f"{what} {value!r} is not a number") from None
 
 
-def _bar(symbol: str, interval: str, ts: datetime, row: dict[str, str], source: str) -> Bar:
-    volume = _number(row["volume"], "volume")
-    return Bar(
-        symbol=symbol,
-        interval=interval,
-        ts=ts,
-        open=_number(row["open"], "open"),
-        high=_number(row["high"], "high"),
-        low=_number(row["low"], "low"),
-        close=_number(row["close"], "close"),
-        volume=int(volume),
-        source=source,
-    )
-
-
-def parse_json_series(doc: dict[str, object], source: str, interval: str | None = None) -> Series:
-    """An intraday or daily time series response (`Meta Data` + `Time Series (...)`)."""
-    meta = doc.get("Meta Data")
-    series_key = next((k for k in doc if str(k).startswith("Time Series")), None)
-    if not isinstance(meta, dict) or series_key is None:
-        keys = ", ".join(map(str, doc)) or "none"
-        raise SourceError(
-            f"the response has no 'Meta Data' and 'Time Series (...)' (keys: {keys}); "
-            "is it a TIME_SERIES_INTRADAY or TIME_SERIES_DAILY response?"
-        )
-    fields = {str(k).split(". ", 1)[-1].strip().lower(): v for k, v in meta.items()}
-    symbol = str(fields.get("symbol", "")).strip().upper()
-    if not SYMBOL_RE.match(symbol):
-        raise SourceError(f"symbol {symbol!r} in Meta Data is not a valid ticker")
-    label = series_key[series_key.find("(") + 1 : series_key.rfind(")")].strip()
-    found = "1day" if label.lower() == "daily" else label
-    found = str(fields.get("interval", found))
-    if found not in INTERVAL_SECONDS:
-        raise SourceError(
-            f"interval {found!r} in the response is not one of {list(INTERVAL_SECONDS)}"
-        )
-    if interval and interval != found:
-        raise ConfigError(f"--interval {interval} does not match the response's interval {found}")
-    zone = _zone(str(fields.get("time zone", "US/Eastern")))
-    rows = doc[series_key]
-    if not isinstance(rows, dict):
-        raise SourceError(f"'{series_key}' is not an object of timestamps")
-    bars = []
-    for stamp, values in rows.items():
-        if not isinstance(values, dict):
-            raise SourceError(f"bar {stamp!r} is not an object of values")
-        row = {str(k).split(". ", 1)[-1].strip().lower(): str(v) for k, v in values.items()}
-        bars.append(_bar(symbol, found, local_to_utc(stamp, zone, found), row, source))
-    bars.sort(key=lambda b: b.ts)
-    return Series(symbol, found, bars, zone.key)
-
-
-def infer_interval(stamps: list[str]) -> str | None:
-    """The interval of a CSV series, from the smallest gap between its timestamps."""
-    if stamps and len(stamps[0].strip()) == 10:
-        return "1day"
-    times = sorted({datetime.fromisoformat(s.strip()) for s in stamps})
-    gaps = {int((b - a).total_seconds()) for a, b in zip(times, times[1:], strict=False)}
-    gaps.discard(0)
-    if not gaps:
-        return None
-    smallest = min(gaps)
-    return next((k for k, v in INTERVAL_SECONDS.items() if v == smallest), None)
-
-
-def parse_csv_series(
-    text: str, symbol: str, interval: str | None, source: str, tz: str = "US/Eastern"
-) -> Series:
-    """A `datatype=csv` response: header `timestamp,open,high,low,close,volume`."""
-    if not SYMBOL_RE.match(symbol):
-        raise ConfigError(f"--symbol {symbol!r} is invalid: use A-Z, 0-9, '.' and '-'")
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
-    header = tuple(h.strip().lower() for h in next(reader, []))
-    if header[:6] != CSV_HEADER:
-        raise SourceError(
-            f"CSV header {','.join(header) or '(empty)'} is not {','.join(CSV_HEADER)}"
-        )
-    rows = [r for r in reader if r and any(c.strip() for c in r)]
-    found = infer_interval([r[0] for r in rows])
-    if interval is None:
-        if found is None:
-            raise ConfigError("cannot tell the CSV's bar interval: give --interval, e.g. 5min")
-        interval = found
-    elif found is not None and found != interval:
-        raise ConfigError(f"--interval {interval} does not match the CSV's spacing ({found})")
-    zone = _zone(tz)
-    bars = [
-        _bar(
-            symbol,
-            interval,
-            local_to_utc(r[0], zone, interval),
-            dict(zip(CSV_HEADER, r, strict=False)),
-            source,
-        )
-        for r in rows
-    ]
-    bars.sort(key=lambda b: b.ts)
-    return Series(symbol, interval, bars, zone.key)
-
-
 def parse_body(
     body: str,
     function: str,
@@ -222,8 +91,14 @@ def parse_body(
     source: str,
     interval: str | None = None,
     key: str | None = None,
+    where: str | None = None,
 ) -> Series:
-    """A JSON or CSV body: refusals raise, data is parsed. CSV requests get JSON errors."""
+    """A JSON or CSV body: refusals raise, data is parsed. CSV requests get JSON errors.
+
+    `where` names the body in rejected bars' origins: a file ("ibm.csv") or, by default,
+    the request ("TIME_SERIES_INTRADAY IBM 5min response").
+    """
+    where = where or f"{function} {symbol} {interval or ''} response".replace("  ", " ")
     stripped = body.lstrip("\ufeff \t\r\n")
     try:
         if stripped.startswith("{"):
@@ -234,8 +109,8 @@ def parse_body(
                     f"{function} {symbol}: the response is not valid JSON ({exc})"
                 ) from None
             check_error_body(doc, function, symbol, key)
-            return parse_json_series(doc, source, interval)
-        return parse_csv_series(stripped, symbol, interval, source)
+            return parse_json_series(doc, source, interval, json_line_of(stripped, where))
+        return parse_csv_series(stripped, symbol, interval, source, where=where)
     except (KeyError, IndexError, ValueError, OverflowError, RecursionError) as exc:
         # A garbled body (a missing column, a NaN volume, a year-9999 stamp) is a clear
         # SourceError naming the problem, never a traceback.

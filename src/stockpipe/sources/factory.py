@@ -8,7 +8,7 @@ from typing import Any
 from stockpipe.errors import ConfigError
 from stockpipe.sources.base import Source
 
-SOURCES = ("simulator", "alphavantage", "replay")
+SOURCES = ("simulator", "alphavantage", "replay", "alpaca", "finnhub")
 
 
 def simulator_sessions(days: int, start: date | None) -> list[date]:
@@ -42,6 +42,10 @@ def build_source(name: str, symbols: list[str], **opts: Any) -> Source:
         from stockpipe.sources.replay import ReplaySource
 
         return ReplaySource(opts.get("files") or [], opts.get("symbol"), opts.get("interval"))
+    if name in ("alpaca", "finnhub"):
+        from stockpipe.sources.websocket.factory import build_websocket_source
+
+        return build_websocket_source(name, symbols, opts)
     raise ConfigError(f"--source {name!r} is unknown; use one of: {', '.join(SOURCES)}")
 
 

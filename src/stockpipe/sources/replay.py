@@ -1,5 +1,8 @@
 """ReplaySource: feed saved Alpha Vantage responses (JSON or CSV) into the stream.
 
+A bar that fails a check does not refuse its file: it is sent on with its file and line
+and quarantined by the process stage; `stats.extra["rejected"]` counts them.
+
 For users without a key, or over their quota: save what the API returned (`curl ... >
 ibm.json`) and replay it. The files are parsed exactly like live responses, so the bars
 are the same as if they had been fetched now.
@@ -12,10 +15,17 @@ from pathlib import Path
 
 from stockpipe.contract import INTERVALS, SYMBOL_RE
 from stockpipe.errors import ConfigError, SourceError
-from stockpipe.sources.alphavantage_client import Series, parse_body
+from stockpipe.records import Bar
+from stockpipe.sources.alphavantage_client import RejectedBar, Series, parse_body
 from stockpipe.sources.base import Payload, Source
 
 BATCH_BARS = 5000  # bars per batch: a month of 1min bars is split into a few puts
+
+
+def _naming(path: Path, exc: Exception) -> str:
+    """The error, led by the file it is about (once, if it names it already)."""
+    text = str(exc)
+    return text if text.startswith(str(path)) else f"{path}: {text}"
 
 
 class ReplaySource(Source):
@@ -32,7 +42,7 @@ class ReplaySource(Source):
                 "--source replay needs at least one FILE: a saved Alpha Vantage JSON or CSV "
                 "response, e.g. `stockpipe ingest --source replay ibm_5min.json`"
             )
-        if symbol is not None and not SYMBOL_RE.match(symbol):
+        if symbol is not None and not SYMBOL_RE.fullmatch(symbol):
             raise ConfigError(f"--symbol {symbol!r} is invalid: use A-Z, 0-9, '.' and '-'")
         if interval is not None and interval not in INTERVALS:
             raise ConfigError(
@@ -44,6 +54,7 @@ class ReplaySource(Source):
                 raise ConfigError(f"replay file {path} does not exist or is not a file")
         self.symbol = symbol
         self.interval = interval
+        self.stats.extra["rejected"] = 0
 
     def read(self, path: Path) -> Series:
         try:
@@ -56,12 +67,14 @@ class ReplaySource(Source):
                 f"{path} is CSV, which does not name its symbol: give --symbol, e.g. --symbol IBM"
             )
         try:
-            series = parse_body(text, "replay", self.symbol or "?", "replay", self.interval)
+            series = parse_body(
+                text, "replay", self.symbol or "?", "replay", self.interval, where=str(path)
+            )
         except ConfigError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
+            raise ConfigError(_naming(path, exc)) from None
         except SourceError as exc:
             # Includes a saved refusal (rate limit, bad key): it holds no bars to replay.
-            raise SourceError(f"{path}: {exc}") from None
+            raise SourceError(_naming(path, exc)) from None
         if is_json and self.symbol and series.symbol != self.symbol:
             raise ConfigError(
                 f"--symbol {self.symbol} does not match {series.symbol} in {path}'s Meta Data"
@@ -71,10 +84,15 @@ class ReplaySource(Source):
     def batches(self) -> Iterator[list[Payload]]:
         for path in self.files:
             series = self.read(path)
-            for i in range(0, len(series.bars), BATCH_BARS):
+            # A bad bar is sent on as found, with its file and line, to be quarantined
+            # by the process stage; the good bars of the file go on regardless.
+            items: list[Bar | RejectedBar] = [*series.bars, *series.rejected]
+            for i in range(0, len(items), BATCH_BARS):
                 if self.stopped:
                     return
-                chunk = series.bars[i : i + BATCH_BARS]
-                self.stats.bars += len(chunk)
+                chunk = items[i : i + BATCH_BARS]
+                bad = sum(isinstance(b, RejectedBar) for b in chunk)
+                self.stats.bars += len(chunk) - bad
+                self.stats.extra["rejected"] += bad
                 self.stats.payloads += len(chunk)
                 yield [(b.partition_key, b.to_json()) for b in chunk]

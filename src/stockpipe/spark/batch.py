@@ -78,11 +78,17 @@ def _widen_index(lake: Lake, spans: dict[str, tuple[str, str]]) -> None:
     lake.write_bytes(SERIES_INDEX, json.dumps(dict(sorted(index.items())), indent=0).encode())
 
 
-def process_envelopes(spark: SparkSession, envelopes: DataFrame, location: str) -> BatchStats:
-    """Process raw-zone envelopes (RAW columns) into the lake at `location`; durable on return."""
+def process_envelopes(
+    spark: SparkSession, envelopes: DataFrame, location: str, region: str | None = None
+) -> BatchStats:
+    """Process raw-zone envelopes (RAW columns) into the lake at `location`; durable on return.
+
+    `region` (the job's --region) reaches every task that opens the lake, because an
+    executor's environment may name no region at all.
+    """
     from pyspark.sql import functions as F
 
-    lake = open_lake(location)
+    lake = open_lake(location, region)
     routed = (
         envelopes.select(*tasks.ENVELOPE)
         .dropDuplicates(["shard_id", "sequence_number"])
@@ -99,14 +105,14 @@ def process_envelopes(spark: SparkSession, envelopes: DataFrame, location: str) 
             .persist()
         )
         try:
-            return _write(lake, location, out, F)
+            return _write(lake, location, out, F, region)
         finally:
             out.unpersist()
     finally:
         routed.unpersist()
 
 
-def _write(lake: Lake, location: str, out: DataFrame, F) -> BatchStats:  # type: ignore[no-untyped-def]  # noqa: N803
+def _write(lake: Lake, location: str, out: DataFrame, F, region: str | None) -> BatchStats:  # type: ignore[no-untyped-def]  # noqa: N803
     is_stats = F.col("table") == tasks.STATS
     meta = out.select(
         "table", "dt", "group", F.when(is_stats, F.col("data")).alias("data")
@@ -127,7 +133,7 @@ def _write(lake: Lake, location: str, out: DataFrame, F) -> BatchStats:  # type:
 
     def write(pdf):  # type: ignore[no-untyped-def]
         # A plain function, not functools.partial: Spark inspects its type hints.
-        return tasks.write_partitions(location, pdf)
+        return tasks.write_partitions(location, pdf, region)
 
     data.filter(~last_phase).groupBy("table", "dt").applyInPandas(
         write, tasks.WRITTEN_DDL
@@ -191,6 +197,7 @@ def reprocess_spark(
     from_date: str | date | None = None,
     to_date: str | date | None = None,
     raw_location: str | None = None,
+    region: str | None = None,
 ) -> BatchStats:
     """`reprocess --engine spark`: the same contract as `engine.reprocess`.
 
@@ -198,8 +205,8 @@ def reprocess_spark(
     with one, those raw records are merged into the existing tables. `raw_location`
     reads raw-data/ from another lake (default: the output lake).
     """
-    lake = open_lake(location)
-    raw = open_lake(raw_location) if raw_location else lake
+    lake = open_lake(location, region)
+    raw = open_lake(raw_location, region) if raw_location else lake
     lo, hi = _check_date("--from", from_date), _check_date("--to", to_date)
     if lo and hi and lo > hi:
         raise ConfigError(f"--from {lo} is after --to {hi}: swap them")
@@ -208,4 +215,4 @@ def reprocess_spark(
     envelopes = read_raw(spark, raw, lo, hi)
     if envelopes is None:
         return BatchStats()
-    return process_envelopes(spark, envelopes, location)
+    return process_envelopes(spark, envelopes, location, region)

@@ -35,7 +35,9 @@ GLUE_OPTIONAL = (
     "endpoint_url",
     "starting_position",
     "window_seconds",
+    "metrics",
 )
+METRICS_CHOICES = ("none", "cloudwatch")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -55,7 +57,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--interval-seconds", type=int, default=60, help="Micro-batch interval")
     p.add_argument("--stream-arn", help="Glue: Kinesis stream ARN")
     p.add_argument("--stream-name", help="EMR: Kinesis stream name")
-    p.add_argument("--region", default="us-east-1")
+    p.add_argument(
+        "--region",
+        default=None,
+        help="AWS region of the lake, stream and metrics (default: AWS_REGION, "
+        "AWS_DEFAULT_REGION, else the bucket's own region)",
+    )
+    p.add_argument(
+        "--metrics",
+        choices=METRICS_CHOICES,
+        default=None,
+        help="Send StockPipe metrics per batch (default: cloudwatch on Glue, else none)",
+    )
     p.add_argument("--endpoint-url", default=None)
     p.add_argument("--starting-position", default="TRIM_HORIZON")
     p.add_argument("--master", default=None, help="Spark master (default: from spark-submit)")
@@ -79,8 +92,45 @@ def _glue_args(argv: Sequence[str]) -> argparse.Namespace | None:
     ns.endpoint_url = opts.get("endpoint_url")
     ns.starting_position = opts.get("starting_position", ns.starting_position)
     ns.interval_seconds = int(opts.get("window_seconds", ns.interval_seconds))
+    metrics = opts.get("metrics") or "cloudwatch"
+    if metrics not in METRICS_CHOICES:
+        raise ConfigError(
+            f"--metrics {metrics!r} is unknown: use one of {', '.join(METRICS_CHOICES)}"
+        )
+    ns.metrics = metrics
     ns.job_name = opts["JOB_NAME"]
+    # Job.init hands these to the JVM as a map of strings: Glue's own dict, as resolved,
+    # not our Namespace (whose bools, ints and None the JVM cannot take).
+    ns.glue_options = opts
     return ns
+
+
+def resolve_region(args: argparse.Namespace) -> str | None:
+    """The job's region: --region, AWS_REGION, AWS_DEFAULT_REGION; None lets S3Lake ask
+    the bucket (pyarrow.fs.resolve_s3_region)."""
+    return args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+
+
+def stream_label(args: argparse.Namespace) -> str:
+    """The `stream` dimension of the job's metrics: the Kinesis stream's name, as the
+    `process` stage and the alarms use it; "raw" for the raw-zone sources."""
+    if args.stream_name:
+        return str(args.stream_name)
+    if args.stream_arn and "stream/" in args.stream_arn:
+        return str(args.stream_arn).rsplit("stream/", 1)[1]
+    return "raw"
+
+
+def job_metrics(args: argparse.Namespace, region: str | None) -> Any:
+    """A StageMetrics for the `process` stage on CloudWatch, or None (--metrics none)."""
+    if (getattr(args, "metrics", None) or "none") == "none":
+        return None
+    from stockpipe.aws.session import client
+    from stockpipe.metrics.cloudwatch import CloudWatchMetrics
+    from stockpipe.metrics.stage import StageMetrics
+
+    label = stream_label(args)
+    return StageMetrics(CloudWatchMetrics(client("cloudwatch", region), label), "process", label)
 
 
 def run(args: argparse.Namespace, glue_context: Any = None) -> dict[str, Any]:
@@ -93,6 +143,14 @@ def run(args: argparse.Namespace, glue_context: Any = None) -> dict[str, Any]:
     streaming_job = args.source == "kinesis" or args.stream
     if streaming_job and not args.checkpoint:
         raise ConfigError("streaming needs --checkpoint: give a folder or s3:// location")
+    if args.source == "kinesis" and glue_context is None and getattr(args, "once", False):
+        # The awslabs Kinesis connector (shipped with EMR 7.1+) has no availableNow support.
+        raise ConfigError(
+            "--once is not supported with --source kinesis on EMR: the Kinesis connector "
+            "cannot run availableNow; drop --once (micro-batches every --interval-seconds), "
+            "or archive to raw-data/ and run --source raw --stream --once"
+        )
+    region = resolve_region(args)
     if glue_context is not None:
         spark = glue_context.spark_session
     else:
@@ -102,27 +160,30 @@ def run(args: argparse.Namespace, glue_context: Any = None) -> dict[str, Any]:
             master = "local[*]"
         spark = build_session(master, "stockpipe-process-bars")
     if not streaming_job:
-        stats = reprocess_spark(spark, args.out, args.from_date, args.to_date, args.raw)
+        stats = reprocess_spark(spark, args.out, args.from_date, args.to_date, args.raw, region)
         return {"mode": "batch", **stats.to_state()}
+    metrics = job_metrics(args, region)
     if args.source == "kinesis" and glue_context is not None:
         if not args.stream_arn:
             raise ConfigError("--source kinesis on Glue needs --stream_arn")
         frame = streaming.glue_kinesis_stream(glue_context, args.stream_arn, args.starting_position)
         streaming.run_glue_stream(
-            glue_context, frame, args.out, args.checkpoint, args.interval_seconds
+            glue_context, frame, args.out, args.checkpoint, args.interval_seconds, metrics, region
         )
         return {"mode": "glue-kinesis"}
     if args.source == "kinesis":
         if not args.stream_name:
             raise ConfigError("--source kinesis on EMR needs --stream-name")
+        if not region:
+            raise ConfigError("--source kinesis on EMR needs --region (or AWS_REGION)")
         frame = streaming.emr_kinesis_stream(
-            spark, args.stream_name, args.region, args.endpoint_url, args.starting_position
+            spark, args.stream_name, region, args.endpoint_url, args.starting_position
         )
     else:
-        raw = open_lake(args.raw or args.out)
+        raw = open_lake(args.raw or args.out, region)
         frame = streaming.raw_file_stream(spark, raw, args.max_files_per_trigger)
     query = streaming.start(
-        spark, frame, args.out, args.checkpoint, args.once, args.interval_seconds
+        spark, frame, args.out, args.checkpoint, args.once, args.interval_seconds, metrics, region
     )
     query.awaitTermination()
     return {"mode": "stream", "batches": len(query.recentProgress)}
@@ -139,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             context = GlueContext(SparkContext.getOrCreate())
             job = Job(context)
-            job.init(glue.job_name, vars(glue))
+            job.init(glue.job_name, glue.glue_options)
             summary = run(glue, context)
             job.commit()
         else:

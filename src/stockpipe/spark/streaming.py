@@ -3,7 +3,8 @@
 Sources, all turned into raw-zone envelopes (contract.RAW columns) first:
 - `raw_file_stream`: a file source over raw-data/ (local tests, or S3 on EMR/Glue);
 - `emr_kinesis_stream`: Kinesis through the awslabs connector, format `aws-kinesis`;
-- `glue_kinesis_stream`: Kinesis through `glueContext.create_data_frame.from_options`.
+- `glue_kinesis_stream`: Kinesis through `glueContext.create_data_frame.from_options`;
+  its batches are shaped into envelopes inside the batch (spark/glue.py).
 
 The batch function is idempotent (a replayed micro-batch changes nothing), so Spark's
 at-least-once foreachBatch plus the checkpoint location gives an exactly-once lake.
@@ -11,8 +12,9 @@ at-least-once foreachBatch plus the checkpoint location gives an exactly-once la
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from datetime import UTC
+import time
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -20,25 +22,81 @@ import pandas as pd
 from stockpipe.contract import RAW
 from stockpipe.lake import Lake
 from stockpipe.lake.archive import envelope
-from stockpipe.spark import tasks
+from stockpipe.processing.base import BatchStats
+from stockpipe.spark import glue, tasks
 from stockpipe.spark.batch import RAW_DDL, process_envelopes
+from stockpipe.spark.glue import KINESIS_SHARD
 from stockpipe.stream.base import StreamRecord
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.streaming import StreamingQuery
 
-# The connectors do not expose the shard id; sequence numbers alone order one stream.
-KINESIS_SHARD = "kinesis"
+    from stockpipe.metrics.stage import StageMetrics
 
 
-def batch_writer(spark: SparkSession, location: str):  # type: ignore[no-untyped-def]
-    """The foreachBatch function: one micro-batch of envelopes into the lake."""
+def batch_writer(  # type: ignore[no-untyped-def]
+    spark: SparkSession,
+    location: str,
+    metrics: StageMetrics | None = None,
+    to_envelopes: Callable[[DataFrame, int], DataFrame] | None = None,
+    region: str | None = None,
+):
+    """The foreachBatch function: one micro-batch of envelopes into the lake.
+
+    `to_envelopes(frame, batch_id)` turns a source-specific batch into envelopes (Glue's
+    frames, see spark/glue.py); by default the batch already has the envelope columns.
+    With `metrics`, each batch emits the same StockPipe metrics as the `process` stage
+    and flushes them once the batch is durable (the batch is the checkpoint).
+    """
 
     def write(frame: DataFrame, batch_id: int) -> None:
-        process_envelopes(spark, frame.select(*tasks.ENVELOPE), location)
+        started = time.monotonic()
+        if to_envelopes is not None:
+            if frame.isEmpty():  # an idle window: nothing to shape
+                if metrics is not None:
+                    metrics.idle(0.0)
+                return
+            envelopes = to_envelopes(frame, batch_id)
+        else:
+            envelopes = frame.select(*tasks.ENVELOPE)
+        # Evaluated once: a Kinesis batch is not read twice, synthetic ids stay stable.
+        envelopes = envelopes.persist()
+        try:
+            stats = process_envelopes(spark, envelopes, location, region)
+            newest = _newest_arrival(envelopes) if metrics is not None else None
+        finally:
+            envelopes.unpersist()
+        if metrics is not None:
+            emit_batch_metrics(metrics, stats, started, newest)
 
     return write
+
+
+def _newest_arrival(envelopes: DataFrame) -> float | None:
+    """Epoch seconds of the batch's newest arrival (None for an empty batch)."""
+    from pyspark.sql import functions as F
+
+    row = envelopes.agg(F.max(F.to_timestamp("arrival_ts").cast("double"))).first()
+    return None if row is None or row[0] is None else float(row[0])
+
+
+def emit_batch_metrics(
+    metrics: StageMetrics, stats: BatchStats, started: float, newest: float | None
+) -> None:
+    """The `process` stage's metrics for one Spark batch, then a checkpoint flush.
+
+    ProcessingLagMs is the age of the newest record at commit: what MillisBehindLatest
+    approximates for the embedded consumer once a batch is caught up.
+    """
+    metrics("RecordsProcessed", stats.kept, "Count")
+    metrics("RecordsQuarantined", stats.quarantined, "Count")
+    metrics("DuplicatesDropped", stats.duplicates, "Count")
+    metrics("BatchDurationMs", (time.monotonic() - started) * 1000, "Milliseconds")
+    if newest is not None:
+        lag = max(0.0, datetime.now(UTC).timestamp() - newest) * 1000
+        metrics("ProcessingLagMs", lag, "Milliseconds")
+    metrics.checkpoint()
 
 
 def raw_file_stream(
@@ -63,10 +121,12 @@ def start(
     checkpoint: str,
     available_now: bool = True,
     interval_seconds: int = 60,
+    metrics: StageMetrics | None = None,
+    region: str | None = None,
 ) -> StreamingQuery:
     """Start the foreachBatch query; `available_now` drains what exists, then stops."""
     writer = (
-        stream.writeStream.foreachBatch(batch_writer(spark, location))
+        stream.writeStream.foreachBatch(batch_writer(spark, location, metrics, region=region))
         .option("checkpointLocation", checkpoint)
         .queryName("stockpipe_process_bars")
     )
@@ -121,13 +181,12 @@ def emr_kinesis_stream(
 
 
 def glue_kinesis_stream(glue_context: Any, stream_arn: str, starting_position: str) -> DataFrame:
-    """Kinesis on Glue 5.0. Glue parses the JSON payloads and exposes no shard id or
-    sequence number, so the payload is re-serialized and the sequence number is
-    synthesized from the arrival time (ms) and a payload hash: arrival order is kept
-    to the millisecond. Payloads Glue cannot parse never reach the job (see docs)."""
-    from pyspark.sql import functions as F
+    """Kinesis on Glue 5.0, as Glue delivers it: shaped per batch by `glue.glue_envelopes`.
 
-    frame = glue_context.create_data_frame.from_options(
+    With `inferSchema: "true"` the streaming frame's columns are not the batch's (Glue
+    infers the schema inside the batch), so nothing is selected here.
+    """
+    frame: DataFrame = glue_context.create_data_frame.from_options(
         connection_type="kinesis",
         connection_options={
             "typeOfData": "kinesis",
@@ -136,22 +195,30 @@ def glue_kinesis_stream(glue_context: Any, stream_arn: str, starting_position: s
             "startingPosition": starting_position,
             "inferSchema": "true",
             "addRecordTimestamp": "true",
+            # The shard's 5 GetRecords a second are shared with `archive` (docs/aws.md,
+            # "Read budget"): the job reads each shard at most once a second.
+            "addIdleTimeBetweenReads": "true",
+            "idleTimeBetweenReadsInMs": "1000",
         },
         transformation_ctx="kinesis_source",
     )
-    fields = [c for c in frame.columns if c != "__src_timestamp"]
-    payload = F.to_json(F.struct(*fields))
-    arrival = F.col("__src_timestamp").cast("timestamp")
-    millis = F.format_string("%013d", (F.col("__src_timestamp").cast("double") * 1000).cast("long"))
-    digest = F.format_string("%020d", F.abs(F.xxhash64(payload)))
-    return frame.select(
-        F.lit(KINESIS_SHARD).alias("shard_id"),
-        F.concat(millis, digest).alias("sequence_number"),
-        F.lit("").alias("partition_key"),
-        F.date_format(arrival, "yyyy-MM-dd'T'HH:mm:ss.SSSxxx").alias("arrival_ts"),
-        payload.alias("data"),
-        F.lit(None).cast("string").alias("data_b64"),
-    )
+    return frame
+
+
+def glue_batch_writer(  # type: ignore[no-untyped-def]
+    spark: SparkSession,
+    location: str,
+    metrics: StageMetrics | None = None,
+    region: str | None = None,
+):
+    """The Glue batch function: any Glue Kinesis frame shape -> envelopes -> the lake."""
+    seen: list[bool] = []
+
+    def shape(frame: DataFrame, batch_id: int) -> DataFrame:
+        glue.log_shape_once(frame, seen)
+        return glue.glue_envelopes(frame, batch_id)
+
+    return batch_writer(spark, location, metrics, shape, region)
 
 
 def run_glue_stream(
@@ -160,11 +227,13 @@ def run_glue_stream(
     location: str,
     checkpoint: str,
     window_seconds: int,
+    metrics: StageMetrics | None = None,
+    region: str | None = None,
 ) -> None:
     """Glue's own micro-batch loop: glueContext.forEachBatch with a window and checkpoint."""
     spark = glue_context.spark_session
     glue_context.forEachBatch(
         frame=frame,
-        batch_function=batch_writer(spark, location),
+        batch_function=glue_batch_writer(spark, location, metrics, region),
         options={"windowSize": f"{window_seconds} seconds", "checkpointLocation": checkpoint},
     )

@@ -169,10 +169,10 @@ def merge_partition(lake: Lake, table: str, dt: str, payloads: Iterable[bytes]) 
     return len(merged)
 
 
-def write_partitions(location: str, pdf: pd.DataFrame) -> pd.DataFrame:
+def write_partitions(location: str, pdf: pd.DataFrame, region: str | None = None) -> pd.DataFrame:
     """groupBy(table, dt).applyInPandas: one partition of the real lake per task."""
     table, dt = str(pdf["table"].iat[0]), str(pdf["dt"].iat[0])
-    rows = merge_partition(open_lake(location), table, dt, pdf["data"])
+    rows = merge_partition(open_lake(location, region), table, dt, pdf["data"])
     return pd.DataFrame({"table": [table], "dt": [dt], "rows": [rows]})
 
 

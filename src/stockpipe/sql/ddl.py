@@ -12,8 +12,11 @@ from stockpipe.contract import TABLES, Table
 
 #: Replaced by the lake's s3:// root when `stockpipe athena setup` runs the files.
 LAKE_ROOT_PLACEHOLDER = "{{lake_root}}"
-#: First date the projection knows (same as the Glue tables in stockpipe.aws.glue_catalog).
-PROJECTION_START = "2015-01-01"
+#: First date the projection knows (the Glue tables in stockpipe.aws.glue_catalog use it too).
+#: Each day from here to NOW is one projected partition of an unbounded query, so it starts
+#: near the data rather than years before it; backfilling earlier months (alphavantage
+#: --month) needs it moved back, then `stockpipe deploy --render` and the DDL rewritten.
+PROJECTION_START = "2024-01-01"
 DATABASE_FILE = "00_database.sql"
 
 _JSON_SERDE = "org.openx.data.jsonserde.JsonSerDe"

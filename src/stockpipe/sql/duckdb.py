@@ -195,6 +195,7 @@ class DuckDBEngine(QueryEngine):
         self.native = isinstance(self._fs, pafs.LocalFileSystem) if native is None else native
         self._con = duckdb.connect(":memory:")
         self._con.execute("SET TimeZone = 'UTC'")
+        _lock_down(self._con, self._base if self.native else None)
         self._lock = threading.Lock()
         self._has_files: dict[str, bool] = {}
         # Per Parquet table: the file keys its view was built from (rebuilt on any change),
@@ -288,6 +289,7 @@ class DuckDBEngine(QueryEngine):
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> QueryResult:
         duck_sql = to_duckdb(sql)
+        _check_read_only(self._con, duck_sql)
         values = list(params or [])
         for attempt in range(_IO_RETRIES):
             try:
@@ -344,6 +346,40 @@ class DuckDBEngine(QueryEngine):
 
     def close(self) -> None:
         self._con.close()
+
+
+#: Statement kinds a query may hold: reading, and explaining a read. Everything else (COPY,
+#: EXPORT, ATTACH, INSTALL/LOAD, SET, PRAGMA, CREATE, INSERT, ...) changes state or files.
+_READ_ONLY = ("SELECT", "EXPLAIN")
+
+
+def _lock_down(con: duckdb.DuckDBPyConnection, lake_root: str | None) -> None:
+    """No file access beyond the lake, for every query this engine will ever run.
+
+    `allowed_directories` must be set while external access is still on; once it is off,
+    neither setting can be changed back by a query. The lake's own views keep reading
+    their files (under the allowed root); `read_csv('/etc/passwd')`, `COPY ... TO`, ATTACH
+    and extension loading are refused by DuckDB itself. Arrow datasets (S3 lakes) are
+    registered objects, not files, and need no allowed directory.
+    """
+    if lake_root is not None:
+        con.execute("SET allowed_directories = [?]", [lake_root.rstrip("/") + "/"])
+    con.execute("SET enable_external_access = false")
+
+
+def _check_read_only(con: duckdb.DuckDBPyConnection, duck_sql: str) -> None:
+    """Refuse anything but SELECT/EXPLAIN before it runs (COPY into the lake included)."""
+    try:
+        statements = con.extract_statements(duck_sql)
+    except duckdb.Error as exc:
+        raise QueryError(_one_line(str(exc))) from None
+    for statement in statements:
+        kind = statement.type.name
+        if kind not in _READ_ONLY:
+            raise QueryError(
+                f"{kind} statements are refused: stockpipe runs read-only queries (SELECT, "
+                "WITH ... SELECT, EXPLAIN) over the lake's tables and views"
+            )
 
 
 def _lake_changed_underneath(exc: duckdb.Error) -> bool:

@@ -152,6 +152,19 @@ class Stream(ABC):
     @abstractmethod
     def get_records(self, iterator: str, limit: int = 10000) -> GetRecordsResult: ...
 
+    @abstractmethod
+    def identity(self) -> dict[str, str]:
+        """What tells this stream apart from any other of the same name, now or later.
+
+        Stored in every checkpoint and compared on every read: a stream deleted and
+        created again numbers its records afresh, so an old checkpoint would skip them.
+        """
+
+    def end_of_shard(self, shard_id: str) -> str | None:
+        """The largest sequence number the shard can hold now, when the backend knows it
+        (a checkpoint beyond it cannot come from this stream); None when it does not."""
+        return None
+
     def pending(self, shard_id: str, after_sequence_number: str | None) -> int | None:
         """Records of a shard after a position, when the backend can count them cheaply."""
         return None

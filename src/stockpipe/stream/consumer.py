@@ -6,6 +6,12 @@ sequence number committed per shard, the shards read to their end, and a small
 `state` dict the stage commits together with its positions (its counters), so the
 positions and the counters can never disagree. A consumer commits only after its
 output is durable; a crash before that means the batch is read again, never skipped.
+
+A checkpoint also holds the identity of the stream it was written for (`Stream.identity`)
+and is checked against the stream on every start: a stream deleted and created again
+numbers its records from the start, and an old checkpoint would silently skip them. A
+mismatch, an unreadable checkpoint or a position past the end of a shard is a
+`CheckpointError` naming the file and `--reset-checkpoints`.
 """
 
 from __future__ import annotations
@@ -17,9 +23,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from stockpipe.errors import ConfigError, ExpiredIteratorError
+from stockpipe.errors import CheckpointError, ConfigError, ExpiredIteratorError
 from stockpipe.lake.base import Lake
-from stockpipe.stream.base import ShardInfo, Stream, StreamRecord
+from stockpipe.stream.base import ShardInfo, Stream, StreamRecord, seq_key
 
 CONSUMER_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 INITIAL_POSITIONS = ("TRIM_HORIZON", "LATEST")
@@ -29,6 +35,17 @@ def checkpoint_path(consumer: str) -> str:
     return f"_checkpoints/{consumer}/checkpoint.json"
 
 
+def reset_hint(consumer: str) -> str:
+    command = "process" if consumer == "process" else "archive" if consumer == "archive" else None
+    if command is None:
+        return f"delete the checkpoint of consumer {consumer!r} to read the stream from its start"
+    return (
+        f"start over with `stockpipe {command} --reset-checkpoints`, which reads the stream "
+        "from its start (what is already in the lake is kept; bars read again count as "
+        "duplicates)"
+    )
+
+
 @dataclass
 class Checkpoint:
     consumer: str
@@ -36,25 +53,42 @@ class Checkpoint:
     finished: list[str] = field(default_factory=list)  # closed shards read to their end
     state: dict[str, Any] = field(default_factory=dict)
     updated_at: str | None = None
+    stream: dict[str, str] | None = None  # Stream.identity() of the stream it was read from
 
     @classmethod
     def load(cls, lake: Lake, consumer: str) -> Checkpoint:
+        path = checkpoint_path(consumer)
         try:
-            doc = json.loads(lake.read_bytes(checkpoint_path(consumer)))
+            raw = lake.read_bytes(path)
         except FileNotFoundError:
             return cls(consumer)
-        return cls(
-            consumer=consumer,
-            shards=dict(doc.get("shards", {})),
-            finished=list(doc.get("finished", [])),
-            state=dict(doc.get("state", {})),
-            updated_at=doc.get("updated_at"),
-        )
+        try:
+            doc = json.loads(raw)
+            shards = {str(k): str(v) for k, v in dict(doc.get("shards", {})).items()}
+            if not all(v.isdigit() for v in shards.values()):
+                raise ValueError("a shard position is not a sequence number")
+            stream = doc.get("stream")
+            return cls(
+                consumer=consumer,
+                shards=shards,
+                finished=[str(f) for f in list(doc.get("finished", []))],
+                state=dict(doc.get("state", {})),
+                updated_at=doc.get("updated_at"),
+                stream={str(k): str(v) for k, v in dict(stream).items()} if stream else None,
+            )
+        except (ValueError, TypeError, AttributeError, RecursionError) as exc:
+            # JSONDecodeError and UnicodeDecodeError are ValueErrors; a list where an object
+            # belongs is a TypeError or AttributeError.
+            raise CheckpointError(
+                f"checkpoint {lake.uri(path)} is corrupted ({type(exc).__name__}: "
+                f"{str(exc)[:120]}); restore it from a backup, or {reset_hint(consumer)}"
+            ) from None
 
     def save(self, lake: Lake) -> None:
         self.updated_at = datetime.now(UTC).isoformat(timespec="milliseconds")
         doc = {
             "consumer": self.consumer,
+            "stream": self.stream,
             "shards": dict(sorted(self.shards.items())),
             "finished": sorted(self.finished),
             "state": self.state,
@@ -82,6 +116,7 @@ class Consumer:
         lake: Lake,
         name: str,
         initial_position: str = "TRIM_HORIZON",
+        reset: bool = False,
     ) -> None:
         if not CONSUMER_NAME_RE.match(name):
             raise ConfigError(
@@ -93,7 +128,11 @@ class Consumer:
         self.lake = lake
         self.name = name
         self.initial_position = initial_position
-        self.checkpoint = Checkpoint.load(lake, name)
+        if reset:
+            self.checkpoint = reset_checkpoint(stream, lake, name)
+        else:
+            self.checkpoint = Checkpoint.load(lake, name)
+            verify_checkpoint(stream, lake, self.checkpoint)
         self._iterators: dict[str, str] = {}
         self._read: dict[str, str] = dict(self.checkpoint.shards)  # last seq read
         self._ended: set[str] = set(self.checkpoint.finished)
@@ -215,6 +254,8 @@ class Consumer:
 
     def commit(self, batch: Batch, state: dict[str, Any] | None = None) -> None:
         """Advance the checkpoint past `batch`. Call only once its output is durable."""
+        if self.checkpoint.stream is None:
+            self.checkpoint.stream = self.stream.identity()
         self.checkpoint.shards.update(batch.positions)
         for shard_id in batch.finished:
             if shard_id not in self.checkpoint.finished:
@@ -241,3 +282,58 @@ class Consumer:
                 "finished": shard.shard_id in self.checkpoint.finished,
             }
         return out
+
+
+def _describe(identity: dict[str, str]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(identity.items()) if k != "kind")
+
+
+def verify_checkpoint(stream: Stream, lake: Lake, checkpoint: Checkpoint) -> None:
+    """Refuse a checkpoint that does not belong to `stream`, instead of skipping records.
+
+    A checkpoint without positions is new: it takes the stream's identity at its first
+    commit. One written before checkpoints named their stream is checked by its positions
+    alone (none may lie past the end of its shard) and adopts the stream on its next commit.
+    """
+    where = lake.uri(checkpoint_path(checkpoint.consumer))
+    if checkpoint.stream is not None:
+        now = stream.identity()
+        if checkpoint.stream != now:
+            raise CheckpointError(
+                f"checkpoint {where} was written for another stream ({_describe(checkpoint.stream)}) "
+                f"than the one read now ({_describe(now)}): the stream was deleted or created "
+                "again, its sequence numbers start over, and reading on would skip records; "
+                + reset_hint(checkpoint.consumer)
+            )
+    if not checkpoint.shards:
+        return
+    shards = {s.shard_id: s for s in stream.list_shards()}
+    for shard_id, seq in sorted(checkpoint.shards.items()):
+        shard = shards.get(shard_id)
+        if shard is None:
+            if shard_id in checkpoint.finished:
+                continue  # read to its end, then dropped by retention: nothing is missed
+            raise CheckpointError(
+                f"checkpoint {where} names shard {shard_id}, which stream {stream.name!r} "
+                "does not have: it was read from another stream, or the shard expired "
+                "before it was read to its end; " + reset_hint(checkpoint.consumer)
+            )
+        end = shard.ending_sequence_number or stream.end_of_shard(shard_id)
+        if end is not None and seq_key(seq) > seq_key(end):
+            raise CheckpointError(
+                f"checkpoint {where} is at sequence number {seq} of {shard_id}, past the "
+                f"end of that shard ({end}): it was read from another stream; "
+                + reset_hint(checkpoint.consumer)
+            )
+
+
+def reset_checkpoint(stream: Stream, lake: Lake, consumer: str) -> Checkpoint:
+    """`--reset-checkpoints`: forget the positions (the stream is read from its start),
+    keep the counters, and tie the checkpoint to the stream read now. Saved at once."""
+    try:
+        state = Checkpoint.load(lake, consumer).state
+    except CheckpointError:
+        state = {}  # a corrupted checkpoint has no counters worth keeping
+    fresh = Checkpoint(consumer, state=state, stream=stream.identity())
+    fresh.save(lake)
+    return fresh

@@ -181,6 +181,21 @@ class KinesisStream(Stream):
 
     # -- consumer primitives -------------------------------------------------
 
+    def identity(self) -> dict[str, str]:
+        """The stream ARN and creation time: a stream deleted and created again under the
+        same name keeps its ARN but not its creation time (DescribeStreamSummary)."""
+        reply = self._call(
+            "DescribeStreamSummary",
+            lambda: self.client.describe_stream_summary(StreamName=self.name),
+        )
+        summary = reply["StreamDescriptionSummary"]
+        created = summary.get("StreamCreationTimestamp")
+        return {
+            "kind": "kinesis",
+            "arn": str(summary["StreamARN"]),
+            "created_at": _utc(created).isoformat() if created else "",
+        }
+
     def list_shards(self) -> list[ShardInfo]:
         shards: list[ShardInfo] = []
         token: str | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +36,7 @@ from stockpipe.stream.base import (
 ITERATOR_TTL_MS = 5 * 60 * 1000  # Kinesis iterators expire after five minutes
 MAX_GET_BYTES = 10 * 1024 * 1024  # GetRecords returns at most 10 MiB
 SEQ_WIDTH = 20  # zero-padded, so string order is numeric order
+SEQ_PER_MS = 1_000_000  # first sequence number = creation time in ms x this (fits 20 digits)
 _BUSY_RETRIES = 8
 
 T = TypeVar("T")
@@ -95,6 +97,7 @@ class LocalStream(Stream):
         self._db.execute("PRAGMA busy_timeout=30000")
         self._retry(lambda: self._db.executescript(_SCHEMA))
         self._shards = self._retry(lambda: self._init_shards(shard_count))
+        self._identity = self._retry(self._init_identity)
 
     # -- setup -------------------------------------------------------------
 
@@ -108,10 +111,49 @@ class LocalStream(Stream):
                     self._db.execute(
                         "INSERT INTO shards VALUES (?, ?, ?)", (shard_name(i), str(start), str(end))
                     )
+                # A new stream numbers its records from its creation time, as Kinesis does,
+                # so a stream created again over the same lake never reuses a position the
+                # lake already holds: positions order versions and identify quarantine rows.
+                has = self._db.execute(
+                    "SELECT 1 FROM sqlite_sequence WHERE name = 'records'"
+                ).fetchone()
+                if not has:
+                    self._db.execute(
+                        "INSERT INTO sqlite_sequence (name, seq) VALUES ('records', ?)",
+                        (self._clock() * SEQ_PER_MS,),
+                    )
                 rows = self._db.execute(
                     "SELECT shard_id, start_hash, end_hash FROM shards ORDER BY shard_id"
                 ).fetchall()
         return [ShardInfo(r[0], int(r[1]), int(r[2])) for r in rows]
+
+    def _init_identity(self) -> dict[str, str]:
+        """A random id made once per stream database (also for one made before ids were)."""
+        with self._tx():
+            for key, value in (
+                ("stream_id", uuid.uuid4().hex),
+                ("created_at", datetime.now(UTC).isoformat(timespec="seconds")),
+            ):
+                self._db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, value))
+            rows = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        return {
+            "kind": "local",
+            "stream_id": str(rows["stream_id"]),
+            "created_at": str(rows["created_at"]),
+        }
+
+    def identity(self) -> dict[str, str]:
+        return dict(self._identity)
+
+    def end_of_shard(self, shard_id: str) -> str:
+        """The last sequence number handed out (AUTOINCREMENT never reuses or goes back)."""
+        self._check_shard(shard_id)
+        row = self._retry(
+            lambda: self._db.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'records'"
+            ).fetchone()
+        )
+        return format_seq(int(row[0]) if row else 0)
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[None]:

@@ -1,21 +1,19 @@
 // stockpipe dashboard: filters live in the URL, data comes from /api/view and /api/health,
 // and every refresh calls Plotly.react so zoom, filters and scroll position survive.
+// zones.js (time zones) and charts.js (drawing) are loaded before this file.
 "use strict";
 
 const REFRESH_MS = Math.max(1000, 1000 * Number(document.body.dataset.refresh || 5));
-const OVERLAYS = {
-  sma20: { field: "sma_20", name: "SMA 20", color: "#f5a623" },
-  sma50: { field: "sma_50", name: "SMA 50", color: "#bd10e0" },
-  ema12: { field: "ema_12", name: "EMA 12", color: "#50e3c2" },
-  ema26: { field: "ema_26", name: "EMA 26", color: "#b8e986" },
-  vwap: { field: "vwap", name: "VWAP", color: "#f8e71c" },
-};
-const PALETTE = ["#4c9aff", "#f5a623", "#50e3c2", "#e5534b", "#bd10e0", "#b8e986", "#f8e71c", "#9b9b9b"];
-const DIVERGING = [[0, "#c0392b"], [0.5, "#f2f2f2"], [1, "#1e8449"]];
-const PLOT_CONFIG = { displaylogo: false, responsive: true };
+// Refreshes in a row without a new bar before the header says "stale".
+const STALE_AFTER = 2;
+const INTERVAL_NAMES = { "1m": "1 min", "5m": "5 min", "15m": "15 min", "1h": "1 hour", "1d": "1 day" };
 
 const $ = (id) => document.getElementById(id);
-const state = { filters: readUrl(), timer: null, inFlight: false, lastView: null };
+const state = {
+  filters: readUrl(), timer: null, inFlight: false, pending: false, lastView: null,
+  // Freshness: the newest bar seen, when it was first seen, and refreshes since then.
+  lastBar: null, lastBarSeenAt: null, unchanged: 0,
+};
 
 // ---- URL state -------------------------------------------------------------------------
 
@@ -23,61 +21,44 @@ function readUrl() {
   const q = new URLSearchParams(location.search);
   const list = (v) => (v ? v.split(",").filter(Boolean) : []);
   return {
-    symbols: list(q.get("symbols")),
+    // null: not chosen (the server's defaults); []: the user unticked every symbol.
+    symbols: q.has("symbols") ? list(q.get("symbols")) : null,
     window: q.get("window") || "1d",
     from: q.get("from") || "",
     to: q.get("to") || "",
-    interval: q.get("interval") || "",
+    interval: q.get("interval") || "",  // "": automatic, per window
     focus: q.get("focus") || "",
     chart: q.get("chart") === "candles" ? "candles" : "line",
     overlays: q.has("overlays") ? list(q.get("overlays")) : ["sma20", "vwap"],
+    tz: q.get("tz") === "utc" ? "utc" : "et",
+    vlog: q.get("vlog") === "1",
   };
+}
+
+function dataQuery(q) {
+  // Only the filters that change the data go to the server; the rest is presentation.
+  const f = state.filters;
+  if (f.symbols !== null) q.set("symbols", f.symbols.join(","));
+  q.set("window", f.window);
+  if (f.window === "custom") { q.set("from", f.from); q.set("to", f.to); }
+  if (f.interval) q.set("interval", f.interval);
+  return q;
 }
 
 function writeUrl() {
   const f = state.filters;
-  const q = new URLSearchParams();
-  if (f.symbols.length) q.set("symbols", f.symbols.join(","));
-  q.set("window", f.window);
-  if (f.window === "custom") { q.set("from", f.from); q.set("to", f.to); }
-  if (f.interval) q.set("interval", f.interval);
+  const q = dataQuery(new URLSearchParams());
   if (f.focus) q.set("focus", f.focus);
   q.set("chart", f.chart);
   q.set("overlays", f.overlays.join(","));
+  if (f.tz !== "et") q.set("tz", f.tz);
+  if (f.vlog) q.set("vlog", "1");
   history.replaceState(null, "", "?" + q.toString());
 }
 
-function apiQuery() {
-  // Only the filters that change the data go to the server; the rest is presentation.
-  const f = state.filters;
-  const q = new URLSearchParams();
-  if (f.symbols.length) q.set("symbols", f.symbols.join(","));
-  q.set("window", f.window);
-  if (f.window === "custom") { q.set("from", f.from); q.set("to", f.to); }
-  if (f.interval) q.set("interval", f.interval);
-  return q.toString();
-}
+const apiQuery = () => dataQuery(new URLSearchParams()).toString();
 
-// ---- formatting ------------------------------------------------------------------------
-
-const plotTime = (iso) => iso.replace("T", " ").replace("Z", "");
-function fmt(value, digits = 2) {
-  if (value === null || value === undefined) return "n/a";
-  return Number(value).toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
-const fmtInt = (v) => (v === null || v === undefined ? "n/a" : Math.round(v).toLocaleString("en-US"));
-const fmtSigned = (v, digits = 2, suffix = "") =>
-  v === null || v === undefined ? "n/a" : (v > 0 ? "+" : "") + fmt(v, digits) + suffix;
-const fmtTime = (iso) => (iso ? iso.replace("T", " ").replace("Z", " UTC") : "n/a");
-
-function el(tag, attrs = {}, text) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  if (text !== undefined) node.textContent = text;  // textContent: data is never parsed as HTML
-  return node;
-}
-
-// ---- banner ----------------------------------------------------------------------------
+// ---- banner and loading ----------------------------------------------------------------
 
 function banner(kind, message, withReset) {
   const b = $("banner");
@@ -89,15 +70,18 @@ function banner(kind, message, withReset) {
   }
 }
 function clearBanner() { $("banner").className = "banner hidden"; $("banner").textContent = ""; }
+function setLoading(on) {
+  $("loading").classList.toggle("hidden", !on);
+  document.body.classList.toggle("loading", on);
+}
 
 // ---- filter controls -------------------------------------------------------------------
 
 function syncControls(view) {
   const f = state.filters;
   const catalog = view ? view.catalog : [];
-  const interval = f.interval;
-  const available = [...new Set(catalog.filter((r) => !interval || r.interval === interval).map((r) => r.symbol))];
-  const symbols = [...new Set([...available, ...f.symbols])].sort();
+  const chosen = f.symbols || [];
+  const symbols = [...new Set([...catalog.map((r) => r.symbol), ...chosen])].sort();
   const box = $("symbols");
   const existing = [...box.querySelectorAll("input")].map((i) => i.value).join(",");
   if (existing !== symbols.join(",")) {
@@ -109,42 +93,54 @@ function syncControls(view) {
       return label;
     }));
   }
-  for (const input of box.querySelectorAll("input")) input.checked = f.symbols.includes(input.value);
+  for (const input of box.querySelectorAll("input")) input.checked = chosen.includes(input.value);
 
-  const intervals = [...new Set(catalog.map((r) => r.interval))];
-  if (interval && !intervals.includes(interval)) intervals.push(interval);
+  // The intervals the lake can make; one it cannot is kept (and marked) so the hint applies.
+  const offered = view ? view.intervals : [];
+  const resolved = view ? view.filters.interval : null;
+  const options = [["", "Auto" + (resolved && !f.interval ? " (" + resolved + ")" : "")]];
+  for (const i of offered) options.push([i, i]);
+  if (f.interval && !offered.includes(f.interval)) options.push([f.interval, f.interval + (view ? " (not in the lake)" : "")]);
   const sel = $("interval");
-  if ([...sel.options].map((o) => o.value).join(",") !== intervals.join(",")) {
-    sel.replaceChildren(...intervals.map((i) => el("option", { value: i }, i)));
+  if ([...sel.options].map((o) => o.value + "=" + o.textContent).join(",") !== options.map((o) => o.join("=")).join(",")) {
+    sel.replaceChildren(...options.map(([v, t]) => el("option", { value: v }, t)));
   }
-  sel.value = interval;
+  sel.value = f.interval;
 
   const focus = $("focus");
-  if ([...focus.options].map((o) => o.value).join(",") !== f.symbols.join(",")) {
-    focus.replaceChildren(...f.symbols.map((s) => el("option", { value: s }, s)));
+  if ([...focus.options].map((o) => o.value).join(",") !== chosen.join(",")) {
+    focus.replaceChildren(...chosen.map((s) => el("option", { value: s }, s)));
   }
   focus.value = f.focus;
 
   $("window").value = f.window;
   $("custom").classList.toggle("hidden", f.window !== "custom");
+  for (const node of document.querySelectorAll(".zone-name")) node.textContent = zoneName();
   if (f.window === "custom") {
     // Never overwrite what the user is typing: a refresh may land between two edits.
-    if (!$("from").dataset.dirty) $("from").value = f.from.replace("Z", "").slice(0, 16);
-    if (!$("to").dataset.dirty) $("to").value = f.to.replace("Z", "").slice(0, 16);
+    if (!$("from").dataset.dirty) $("from").value = toZonedInput(f.from, f.tz);
+    if (!$("to").dataset.dirty) $("to").value = toZonedInput(f.to, f.tz);
   }
   $("chart").value = f.chart;
+  $("tz").value = f.tz;
+  $("vlog").checked = f.vlog;
   for (const input of $("overlays").querySelectorAll("input")) input.checked = f.overlays.includes(input.value);
 }
 
-function onSymbolsChange() {
-  state.filters.symbols = [...$("symbols").querySelectorAll("input:checked")].map((i) => i.value);
-  if (!state.filters.symbols.includes(state.filters.focus)) state.filters.focus = state.filters.symbols[0] || "";
+function setSymbols(list) {
+  const f = state.filters;
+  f.symbols = list;
+  if (!list.includes(f.focus)) f.focus = list[0] || "";
   changed(true);
+}
+
+function onSymbolsChange() {
+  setSymbols([...$("symbols").querySelectorAll("input:checked")].map((i) => i.value));
 }
 
 function changed(refetch) {
   writeUrl();
-  if (refetch) refresh(); else if (state.lastView) render(state.lastView);
+  if (refetch) { setLoading(true); refresh(); } else if (state.lastView) render(state.lastView);
 }
 
 function wireControls() {
@@ -169,13 +165,27 @@ function wireControls() {
     delete $("from").dataset.dirty;
     delete $("to").dataset.dirty;
     f.window = "custom";
-    f.from = $("from").value ? $("from").value + (($("from").value.length === 16) ? ":00Z" : "Z") : "";
-    f.to = $("to").value ? $("to").value + (($("to").value.length === 16) ? ":00Z" : "Z") : "";
+    // The inputs are in the zone shown; the URL and the API keep UTC.
+    f.from = fromZonedInput($("from").value, f.tz);
+    f.to = fromZonedInput($("to").value, f.tz);
     changed(true);
   });
+  $("symbols-all").addEventListener("click", () => {
+    const all = [...new Set((state.lastView ? state.lastView.catalog : []).map((r) => r.symbol))].sort();
+    setSymbols(all.slice(0, 20));
+  });
+  $("symbols-none").addEventListener("click", () => setSymbols([]));
   $("interval").addEventListener("change", (e) => { state.filters.interval = e.target.value; changed(true); });
   $("focus").addEventListener("change", (e) => { state.filters.focus = e.target.value; changed(false); });
   $("chart").addEventListener("change", (e) => { state.filters.chart = e.target.value; changed(false); });
+  $("tz").addEventListener("change", (e) => {
+    state.filters.tz = e.target.value === "utc" ? "utc" : "et";
+    if (state.lastView) syncControls(state.lastView);
+    changed(false);
+    if (state.lastHealth) renderHealth(state.lastHealth);
+    showStatus();
+  });
+  $("vlog").addEventListener("change", (e) => { state.filters.vlog = e.target.checked; changed(false); });
   for (const input of $("overlays").querySelectorAll("input")) {
     input.addEventListener("change", () => {
       state.filters.overlays = [...$("overlays").querySelectorAll("input:checked")].map((i) => i.value);
@@ -184,213 +194,67 @@ function wireControls() {
   }
 }
 
-// ---- charts ----------------------------------------------------------------------------
-
-function baseLayout(extra = {}) {
-  const f = state.filters;
-  return Object.assign({
-    // uirevision keeps zoom and legend toggles across refreshes until the filters change.
-    uirevision: [f.symbols.join(","), f.window, f.from, f.to, f.interval, f.focus].join("|"),
-    paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
-    font: { color: "#e6e6e6", size: 12 },
-    margin: { l: 55, r: 20, t: 10, b: 40 },
-    xaxis: { gridcolor: "#263340", title: { text: "UTC" } },
-    yaxis: { gridcolor: "#263340" },
-    legend: { orientation: "h", y: 1.12 },
-    showlegend: true,
-  }, extra);
-}
-
-function draw(id, traces, layout) {
-  const node = $(id);
-  const points = traces.reduce((n, t) => n + ((t.x || t.z || []).length || 0), 0);
-  if (!points) {
-    Plotly.purge(node);
-    node.replaceChildren(el("div", { class: "empty-note" }, "No data for these filters."));
-    node.dataset.points = "0";
-    return;
-  }
-  if (node.querySelector(".empty-note")) node.replaceChildren();
-  Plotly.react(node, traces, layout, PLOT_CONFIG);
-  node.dataset.points = String(points);
-}
-
-function priceChart(view) {
-  const f = state.filters;
-  const s = view.series[f.focus];
-  const traces = [];
-  if (s) {
-    const x = s.ts.map(plotTime);
-    if (f.chart === "candles") {
-      traces.push({ type: "candlestick", name: f.focus, x, open: s.open, high: s.high, low: s.low, close: s.close,
-        increasing: { line: { color: "#26a269" } }, decreasing: { line: { color: "#e5534b" } } });
-    } else {
-      traces.push({ type: "scatter", mode: "lines", name: f.focus + " close", x, y: s.close, line: { color: "#4c9aff", width: 2 } });
-    }
-    if (f.overlays.includes("bb")) {
-      const band = { type: "scatter", mode: "lines", x, line: { color: "rgba(200,200,200,0.6)", width: 1, dash: "dot" } };
-      traces.push(Object.assign({ name: "BB upper", y: s.bb_upper }, band));
-      traces.push(Object.assign({ name: "BB lower", y: s.bb_lower, fill: "tonexty", fillcolor: "rgba(200,200,200,0.08)" }, band));
-      traces.push({ type: "scatter", mode: "lines", name: "BB middle", x, y: s.bb_middle, line: { color: "rgba(200,200,200,0.5)", width: 1 } });
-    }
-    for (const key of Object.keys(OVERLAYS)) {
-      if (!f.overlays.includes(key)) continue;
-      const o = OVERLAYS[key];
-      traces.push({ type: "scatter", mode: "lines", name: o.name, x, y: s[o.field], line: { color: o.color, width: 1.3 } });
-    }
-  }
-  draw("chart-price", traces, baseLayout({ xaxis: { gridcolor: "#263340", title: { text: "UTC" }, rangeslider: { visible: false } }, yaxis: { gridcolor: "#263340", title: { text: "Price" } } }));
-}
-
-function bucketsBySymbol(view) {
-  const out = {};
-  for (const b of view.buckets) (out[b.symbol] = out[b.symbol] || []).push(b);
-  return out;
-}
-
-function volumeChart(view) {
-  const by = bucketsBySymbol(view);
-  const traces = state.filters.symbols.filter((s) => by[s]).map((s, i) => ({
-    type: "bar", name: s, x: by[s].map((b) => plotTime(b.bucket)), y: by[s].map((b) => b.volume),
-    marker: { color: PALETTE[i % PALETTE.length] },
-  }));
-  draw("chart-volume", traces, baseLayout({ barmode: "group", yaxis: { gridcolor: "#263340", title: { text: "Volume" } } }));
-}
-
-function heatmapChart(view) {
-  const by = bucketsBySymbol(view);
-  const symbols = state.filters.symbols.filter((s) => by[s]);
-  const buckets = [...new Set(view.buckets.map((b) => b.bucket))].sort();
-  const z = symbols.map((s) => {
-    const m = Object.fromEntries(by[s].map((b) => [b.bucket, b.change_pct]));
-    return buckets.map((k) => (k in m ? m[k] : null));
-  });
-  const traces = symbols.length ? [{
-    type: "heatmap", x: buckets.map(plotTime), y: symbols, z, zmid: 0, colorscale: DIVERGING,
-    colorbar: { title: { text: "% chg" } }, hovertemplate: "%{y} %{x}<br>%{z:.2f}%<extra></extra>", xgap: 1, ygap: 1,
-  }] : [];
-  draw("chart-heatmap", traces, baseLayout({ showlegend: false, yaxis: { gridcolor: "#263340", type: "category" } }));
-}
-
-function compareChart(view) {
-  const traces = state.filters.symbols.filter((s) => view.series[s]).map((s, i) => ({
-    type: "scatter", mode: "lines", name: s, x: view.series[s].ts.map(plotTime), y: view.series[s].norm_close,
-    line: { color: PALETTE[i % PALETTE.length], width: 1.6 },
-  }));
-  draw("chart-compare", traces, baseLayout({
-    yaxis: { gridcolor: "#263340", title: { text: "Index (start = 100)" } },
-    shapes: [{ type: "line", xref: "paper", x0: 0, x1: 1, y0: 100, y1: 100, line: { color: "#8a96a3", dash: "dot", width: 1 } }],
-  }));
-}
-
-function indicatorCharts(view) {
-  const f = state.filters;
-  const s = view.series[f.focus];
-  $("indicators-symbol").textContent = f.focus ? "· " + f.focus : "";
-  const x = s ? s.ts.map(plotTime) : [];
-  const band = (y, color) => ({ type: "line", xref: "paper", x0: 0, x1: 1, y0: y, y1: y, line: { color, dash: "dash", width: 1 } });
-  draw("chart-rsi", s ? [{ type: "scatter", mode: "lines", name: "RSI 14", x, y: s.rsi_14, line: { color: "#f5a623" } }] : [],
-    baseLayout({
-      yaxis: { gridcolor: "#263340", range: [0, 100], title: { text: "RSI" } },
-      shapes: [band(70, "#e5534b"), band(30, "#26a269"),
-        { type: "rect", xref: "paper", x0: 0, x1: 1, y0: 30, y1: 70, fillcolor: "rgba(76,154,255,0.06)", line: { width: 0 } }],
-    }));
-  draw("chart-macd", s ? [
-    { type: "bar", name: "Histogram", x, y: s.macd_hist, marker: { color: s.macd_hist.map((v) => (v !== null && v < 0 ? "#e5534b" : "#26a269")) } },
-    { type: "scatter", mode: "lines", name: "MACD", x, y: s.macd, line: { color: "#4c9aff" } },
-    { type: "scatter", mode: "lines", name: "Signal", x, y: s.macd_signal, line: { color: "#f5a623" } },
-  ] : [], baseLayout({ yaxis: { gridcolor: "#263340", title: { text: "MACD" } } }));
-}
-
-// ---- KPI cards and health --------------------------------------------------------------
-
-function kpiCards(view) {
-  const byS = Object.fromEntries(view.kpis.map((k) => [k.symbol, k]));
-  const cards = state.filters.symbols.map((s) => {
-    const k = byS[s];
-    const card = el("div", { class: "kpi", "data-symbol": s });
-    card.append(el("div", { class: "sym" }, s));
-    if (!k) { card.append(el("div", { class: "muted" }, "No bars for this symbol and interval.")); return card; }
-    const num = (field, text, cls) => el("span", { "data-field": field, "data-value": String(k[field]), class: cls || "" }, text);
-    card.append(el("div", { class: "price" }).appendChild(num("last_price", fmt(k.last_price))).parentNode);
-    const dir = k.change > 0 ? "up" : k.change < 0 ? "down" : "";
-    const delta = el("div", { class: "delta " + dir });
-    delta.append(num("change", fmtSigned(k.change)), " (", num("change_pct", fmtSigned(k.change_pct, 2, "%")), ")");
-    card.append(delta);
-    const dl = el("dl");
-    const row = (label, node) => { dl.append(el("dt", {}, label)); const dd = el("dd"); dd.append(node); dl.append(dd); };
-    row("Session high", num("session_high", fmt(k.session_high)));
-    row("Session low", num("session_low", fmt(k.session_low)));
-    row("Volume", num("volume", fmtInt(k.volume)));
-    row("VWAP", num("vwap", fmt(k.vwap)));
-    row("Last bar", el("span", { "data-field": "last_ts", "data-value": k.last_ts }, fmtTime(k.last_ts)));
-    card.append(dl);
-    return card;
-  });
-  $("kpis").replaceChildren(...cards);
-}
-
-function renderHealth(h) {
-  const box = $("health");
-  const tile = (id, label, value) => {
-    const t = el("div", { class: "tile", id: "health-" + id });
-    t.append(el("div", { class: "label" }, label), el("div", { class: "value" }, value));
-    return t;
-  };
-  const nodes = [
-    tile("ingest-rate", "Ingest rate", h.ingest_rate === null ? "n/a" : fmt(h.ingest_rate, 1) + " rec/s"),
-    tile("quarantined", "Quarantined", fmtInt(h.quarantined)),
-    tile("duplicates", "Duplicates dropped", fmtInt(h.duplicates)),
-    tile("last-bar", "Last bar", fmtTime(h.last_bar)),
-  ];
-  const table = el("table", { class: "consumers", id: "health-consumers" });
-  const head = el("tr");
-  for (const c of ["Consumer", "Pending records", "Lag (ms)", "Last commit"]) head.append(el("th", {}, c));
-  table.append(head);
-  for (const c of h.consumers) {
-    const tr = el("tr", { "data-consumer": c.name });
-    const ago = c.seconds_since_commit === null ? "n/a" : fmt(c.seconds_since_commit, 0) + " s ago";
-    for (const v of [c.name, fmtInt(c.pending), fmtInt(c.lag_ms), ago]) tr.append(el("td", {}, v));
-    table.append(tr);
-  }
-  if (!h.consumers.length) {
-    const tr = el("tr");
-    tr.append(el("td", { colspan: "4", class: "muted" }, "n/a: no consumer has committed a checkpoint yet"));
-    table.append(tr);
-  }
-  const wrap = el("div", { style: "flex-basis:100%" });
-  wrap.append(table);
-  for (const e of h.errors || []) wrap.append(el("div", { class: "muted" }, e));
-  box.replaceChildren(...nodes, wrap);
-}
-
-// ---- refresh loop ----------------------------------------------------------------------
+// ---- rendering ---------------------------------------------------------------------------
 
 function render(view) {
   const f = state.filters;
-  // Adopt what the server resolved (defaults for an empty URL), so the URL is shareable.
-  if (!f.symbols.length) f.symbols = view.filters.symbols;
-  if (!f.interval) f.interval = view.filters.interval;
+  // Adopt the server's default symbols, so the URL is shareable; the interval stays
+  // automatic (it follows the window) unless the user picked one.
+  if (f.symbols === null) f.symbols = view.filters.symbols;
   if (!f.symbols.includes(f.focus)) f.focus = f.symbols[0] || "";
   writeUrl();
   syncControls(view);
+  const hide = (message, kind) => {
+    banner(kind, message);
+    $("panels").classList.add("hidden");
+  };
   if (view.empty) {
     const run = state.pipeline || {};
     // While a run backfills, the lake is empty because processing has not caught up yet.
-    if (run.running) banner("empty", "The pipeline is running (" + run.phase + "); bars appear here as soon as the first batch is processed.");
-    else banner("empty", "No bars in the lake yet. Start the pipeline (stockpipe run) and this page fills in by itself; it refreshes every " + REFRESH_MS / 1000 + " s.");
-    $("panels").classList.add("hidden");
-    return;
+    if (run.running) return hide("The pipeline is running (" + run.phase + "); bars appear here as soon as the first batch is processed.", "empty");
+    return hide("No bars in the lake yet. Start the pipeline (stockpipe run) and this page fills in by itself; it refreshes every " + REFRESH_MS / 1000 + " s.", "empty");
   }
+  if (!f.symbols.length) return hide("No symbols selected: tick one or more above, or press All.", "hint");
+  if (view.hint) return hide(view.hint, "hint");
   clearBanner();
   $("panels").classList.remove("hidden");
-  $("window-label").textContent = view.window ? "· " + fmtTime(view.window.from) + " → " + fmtTime(view.window.to) : "· no bars in this window";
+  const w = view.window;
+  const sessions = view.sessions ? " · " + view.sessions + (view.sessions === 1 ? " session" : " sessions") : "";
+  const bars = view.filters.interval ? " · " + (INTERVAL_NAMES[view.filters.interval] || view.filters.interval) + " bars" : "";
+  $("window-label").textContent = w ? "· " + fmtTime(w.from, "short") + " → " + fmtTime(w.to, "short") + sessions + bars : "· no bars in this window";
   kpiCards(view);
-  priceChart(view);
-  volumeChart(view);
-  heatmapChart(view);
-  compareChart(view);
-  indicatorCharts(view);
+  drawCharts(view);
+}
+
+// "live", or "stale since ..." once STALE_AFTER refreshes in a row brought no new bar.
+function noteFreshness(view) {
+  const newest = view.catalog.reduce((m, r) => (r.last_ts > m ? r.last_ts : m), "");
+  if (newest !== state.lastBar) {
+    state.lastBar = newest;
+    state.lastBarSeenAt = new Date().toISOString();
+    state.unchanged = 0;
+  } else {
+    state.unchanged += 1;
+  }
+}
+
+function showStatus() {
+  const s = $("status");
+  if (!state.statusKind) return;
+  const every = " · every " + REFRESH_MS / 1000 + " s";
+  if (state.statusKind !== "ok") {
+    s.className = "status degraded";
+    s.textContent = "degraded · updated " + fmtTime(state.updatedAt, "clock") + every;
+  } else if (state.unchanged >= STALE_AFTER && state.lastBar) {
+    s.className = "status stale";
+    s.textContent = "stale since " + fmtTime(state.lastBarSeenAt, "clock") + " · last bar " + fmtTime(state.lastBar, "short");
+  } else {
+    s.className = "status live";
+    s.textContent = "live · updated " + fmtTime(state.updatedAt, "clock") + every;
+  }
+  // The simulated clock of a running `stockpipe run` ("simulated Mon 2026-12-07 10:41 ET, 60x").
+  const clock = state.pipeline && state.pipeline.clock;
+  if (clock && clock !== "-") s.textContent += " · " + clock;
 }
 
 async function getJson(url) {
@@ -416,6 +280,7 @@ async function refresh() {
     state.pipeline = health.ok ? health.body.pipeline : null;
     if (view.ok) {
       state.lastView = view.body;
+      noteFreshness(view.body);
       render(view.body);
     } else if (view.status === 400) {
       banner("error", "Invalid filter: " + view.body.error + ".", true);
@@ -423,11 +288,12 @@ async function refresh() {
     } else {
       banner("error", "Cannot read market data: " + view.body.error + " Retrying every " + REFRESH_MS / 1000 + " s.");
     }
-    if (health.ok) renderHealth(health.body);
+    if (health.ok) { state.lastHealth = health.body; renderHealth(health.body); }
     else $("health").replaceChildren(el("div", { class: "muted" }, "Health unavailable: " + health.body.error));
-    const now = new Date().toISOString().slice(11, 19);
-    const clock = state.pipeline && state.pipeline.clock !== "-" ? state.pipeline.clock + " · " : "";
-    $("status").textContent = clock + (view.ok ? "live" : "degraded") + " · updated " + now + " UTC · every " + REFRESH_MS / 1000 + " s";
+    state.statusKind = view.ok ? "ok" : "degraded";
+    state.updatedAt = new Date().toISOString();
+    showStatus();
+    if (!state.pending) setLoading(false);
     document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes || 0) + 1);
   } finally {
     state.inFlight = false;
@@ -437,4 +303,5 @@ async function refresh() {
 
 wireControls();
 syncControls(null);
+setLoading(true);
 refresh();

@@ -39,7 +39,7 @@ TBLPROPERTIES (
   'projection.enabled' = 'true',
   'projection.dt.type' = 'date',
   'projection.dt.format' = 'yyyy-MM-dd',
-  'projection.dt.range' = '2015-01-01,NOW',
+  'projection.dt.range' = '2024-01-01,NOW',
   'projection.dt.interval' = '1',
   'projection.dt.interval.unit' = 'DAYS',
   'storage.location.template' = '{{lake_root}}/processed-data/bars/dt=${dt}/',

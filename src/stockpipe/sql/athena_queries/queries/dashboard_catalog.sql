@@ -1,7 +1,7 @@
 -- name: dashboard_catalog
 -- purpose: Dashboard slicers and health: every (symbol, interval) in the lake with its first and last bar time and bar count.
--- params: none
--- pruning: no
+-- params: from_dt varchar = ''
+-- pruning: yes (dt >= from_dt, a literal, so partition projection prunes too); the default '' reads every partition (DuckDB); the dashboard on Athena gives from_dt (its recent days only)
 SELECT
     symbol,
     "interval",
@@ -9,5 +9,6 @@ SELECT
     max(ts) AS last_ts,
     count(*) AS bar_count
 FROM bars
+WHERE dt >= ?
 GROUP BY symbol, "interval"
 ORDER BY symbol, "interval"

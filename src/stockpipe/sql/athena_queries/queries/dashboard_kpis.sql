@@ -1,7 +1,7 @@
 -- name: dashboard_kpis
 -- purpose: Dashboard KPI cards: per selected symbol, the last bar at or before the end of the window, its change against the previous session's last close (or the session open on the first session), the session high, low and volume so far, and the session VWAP.
--- params: symbols varchar, interval varchar, to_dt varchar, symbols varchar, interval varchar, to_ts timestamp, to_dt varchar, symbols varchar, symbols varchar, interval varchar, to_ts timestamp, to_dt varchar
--- pruning: yes (dt): reads bars from the earliest of the selected symbols' two latest sessions in daily up to to_dt; older partitions only when some symbol has fewer than two sessions there (exact whatever daily holds)
+-- params: symbols varchar, interval varchar, to_dt varchar, from_dt varchar = '', symbols varchar, interval varchar, to_ts timestamp, to_dt varchar, from_dt varchar = '', symbols varchar, symbols varchar, interval varchar, to_ts timestamp, to_dt varchar, from_dt varchar = ''
+-- pruning: yes (dt): reads bars from the earliest of the selected symbols' two latest sessions in daily up to to_dt; older partitions only when some symbol has fewer than two sessions there (exact whatever daily holds); a subquery bound does not prune under Athena's partition projection, so the dashboard on Athena also gives the literal from_dt (default '': no lower bound)
 -- Why two scans: a symbol's last bar and its previous session's close are both in `recent`
 -- when it holds at least two of the symbol's sessions, because dt grows with ts. Daily only
 -- picks the bound; any symbol `recent` does not cover turns on the scan of the older dts.
@@ -11,6 +11,7 @@ WITH hint AS (
     WHERE strpos(',' || ? || ',', ',' || symbol || ',') > 0
         AND "interval" = ?
         AND dt <= ?
+        AND dt >= ?
 ),
 bound AS (
     SELECT coalesce(min(dt), '') AS from_dt FROM hint WHERE k <= 2
@@ -22,6 +23,7 @@ recent AS (
         AND "interval" = ?
         AND ts <= ?
         AND dt <= ?
+        AND dt >= ?
         AND dt >= (SELECT from_dt FROM bound)
 ),
 covered AS (
@@ -45,6 +47,7 @@ sel AS (
         AND "interval" = ?
         AND ts <= ?
         AND dt <= ?
+        AND dt >= ?
         AND dt < (SELECT below FROM older_to)
 ),
 ranked AS (

@@ -7,6 +7,7 @@
 SELECT
     symbol,
     ts,
+    dt,
     "open",
     high,
     low,

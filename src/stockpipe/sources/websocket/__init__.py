@@ -1,0 +1,1 @@
+"""Live websocket sources: Alpaca (bars, updatedBars, trades) and Finnhub (trades)."""

@@ -52,7 +52,8 @@ def _fresh(folder: Path) -> None:
 
 def processed_lake(n_symbols: int, n_sessions: int, start: date = workloads.YEAR_START) -> Path:
     """A lake root holding `n_symbols` x `n_sessions` sessions of processed 1-minute bars."""
-    folder = harness.cache_path(f"processed-{n_symbols}x{n_sessions}-{start.isoformat()}")
+    # "-s": lakes with exchange sessions; a cache from an older build is not reused.
+    folder = harness.cache_path(f"processed-s-{n_symbols}x{n_sessions}-{start.isoformat()}")
     if not _ready(folder):
         _fresh(folder)
         build_processed(folder / "lake", n_symbols, n_sessions, start)
@@ -86,6 +87,8 @@ def _series_frame(sym: str, days: list[date], shard: str, first_seq: int) -> Any
         "close": np.concatenate([s.close for s in sessions]),
         "volume": np.concatenate([s.volume for s in sessions]).astype("int64"),
         "source": np.full(n, "simulator", dtype=object),
+        # The simulator's bars are all in the regular session (09:30-16:00).
+        "session": np.full(n, "regular", dtype=object),
         "ingest_shard": np.full(n, shard, dtype=object),
         "ingest_seq": seqs,
         "_created_shard": np.full(n, shard, dtype=object),
@@ -108,9 +111,12 @@ def build_processed(
     from stockpipe.processing.base import bars_file_schema, daily_file_schema
     from stockpipe.processing.engine import SERIES_INDEX
     from stockpipe.processing.indicators import compute_daily
+    from stockpipe.processing.sessions import settle_indicator_sessions
     from stockpipe.processing.store import PART_NAME, partition_dir, to_arrow
 
     lake = LocalLake(root)
+    # The engine's record of the indicator bars (every bar, the default), before any bars.
+    settle_indicator_sessions(lake, None)
     syms = workloads.symbols(n_symbols)
     days = workloads.sessions(n_sessions, start)
     shard = _shard_of(syms)

@@ -24,7 +24,7 @@ def symbols(count: int) -> list[str]:
 
 
 def sessions(count: int, start: date = BACKFILL_START) -> list[date]:
-    from stockpipe.sources import calendar
+    from stockpipe import calendar
 
     return calendar.sessions_from(start, count)
 

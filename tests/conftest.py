@@ -74,3 +74,53 @@ def cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+# --- extended-hours bars around Thanksgiving 2026 ----------------------------------------
+
+# Tue 2026-11-24 and Wed 11-25 are full sessions, Thu 11-26 is Thanksgiving (closed), Fri
+# 11-27 closes early at 13:00, Sat 11-28 has no session. New York is on EST (UTC-5).
+EXTENDED_DAYS = ("2026-11-24", "2026-11-25", "2026-11-26", "2026-11-27", "2026-11-28")
+
+
+@pytest.fixture(scope="session")
+def extended_hours():  # type: ignore[no-untyped-def]
+    """extended_hours(symbol="XT", seed=3) -> 15-minute Bars from 04:00 to 19:45 New York
+    time on each of EXTENDED_DAYS (64 a day, 320 in all), oldest first, as a vendor with
+    extended-hours data sends them (also on the holiday and the Saturday)."""
+    from datetime import UTC, date, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    import numpy as np
+
+    from stockpipe.records import Bar
+
+    new_york = ZoneInfo("America/New_York")
+
+    def make(symbol: str = "XT", seed: int = 3) -> list[Bar]:
+        rng = np.random.default_rng(seed)
+        bars, price = [], 100.0
+        for text in EXTENDED_DAYS:
+            day = date.fromisoformat(text)
+            start = datetime(day.year, day.month, day.day, 4, 0, tzinfo=new_york)
+            for i in range(64):
+                ts = (start + timedelta(minutes=15 * i)).astimezone(UTC)
+                close = round(price * float(np.exp(rng.normal(0, 0.004))), 2)
+                wick = [round(float(x), 2) for x in rng.uniform(0.01, 0.3, 2)]
+                bars.append(
+                    Bar(
+                        symbol=symbol,
+                        interval="15min",
+                        ts=ts,
+                        open=price,
+                        high=round(max(price, close) + wick[0], 2),
+                        low=round(min(price, close) - wick[1], 2),
+                        close=close,
+                        volume=int(rng.integers(100, 5000)),
+                        source="replay",
+                    )
+                )
+                price = close
+        return bars
+
+    return make

@@ -57,9 +57,9 @@ def run(symbols: int, histories: str, minutes: int) -> dict[str, Any]:
     import workloads
 
     import fixtures
+    from stockpipe import calendar
     from stockpipe.lake.local import LocalLake
     from stockpipe.processing.engine import Processor
-    from stockpipe.sources import calendar
 
     lengths = [int(h) for h in str(histories).split(",") if h.strip()]
     year = workloads.sessions(max(YEAR, *lengths), workloads.YEAR_START)

@@ -60,6 +60,7 @@ def series(n: int) -> Any:
     # One session label per 390 bars, as 1-minute bars would have.
     labels = np.array([f"s{i}" for i in range(n // 390 + 1)], dtype=object)
     frame["dt"] = np.repeat(labels, 390)[:n]
+    frame["session"] = "regular"  # 390 one-minute bars: a whole regular session each
     return frame
 
 

@@ -44,9 +44,9 @@ CORE = (
 
 def query_params(symbols: list[str], sessions: list[Any]) -> dict[str, dict[str, str]]:
     """Parameters per query, derived from what the lake holds."""
+    from stockpipe import calendar
     from stockpipe.dashboard.base import Window, iso_z, parse_filters, resolve_window
     from stockpipe.dashboard.rollup import lookback_start
-    from stockpipe.sources import calendar
 
     shown = symbols[:4]  # the dashboard's default selection is at most 4 symbols
     first_open = calendar.session_bounds(sessions[0])[0]

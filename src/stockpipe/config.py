@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from stockpipe.contract import DEFAULT_INDICATOR_SESSIONS, format_sessions, parse_sessions
 from stockpipe.errors import ConfigError
 
 CONFIG_FILE_ENV = "STOCKPIPE_CONFIG"
@@ -60,6 +61,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("dashboard_host", "STOCKPIPE_DASHBOARD_HOST", "Dashboard bind address"),
     Setting("dashboard_port", "STOCKPIPE_DASHBOARD_PORT", "Dashboard port"),
     Setting("stack_name", "STOCKPIPE_STACK_NAME", "CloudFormation stack of `stockpipe deploy`"),
+    Setting(
+        "indicator_sessions",
+        "STOCKPIPE_INDICATOR_SESSIONS",
+        "Bars the indicators run over: all, or sessions among pre,regular,post,closed",
+    ),
 )
 _BY_FIELD = {s.field: s for s in SETTINGS}
 
@@ -95,6 +101,7 @@ class Settings(BaseSettings):
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = Field(8501, ge=1, le=65535)
     stack_name: str = "stockpipe-dev"
+    indicator_sessions: tuple[str, ...] = DEFAULT_INDICATOR_SESSIONS
 
     @field_validator("symbols", mode="before")
     @classmethod
@@ -102,6 +109,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(s.strip().upper() for s in value.split(",") if s.strip())
         return value
+
+    @field_validator("indicator_sessions", mode="before")
+    @classmethod
+    def _parse_sessions(cls, value: Any) -> Any:
+        return parse_sessions(value)
 
     @property
     def lake_location(self) -> str:
@@ -212,6 +224,8 @@ def describe(loaded: Loaded | None = None) -> list[tuple[str, str, str]]:
         value = getattr(loaded.settings, setting.field)
         if setting.secret:
             shown = "(unset)" if value is None else "********"
+        elif setting.field == "indicator_sessions":
+            shown = format_sessions(value)
         elif isinstance(value, tuple):
             shown = ",".join(value)
         else:

@@ -7,6 +7,7 @@ generated from this module, so a new column cannot drift between them.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -25,6 +26,34 @@ INTERVAL_SECONDS = {
     "60min": 3600,
     "1day": 86400,
 }
+
+# Values of bars.session: the exchange session a bar belongs to (stockpipe.calendar);
+# `closed` marks a bar on a day without a session (weekend, holiday).
+SESSIONS = ("pre", "regular", "post", "closed")
+# Which bars feed the indicators (SMA, EMA, MACD, RSI, Bollinger, change): a choice of
+# sessions, every bar by default. A lake records the choice it was computed with
+# (processing refuses a different one until `stockpipe reprocess` rebuilds it).
+DEFAULT_INDICATOR_SESSIONS = SESSIONS
+
+
+def parse_sessions(value: str | Sequence[str]) -> tuple[str, ...]:
+    """`all`, or a comma-separated choice of SESSIONS, in contract order; ValueError if bad."""
+    names = value.split(",") if isinstance(value, str) else list(value)
+    chosen = {n.strip().lower() for n in names if n.strip()}
+    if chosen == {"all"}:
+        return SESSIONS
+    unknown = sorted(chosen - set(SESSIONS))
+    if unknown or not chosen:
+        raise ValueError(
+            f"{','.join(unknown) or 'nothing'} is not a choice of sessions: use 'all' or "
+            f"a comma-separated list of {', '.join(SESSIONS)}"
+        )
+    return tuple(s for s in SESSIONS if s in chosen)
+
+
+def format_sessions(sessions: Sequence[str]) -> str:
+    return "all" if tuple(sessions) == SESSIONS else ",".join(sessions)
+
 
 # Logical type -> (Arrow type, Athena type, DuckDB type, TMDL dataType)
 _TYPES: dict[str, tuple[pa.DataType, str, str, str]] = {
@@ -110,6 +139,14 @@ BARS = Table(
         Column("close", "double", "Close price", False),
         Column("volume", "bigint", "Traded volume", False),
         Column("source", "string", "Where the bar came from: simulator, alphavantage, replay"),
+        Column(
+            "session",
+            "string",
+            "Exchange session: pre, regular, post (NYSE calendar), or closed (no session)",
+            False,
+        ),
+        # Indicators run over the indicator bars (STOCKPIPE_INDICATOR_SESSIONS, every bar
+        # by default) and are NULL on the others.
         _d("change", "close - previous close in the series"),
         _d("change_pct", "100 * change / previous close"),
         _d("sma_5", "Simple moving average of close, 5 bars"),
@@ -124,9 +161,9 @@ BARS = Table(
         _d("bb_upper", "Bollinger upper band (20, 2 population sigma)"),
         _d("bb_middle", "Bollinger middle band (SMA 20)"),
         _d("bb_lower", "Bollinger lower band (20, 2 population sigma)"),
-        _d("vwap", "Session VWAP from typical price (H+L+C)/3"),
-        _d("session_high", "Running high within the session"),
-        _d("session_low", "Running low within the session"),
+        _d("vwap", "Regular-session VWAP so far, from typical price (H+L+C)/3"),
+        _d("session_high", "Running high of the regular session so far"),
+        _d("session_low", "Running low of the regular session so far"),
         Column("ingest_shard", "string", "Stream shard the winning record came from"),
         Column("ingest_seq", "string", "Stream sequence number of the winning record"),
     ),
@@ -135,21 +172,23 @@ BARS = Table(
 
 DAILY = Table(
     name="daily",
-    description="One row per symbol and session, aggregated from bars",
+    description="One row per symbol and trading day, aggregated from its regular-session bars",
     prefix="processed-data/daily",
     key=("symbol", "dt"),
     columns=(
         Column("symbol", "string", "Ticker symbol", False),
         Column("interval", "string", "Interval of the bars this row aggregates", False),
-        Column("open", "double", "First open of the session", False),
-        Column("high", "double", "Highest high of the session", False),
-        Column("low", "double", "Lowest low of the session", False),
-        Column("close", "double", "Last close of the session", False),
-        Column("volume", "bigint", "Total volume of the session", False),
-        _d("vwap", "Session VWAP from typical price"),
-        _d("change", "close - previous session close"),
-        _d("change_pct", "100 * change / previous session close"),
-        Column("bar_count", "bigint", "Number of bars in the session", False),
+        Column("open", "double", "First open of the regular session", False),
+        Column("high", "double", "Highest high of the regular session", False),
+        Column("low", "double", "Lowest low of the regular session", False),
+        Column("close", "double", "Last close of the regular session", False),
+        Column("volume", "bigint", "Total volume of the regular session", False),
+        _d("vwap", "Regular-session VWAP from typical price"),
+        _d("change", "close - close of the previous trading day"),
+        _d("change_pct", "100 * change / close of the previous trading day"),
+        Column("bar_count", "bigint", "Number of regular-session bars", False),
+        Column("pre_volume", "bigint", "Volume of the pre-market bars of the day", False),
+        Column("post_volume", "bigint", "Volume of the after-hours bars of the day", False),
     ),
     partitions=(_DT,),
 )

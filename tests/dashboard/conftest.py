@@ -65,6 +65,7 @@ def make_bars(symbol: str, day: date, start_price: float, n: int, seed: int) -> 
             "close": closes.round(4),
             "volume": volume.astype("int64"),
             "source": "fixture",
+            "session": "regular",  # 09:30-11:29 New York time
         }
     )
     return df

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from stockpipe.calendar import sessions_from
 from stockpipe.config import load_settings
 from stockpipe.dashboard.base import parse_filters
 from stockpipe.dashboard.panels import DashboardData
 from stockpipe.dashboard.throttle import QueryCache, athena_ttl
 from stockpipe.lake.local import LocalLake
 from stockpipe.pipeline.stages import run_ingest, run_process
-from stockpipe.sources.calendar import sessions_from
 from stockpipe.sources.simulator import MarketSimulator
 from stockpipe.sql.catalog import get_named_query
 from stockpipe.sql.duckdb import DuckDBEngine

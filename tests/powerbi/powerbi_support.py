@@ -92,7 +92,7 @@ def fixture_bars() -> list[dict[str, Any]]:
             (100.8, 101.2, 100.1, 101.0, 2000, None, 11.0),
         ],
         SESSIONS[1]: [
-            (101.0, 103.0, 100.9, 102.7, 1200, 11.5, 11.2),  # prev sma_20 null: not a cross
+            (101.0, 103.0, 100.9, 102.7, 1200, 11.5, 11.2),  # golden: null bar skipped
             (102.7, 103.5, 102.0, 103.1, 800, 11.0, 11.2),
             (103.1, 104.0, 102.9, 103.9, 900, 11.3, 11.2),  # golden cross
             (103.9, 104.2, 103.0, 103.4, 1100, 11.3, 11.2),
@@ -142,6 +142,7 @@ def _bar(
         close=c,
         volume=v,
         source="simulator",
+        session="regular",  # 09:30-09:40 New York time
         sma_20=s20,
         sma_50=s50,
         dt=dt,
@@ -174,6 +175,8 @@ def _daily(symbol: str, dt: str, o: float, h: float, low: float, c: float) -> di
         close=c,
         volume=1000,
         bar_count=4,
+        pre_volume=0,
+        post_volume=0,
         dt=dt,
     )
     return row

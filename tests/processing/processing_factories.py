@@ -9,9 +9,9 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 import pyarrow.parquet as pq
 
+from stockpipe import calendar
 from stockpipe.lake.local import LocalLake
 from stockpipe.records import Bar
-from stockpipe.sources import calendar
 from stockpipe.sources.simulator import MarketSimulator
 from stockpipe.stream.base import StreamRecord
 

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import talib
 
+from stockpipe.calendar import session_of
 from stockpipe.contract import BARS
 from stockpipe.processing.indicators import (
     IndicatorState,
@@ -116,8 +117,12 @@ def test_compute_series_returns_contract_columns_plus_dt() -> None:
 
 @pytest.mark.parametrize("cut", [34, 50, 391, 2500], ids=lambda c: f"cut{c}")
 def test_resuming_from_state_is_bit_identical(cut: int) -> None:
-    frame = random_series(9, 3000)
+    frame = random_series(9, 3400)
     frame["dt"] = frame["ts"].dt.tz_convert("America/New_York").dt.strftime("%Y-%m-%d")
+    # Real sessions: after the DST switch (2026-03-08) 14:30 UTC is 10:30 New York time,
+    # so each day ends with an hour of post-market bars; the weekend's bars are closed.
+    frame["session"] = session_of(frame["ts"], "1min")
+    assert set(frame["session"]) == {"regular", "post", "closed"}
     whole, end = compute_indicators(frame)
     head, state = compute_indicators(frame.iloc[:cut])
     tail, end2 = compute_indicators(frame.iloc[cut:], state)
@@ -128,6 +133,7 @@ def test_resuming_from_state_is_bit_identical(cut: int) -> None:
 def test_resuming_too_early_is_refused() -> None:
     frame = random_series(9, 40)
     frame["dt"] = "2026-03-02"
+    frame["session"] = "regular"
     _, state = compute_indicators(frame.iloc[:20])
     with pytest.raises(ValueError, match="recompute it from its first bar"):
         compute_indicators(frame.iloc[20:], state)
@@ -137,13 +143,18 @@ def test_resuming_too_early_is_refused() -> None:
 def test_daily_against_pandas() -> None:
     frame = compute_series(random_series(4, 2000))
     daily = compute_daily(frame)
-    g = frame.groupby("dt")
-    tp = (frame["high"] + frame["low"] + frame["close"]) / 3
-    exp_vwap = (tp * frame["volume"]).groupby(frame["dt"]).sum() / g["volume"].sum()
+    # Monday 2026-03-02 to Friday 03-06 hold 390 regular bars each (14:30-21:00 UTC is
+    # 09:30-16:00 EST); the last 50 bars fall on Saturday 03-07, which makes no row.
+    weekdays = frame[frame["dt"] < "2026-03-07"]
+    g = weekdays.groupby("dt")
+    tp = (weekdays["high"] + weekdays["low"] + weekdays["close"]) / 3
+    exp_vwap = (tp * weekdays["volume"]).groupby(weekdays["dt"]).sum() / g["volume"].sum()
     close = g["close"].last()
-    assert list(daily["dt"]) == sorted(g.groups)
+    assert list(daily["dt"]) == ["2026-03-02", "2026-03-03", "2026-03-04", "2026-03-05",
+                                 "2026-03-06"]  # fmt: skip
     np.testing.assert_allclose(daily["open"], g["open"].first())
     np.testing.assert_allclose(daily["vwap"], exp_vwap, rtol=REL)
     np.testing.assert_allclose(daily["change"].iloc[1:], np.diff(close), rtol=REL)
     assert np.isnan(daily["change"].iloc[0])
-    assert list(daily["bar_count"]) == [390, 390, 390, 390, 390, 50]
+    assert list(daily["bar_count"]) == [390, 390, 390, 390, 390]
+    assert list(daily["pre_volume"]) == list(daily["post_volume"]) == [0] * 5

@@ -46,7 +46,7 @@ LAKE_LAYOUT = re.compile(
     r"|processed-data/(bars|daily)/dt=\d{4}-\d{2}-\d{2}/part-0\.parquet"
     r"|quarantine/dt=\d{4}-\d{2}-\d{2}/part-0\.parquet"
     r"|_checkpoints/(archive|process)/(checkpoint\.json|lock)"
-    r"|_state/processing/series\.json)$"
+    r"|_state/processing/(series|contract)\.json)$"
 )
 
 BASE_TS = datetime(2026, 11, 23, 14, 30, tzinfo=UTC)  # a Monday, 09:30 New York

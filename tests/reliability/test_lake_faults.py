@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 import stockpipe.lake.local as local_lake
+from stockpipe import calendar
 from stockpipe.errors import LakeError
 from stockpipe.lake.local import LocalLake
 from stockpipe.pipeline import stages
-from stockpipe.sources import calendar
 from stockpipe.sources.simulator import MarketSimulator
 from stockpipe.stream.base import batched_puts
 from stockpipe.stream.consumer import checkpoint_path

@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from stockpipe import calendar
 from stockpipe.contract import SYMBOL_RE
 from stockpipe.errors import ConfigError
-from stockpipe.sources import calendar
 from stockpipe.sources.simulator import MarketSimulator, session_bars
 
 

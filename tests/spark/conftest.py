@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sparkhelp import ingest
 
+from stockpipe.calendar import sessions_from
 from stockpipe.lake.local import LocalLake
 from stockpipe.pipeline.stages import run_archive
-from stockpipe.sources.calendar import sessions_from
 from stockpipe.stream.local import LocalStream
 
 

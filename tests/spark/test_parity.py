@@ -65,3 +65,40 @@ def test_date_range_replay_onto_a_local_lake_matches_the_local_engine(
     assert _COUNTS.search(by_local.out).groups() == _COUNTS.search(by_spark.out).groups()
     for name in TABLES:
         assert_same_rows(read_table(distributed, name), read_table(local, name), name)
+
+
+@pytest.mark.parametrize("sessions", [None, ("regular",)], ids=["every-bar", "regular"])
+def test_extended_hours_and_a_choice_of_indicator_bars_give_identical_tables(
+    spark, raw_zone, extended_hours, sessions, tmp_path
+) -> None:
+    """Pre/post-market, a holiday, an early close and a Saturday: both engines agree on
+    the session column, the regular-session values, daily and the chosen indicators."""
+    import json
+
+    from stockpipe.lake.local import LocalLake
+    from stockpipe.processing.engine import reprocess
+    from stockpipe.spark.batch import reprocess_spark
+
+    bars = extended_hours("XT", seed=3) + extended_hours("YT", seed=4)
+    source, _ = raw_zone([(b.symbol, b.to_json()) for b in bars])
+    local = copy_raw(source, tmp_path / "local")
+    distributed = copy_raw(source, tmp_path / "spark")
+
+    by_local = reprocess(LocalLake(local), indicator_sessions=sessions)
+    by_spark = reprocess_spark(spark, str(distributed), indicator_sessions=sessions)
+
+    assert by_local == by_spark
+    assert (by_local.read, by_local.kept, by_local.quarantined) == (640, 640, 0)
+    for name in ("bars", "daily"):
+        assert_same_rows(read_table(distributed, name), read_table(local, name), name)
+    bars_table = read_table(distributed, "bars")
+    assert set(bars_table.column("session").to_pylist()) == {"pre", "regular", "post", "closed"}
+    assert sorted(set(read_table(distributed, "daily").column("dt").to_pylist())) == [
+        "2026-11-24",
+        "2026-11-25",
+        "2026-11-27",
+    ]
+    record = "_state/processing/contract.json"
+    for lake in (local, distributed):
+        doc = json.loads((lake / record).read_text())
+        assert doc == {"indicator_sessions": "regular" if sessions else "all"}

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 
+from stockpipe.contract import SESSIONS
 from stockpipe.errors import UnsafePathError
 from stockpipe.spark import tasks
 from stockpipe.spark.job import main, parser
@@ -65,7 +66,7 @@ def test_run_group_runs_the_engine_and_ships_partition_files() -> None:
     envelopes = pd.DataFrame([_envelope("5", BAR.decode()), _envelope("9", BAR.decode())])
     envelopes.insert(0, "group", "bars|AAPL|1min")
     stored = pd.DataFrame(columns=["group", "dt", "name", "data"])
-    out = tasks.run_group(envelopes, stored)
+    out = tasks.run_group(envelopes, stored, SESSIONS)
     tables = sorted(zip(out["table"], out["dt"], strict=True))
     assert tables == [("_stats", ""), ("bars", "2026-11-23"), ("daily", "2026-11-23")]
     stats = tasks.sum_stats(out[out["table"] == "_stats"]["data"])
@@ -100,3 +101,11 @@ def test_job_arguments_and_streaming_needs_a_checkpoint(capsys) -> None:
     )
     assert main(["--source", "kinesis", "--out", "/tmp/lake"]) == 2
     assert "--checkpoint" in capsys.readouterr().err
+
+
+def test_job_refuses_an_unknown_choice_of_indicator_bars(capsys) -> None:
+    args = ["--source", "raw", "--out", "/tmp/lake", "--indicator-sessions", "overnight"]
+    assert parser().parse_args(args[:4] + ["--indicator-sessions", "regular"]).indicator_sessions
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--indicator-sessions" in err and "overnight" in err and "Traceback" not in err

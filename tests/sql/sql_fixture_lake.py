@@ -71,6 +71,7 @@ def bar_rows() -> list[dict]:
                     "close": c,
                     "volume": volumes[i],
                     "source": "simulator",
+                    "session": "regular",  # 09:30-10:01 New York time
                     "sma_20": s20[i],
                     "sma_50": s50[i],
                     "vwap": vwap_of(c),
@@ -108,7 +109,8 @@ def write_fixture_lake(root: Path) -> LocalLake:
             {
                 "symbol": s,
                 "interval": "1min",
-                "open": 1.0,
+                # The day's first regular open, as processing writes it (1.0 without bars).
+                "open": float(SESSIONS[(s, dt)][0][0]) if (s, dt) in SESSIONS else 1.0,
                 "high": 2.0,
                 "low": 0.5,
                 "close": v[0],
@@ -117,6 +119,8 @@ def write_fixture_lake(root: Path) -> LocalLake:
                 "change": v[2],
                 "change_pct": v[3],
                 "bar_count": v[4],
+                "pre_volume": 0,
+                "post_volume": 0,
             }
             for (s, d), v in DAILY_ROWS.items()
             if d == dt

@@ -96,6 +96,7 @@ def test_new_and_replaced_files_are_seen_by_the_next_query(tmp_path) -> None:
         low=1.0,
         close=1.0,
         volume=5,
+        session="regular",
     )
     path = "processed-data/bars/dt=2026-01-05/part-0.parquet"
     lake.write_parquet(path, pa.Table.from_pylist([row], schema=BARS.arrow_schema()))
@@ -127,7 +128,7 @@ def test_sql_errors_carry_the_position(engine) -> None:
 def test_latest_quotes(engine) -> None:
     got = {r["symbol"]: r for r in rows(engine, "SELECT * FROM latest_quotes")}
     assert sorted(got) == ["AAPL", "MSFT", "TSLA"]
-    # reference = previous session's last close, else the session's first open
+    # reference = the previous trading day's close in daily, else the day's open there
     expected = {
         "AAPL": (SESSIONS[("AAPL", D2)][1][-1], SESSIONS[("AAPL", D1)][1][-1], D2),
         "MSFT": (SESSIONS[("MSFT", D2)][1][-1], SESSIONS[("MSFT", D1)][1][-1], D2),

@@ -228,7 +228,13 @@ def process(
     metrics, put = metric_fn(settings, "process")
     try:
         result = stages.run_process(
-            stream, lake, follow, _stop_on_signals(), put, reset=reset_checkpoints
+            stream,
+            lake,
+            follow,
+            _stop_on_signals(),
+            put,
+            reset=reset_checkpoints,
+            indicator_sessions=settings.indicator_sessions,
         )
     finally:
         metrics.flush()

@@ -74,12 +74,18 @@ def reprocess(
         if engine == "local":
             from stockpipe.processing.engine import reprocess as reprocess_local
 
-            stats = reprocess_local(target, lo, hi)
+            stats = reprocess_local(target, lo, hi, settings.indicator_sessions)
         else:
             from stockpipe.spark import build_session, reprocess_spark
 
             spark = build_session(master or "local[*]", "stockpipe-reprocess")
-            stats = reprocess_spark(spark, settings.lake_location, lo, hi)
+            stats = reprocess_spark(
+                spark,
+                settings.lake_location,
+                lo,
+                hi,
+                indicator_sessions=settings.indicator_sessions,
+            )
     console.print(_summary(engine, stats, target.uri("processed-data")))
 
 

@@ -1,6 +1,6 @@
 """Exchange sessions for the dashboard's windows: "5 days" means 5 trading sessions.
 
-The NYSE calendar (`stockpipe.sources.calendar`, from `exchange_calendars`) knows weekends,
+The NYSE calendar (`stockpipe.calendar`, from `exchange_calendars`) knows weekends,
 holidays and early closes, so a window of N sessions on a Monday reaches back to the
 Monday before, not to Thursday. Dates outside the calendar's range fall back to weekdays,
 so an odd lake date degrades to a slightly wrong window instead of an error page.
@@ -17,7 +17,7 @@ SESSION_SECONDS = 6.5 * 3600
 
 
 def _calendar():  # type: ignore[no-untyped-def]
-    from stockpipe.sources.calendar import nyse
+    from stockpipe.calendar import nyse
 
     return nyse()
 

@@ -24,11 +24,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from stockpipe import calendar
 from stockpipe.contract import BARS, DAILY, QUARANTINE, Table
 from stockpipe.lake.archive import iter_raw
 from stockpipe.lake.local import LocalLake
 from stockpipe.pipeline import stages
-from stockpipe.sources import calendar
 from stockpipe.sources.simulator import MarketSimulator
 from stockpipe.stream.base import batched_puts
 from stockpipe.stream.consumer import Checkpoint

@@ -126,7 +126,9 @@ def _stage(
         elif stage == "archive":
             stages.run_archive(stream, lake, True, stop, put)
         elif stage == "process":
-            stages.run_process(stream, lake, True, stop, put)
+            stages.run_process(
+                stream, lake, True, stop, put, indicator_sessions=settings.indicator_sessions
+            )
     finally:
         metrics.flush()
         stream.close()

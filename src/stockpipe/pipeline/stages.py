@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,15 +165,19 @@ def run_process(
     metric: MetricFn = _no_metric,
     max_records: int = 10000,
     reset: bool = False,
+    indicator_sessions: Sequence[str] | None = None,
 ) -> StageResult:
     """Stream -> processed-data/ and quarantine/, checkpointed as consumer `process`.
 
     The running totals live in the checkpoint's state, committed with the positions.
     `reset` reads the stream from its start (see `run_archive`).
+    `indicator_sessions` (STOCKPIPE_INDICATOR_SESSIONS) must match the lake's record.
     """
 
     with consumer_lock(lake, PROCESS_CONSUMER) as lock:
-        return _run_process(stream, lake, follow, stop, metric, max_records, reset, lock)
+        return _run_process(
+            stream, lake, follow, stop, metric, max_records, reset, lock, indicator_sessions
+        )
 
 
 def _run_process(
@@ -185,11 +189,12 @@ def _run_process(
     max_records: int,
     reset: bool,
     lock: ConsumerLock,
+    indicator_sessions: Sequence[str] | None,
 ) -> StageResult:
     from stockpipe.processing.engine import BatchStats, Processor
 
     consumer = Consumer(stream, lake, PROCESS_CONSUMER, reset=reset)
-    processor = Processor(lake)
+    processor = Processor(lake, indicator_sessions)
     totals = BatchStats.from_state(consumer.state)
     run = BatchStats()  # this run only: the summary must not mix it with the totals
 

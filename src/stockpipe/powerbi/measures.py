@@ -23,14 +23,15 @@ RETURN
     DIVIDE ( _lastClose - _firstOpen, _firstOpen ) * 100"""
 
 _SESSION_VWAP = """\
-VAR _session = MAX ( bars[dt] )
+VAR _session = CALCULATE ( MAX ( bars[dt] ), bars[session] = "regular" )
 RETURN
     CALCULATE (
         DIVIDE (
             SUMX ( bars, ( bars[high] + bars[low] + bars[close] ) / 3 * bars[volume] ),
             SUM ( bars[volume] )
         ),
-        bars[dt] = _session
+        bars[dt] = _session,
+        bars[session] = "regular"
     )"""
 
 _TOTAL_VOLUME = "SUM ( bars[volume] )"
@@ -63,13 +64,16 @@ RETURN
 
 _GOLDEN_CROSSES = """\
 VAR _bars =
-    SELECTCOLUMNS (
-        bars,
-        "@symbol", bars[symbol],
-        "@interval", bars[interval],
-        "@ts", bars[ts],
-        "@sma20", bars[sma_20],
-        "@sma50", bars[sma_50]
+    FILTER (
+        SELECTCOLUMNS (
+            bars,
+            "@symbol", bars[symbol],
+            "@interval", bars[interval],
+            "@ts", bars[ts],
+            "@sma20", bars[sma_20],
+            "@sma50", bars[sma_50]
+        ),
+        NOT ISBLANK ( [@sma20] ) && NOT ISBLANK ( [@sma50] )
     )
 VAR _withPrev =
     ADDCOLUMNS (
@@ -129,11 +133,14 @@ MEASURES: tuple[Measure, ...] = (
         table="bars",
         dax=_SESSION_VWAP,
         format_string="#,0.00",
-        description="Volume-weighted average typical price of the latest session in context",
+        description=(
+            "Volume-weighted average typical price of the latest regular session in context"
+        ),
         query="measure_session_vwap",
         definition=(
-            "Over the bars of the latest session (`dt`) in the window, for one symbol and "
-            "interval: Σ(((high + low + close) / 3) × volume) / Σ volume."
+            "Over the regular-session bars (`session` = regular) of the latest session "
+            "(`dt`) in the window, for one symbol and interval: "
+            "Σ(((high + low + close) / 3) × volume) / Σ volume."
         ),
     ),
     Measure(
@@ -180,7 +187,8 @@ MEASURES: tuple[Measure, ...] = (
         definition=(
             "The number of bars (one symbol and interval, in the window) where sma_20 > sma_50 "
             "while on the previous bar of the same symbol and interval inside the window "
-            "sma_20 ≤ sma_50; bars where any of the four values is null do not count."
+            "that has both averages sma_20 ≤ sma_50; bars without both averages are skipped "
+            "(pre/post bars when the indicators run over the regular session only)."
         ),
     ),
 )

@@ -54,7 +54,7 @@ _M_TYPES = {
     "int64": "Int64.Type",
     "dateTime": "type datetime",
 }
-_SUMMABLE = {"volume", "bar_count"}
+_SUMMABLE = {"volume", "bar_count", "pre_volume", "post_volume"}
 
 
 def tmdl_name(name: str) -> str:

@@ -138,6 +138,8 @@ def _recursive_pass(
     low: np.ndarray,
     volume: np.ndarray,
     new_session: np.ndarray,
+    use: np.ndarray,
+    regular: np.ndarray,
     closes: np.ndarray,
     first: int,
     n0: int,
@@ -148,8 +150,12 @@ def _recursive_pass(
     """Change, EMA(12/26), MACD(12,26,9), RSI(14) and session VWAP/high/low, one bar at a
     time in TA-Lib's operation order; `carry` holds the state in and is updated in place.
 
-    `closes` is the prior context closes followed by `close` (close[i] is
-    closes[first + i]); `new_session[i]` is True where bar i starts another session.
+    `use[i]` is True for an indicator bar: only those advance the indicators (the others
+    get NaN and `ordinal` = the last indicator bar's, -1 before the first). `closes` is
+    the prior context closes followed by the indicator bars' closes (the j-th indicator
+    bar of this call is closes[first + j]). `new_session[i]` is True where bar i starts
+    another exchange-local day; `regular[i]` where it belongs to the regular session,
+    the only bars the session VWAP/high/low take in.
     """
     prev, e12, e26, fast, signal, gain, loss, cum_pv, cum_vol, s_high, s_low = (
         carry[0], carry[1], carry[2], carry[3], carry[4], carry[5], carry[6],
@@ -158,99 +164,112 @@ def _recursive_pass(
     k12, k26, k9 = 2.0 / (FAST + 1), 2.0 / (SLOW + 1), 2.0 / (SIGNAL + 1)  # TA-Lib PER_TO_K
     macd_seed = np.empty(SIGNAL)
     nan = math.nan
+    j = -1  # indicator bars of this call so far, minus one
     for i in range(close.shape[0]):
-        g = n0 + i
-        x = close[i]
-        ordinal[i] = g
-        if g > 0:
-            change = x - prev
-            rec[0, i] = change
-            rec[1, i] = 100.0 * change / prev
+        if not use[i]:
+            ordinal[i] = n0 + j
+            for r in range(11):
+                rec[r, i] = nan
         else:
-            rec[0, i] = rec[1, i] = nan
-        if g == FAST - 1:
-            total = 0.0
-            for c in closes[first + i - FAST + 1 : first + i + 1]:
-                total += c
-            e12 = total / FAST
-        elif g >= FAST:
-            e12 = ((x - e12) * k12) + e12
-        if g == SLOW - 1:
-            total = 0.0
-            for c in closes[first + i - SLOW + 1 : first + i + 1]:
-                total += c
-            e26 = total / SLOW
-            total = 0.0
-            for c in closes[first + i - FAST + 1 : first + i + 1]:
-                total += c
-            fast = total / FAST
-        elif g >= SLOW:
-            e26 = ((x - e26) * k26) + e26
-            fast = ((x - fast) * k12) + fast
-        rec[2, i] = e12 if g >= FAST - 1 else nan
-        if g >= SLOW - 1:
-            rec[3, i] = e26
-            rec[4, i] = fast
-            macd = fast - e26
-            if g < SEEDED_AT:
-                macd_seed[g - (SLOW - 1)] = macd
-            elif g == SEEDED_AT:
-                macd_seed[SIGNAL - 1] = macd
+            j += 1
+            g = n0 + j
+            ordinal[i] = g
+            x = close[i]
+            at = first + j  # this bar's position in `closes`
+            if g > 0:
+                change = x - prev
+                rec[0, i] = change
+                rec[1, i] = 100.0 * change / prev
+            else:
+                rec[0, i] = rec[1, i] = nan
+            if g == FAST - 1:
                 total = 0.0
-                for m in macd_seed:
-                    total += m
-                signal = total / SIGNAL
+                for c in closes[at - FAST + 1 : at + 1]:
+                    total += c
+                e12 = total / FAST
+            elif g >= FAST:
+                e12 = ((x - e12) * k12) + e12
+            if g == SLOW - 1:
+                total = 0.0
+                for c in closes[at - SLOW + 1 : at + 1]:
+                    total += c
+                e26 = total / SLOW
+                total = 0.0
+                for c in closes[at - FAST + 1 : at + 1]:
+                    total += c
+                fast = total / FAST
+            elif g >= SLOW:
+                e26 = ((x - e26) * k26) + e26
+                fast = ((x - fast) * k12) + fast
+            rec[2, i] = e12 if g >= FAST - 1 else nan
+            if g >= SLOW - 1:
+                rec[3, i] = e26
+                rec[4, i] = fast
+                macd = fast - e26
+                if g < SEEDED_AT:
+                    macd_seed[g - (SLOW - 1)] = macd
+                elif g == SEEDED_AT:
+                    macd_seed[SIGNAL - 1] = macd
+                    total = 0.0
+                    for m in macd_seed:
+                        total += m
+                    signal = total / SIGNAL
+                else:
+                    signal = ((macd - signal) * k9) + signal
+                if g >= SEEDED_AT:
+                    rec[5, i] = macd
+                    rec[6, i] = signal
+                    rec[7, i] = macd - signal
+                else:
+                    rec[5, i] = rec[6, i] = rec[7, i] = nan
             else:
-                signal = ((macd - signal) * k9) + signal
-            if g >= SEEDED_AT:
-                rec[5, i] = macd
-                rec[6, i] = signal
-                rec[7, i] = macd - signal
-            else:
+                rec[3, i] = rec[4, i] = nan
                 rec[5, i] = rec[6, i] = rec[7, i] = nan
-        else:
-            rec[3, i] = rec[4, i] = nan
-            rec[5, i] = rec[6, i] = rec[7, i] = nan
-        # RSI(14), Wilder, in TA-Lib's operation order.
-        if g == 0:
-            gain = loss = 0.0
-        else:
-            diff = x - prev
-            if g > RSI_PERIOD:
-                loss *= RSI_PERIOD - 1
-                gain *= RSI_PERIOD - 1
-            if diff < 0:
-                loss -= diff
+            # RSI(14), Wilder, in TA-Lib's operation order.
+            if g == 0:
+                gain = loss = 0.0
             else:
-                gain += diff
-        if g >= RSI_PERIOD:
-            loss /= RSI_PERIOD
-            gain /= RSI_PERIOD
-            total = gain + loss
-            rec[8, i] = 100.0 * (gain / total) if not -TA_EPSILON < total < TA_EPSILON else 0.0
-            rec[9, i] = gain
-            rec[10, i] = loss
-        else:
-            rec[8, i] = rec[9, i] = rec[10, i] = nan
-        # Session values restart with each exchange-local date; comparisons as Python's
-        # max()/min() make them, so a NaN high or low never replaces the running value.
-        h, lo = high[i], low[i]
+                diff = x - prev
+                if g > RSI_PERIOD:
+                    loss *= RSI_PERIOD - 1
+                    gain *= RSI_PERIOD - 1
+                if diff < 0:
+                    loss -= diff
+                else:
+                    gain += diff
+            if g >= RSI_PERIOD:
+                loss /= RSI_PERIOD
+                gain /= RSI_PERIOD
+                total = gain + loss
+                rec[8, i] = 100.0 * (gain / total) if not -TA_EPSILON < total < TA_EPSILON else 0.0
+                rec[9, i] = gain
+                rec[10, i] = loss
+            else:
+                rec[8, i] = rec[9, i] = rec[10, i] = nan
+            prev = x
+        # Session values restart with each exchange-local date and take in regular bars
+        # only: NaN before the day's first regular bar, the day's final values after its
+        # last. Comparisons as Python's max()/min() make them, so a NaN high or low never
+        # replaces the running value.
         if new_session[i]:
-            cum_pv, cum_vol, s_high, s_low = 0.0, 0.0, h, lo
-        else:
-            if h > s_high:
-                s_high = h
-            if lo < s_low:
-                s_low = lo
-        vol = float(volume[i])
-        cum_pv += ((h + lo + x) / 3.0) * vol
-        cum_vol += vol
+            cum_pv, cum_vol, s_high, s_low = 0.0, 0.0, nan, nan
+        if regular[i]:
+            h, lo = high[i], low[i]
+            if math.isnan(s_high) and math.isnan(s_low):
+                s_high, s_low = h, lo
+            else:
+                if h > s_high:
+                    s_high = h
+                if lo < s_low:
+                    s_low = lo
+            vol = float(volume[i])
+            cum_pv += ((h + lo + close[i]) / 3.0) * vol
+            cum_vol += vol
         rec[11, i] = cum_pv / cum_vol if cum_vol > 0 else nan
         rec[12, i] = s_high
         rec[13, i] = s_low
         rec[14, i] = cum_pv
         rec[15, i] = cum_vol
-        prev = x
     carry[0], carry[1], carry[2], carry[3], carry[4], carry[5] = prev, e12, e26, fast, signal, gain
     carry[6], carry[7], carry[8], carry[9], carry[10] = loss, cum_pv, cum_vol, s_high, s_low
 

@@ -12,28 +12,31 @@ path in engine.py, which this mirrors value for value: the lake is byte-identica
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from stockpipe import calendar
 from stockpipe.processing.base import BatchStats, CleanBar
 from stockpipe.processing.indicators import (
     CONTEXT,
     SEEDED_AT,
-    STATE_COLUMNS,
     IndicatorState,
     compute_indicators,
+    indicator_mask,
 )
 
 if TYPE_CHECKING:
     from stockpipe.processing.engine import _Lakeside
 
 Series = tuple[str, str]
-# Columns `IndicatorState.can_resume_from` requires non-NULL in the last stored row.
-_NEEDED = ("ema_12", "ema_26", "macd_signal", "session_high", "session_low", *STATE_COLUMNS)
+# Columns `IndicatorState.can_resume_from` requires non-NULL: in the last stored row, and
+# in the last stored indicator bar.
+_NEEDED_LAST = ("_n", "_cum_pv", "_cum_vol")
+_NEEDED_IND = ("ema_12", "ema_26", "macd_signal", "_ema_fast", "_avg_gain", "_avg_loss")
 _DAILY_IN = ("open", "high", "low", "close", "volume", "vwap")
 
 
@@ -71,6 +74,8 @@ class _View:
         if name not in self._cols:
             if name == "ts":
                 self._cols[name] = pd.DatetimeIndex(self.frame["ts"]).as_unit("ns").asi8
+            elif name == "session":
+                self._cols[name] = self.frame[name].to_numpy(dtype=object)
             elif name == "volume":
                 self._cols[name] = self.frame[name].to_numpy()
             else:
@@ -81,9 +86,12 @@ class _View:
 class _Plan:
     """One series' stored context: the parts `engine._context` would gather."""
 
-    def __init__(self, series: Series, parts: list[tuple[str, _View, np.ndarray]]) -> None:
+    def __init__(
+        self, series: Series, parts: list[tuple[str, _View, np.ndarray]], use: np.ndarray
+    ) -> None:
         self.series = series
         self.parts = parts  # (dt, view, row positions), oldest dt first
+        self.use = use  # indicator bars among the parts' rows, in order
 
 
 def append_batch(
@@ -91,10 +99,12 @@ def append_batch(
     by_series: Mapping[Series, Mapping[datetime, list[CleanBar]]],
     dt_of: Mapping[datetime, str],
     stats: BatchStats,
+    sessions: Sequence[str],
 ) -> set[Series]:
     """Process every series of the batch that qualifies for the fast path; return them.
 
-    `dt_of` maps each bar time of the batch to its session date.
+    `dt_of` maps each bar time of the batch to its session date; `sessions` chooses the
+    indicator bars.
     """
     views: dict[str, _View] = {}
 
@@ -111,12 +121,12 @@ def append_batch(
         if len(dts) != 1:
             continue
         dt0 = dts.pop()
-        plan = _plan(side, series, dt0, min(versions), view, dts_all)
+        plan = _plan(side, series, dt0, min(versions), view, dts_all, sessions)
         if plan is not None:
             plans.setdefault(dt0, []).append(plan)
     done: set[Series] = set()
     for dt0, group in sorted(plans.items()):
-        _append(side, dt0, group, by_series, stats)
+        _append(side, dt0, group, by_series, stats, sessions)
         done.update(p.series for p in group)
     return done
 
@@ -128,6 +138,7 @@ def _plan(
     first_ts: datetime,
     view: Callable[[str], _View],
     dts_all: list[str],
+    sessions: Sequence[str],
 ) -> _Plan | None:
     """The stored context of `series` if its bars from `first_ts` on can be appended."""
     span = side.span(series)
@@ -142,26 +153,26 @@ def _plan(
             return None  # a late bar or a correction: the general path merges it
         parts.append((dt0, here_view, here))
     # The walk back mirrors engine._context, so the same rows give the state and the
-    # previous session's close.
+    # previous trading day's regular close.
     if span is not None and span[0] < dt0:
-        n_here = here_view.col("_n")[here] if here is not None else None
-        if n_here is not None and np.isnan(n_here).all():
-            return None  # int() of a NULL minimum: left to the general path
-        if n_here is None or int(np.nanmin(n_here)) != 0:
-            have, has_prev = (0 if here is None else len(here)), False
-            for dt in reversed([d for d in dts_all if span[0] <= d < dt0]):
-                if has_prev and have >= CONTEXT:
-                    break
-                v = view(dt)
-                rows = v.rows(series)
-                if rows is None:
-                    continue
-                parts.insert(0, (dt, v, rows))
-                have += len(rows)
-                has_prev = True
-                n = v.col("_n")[rows]
-                if not np.isnan(n).all() and int(np.nanmin(n)) == 0:
-                    break
+        have = 0 if here is None else int(indicator_mask(here_view.col("session")[here],
+                                                         sessions).sum())  # fmt: skip
+        has_prev = reached_start = False
+        for dt in reversed([d for d in dts_all if span[0] <= d < dt0]):
+            if has_prev and (reached_start or have >= CONTEXT):
+                break
+            v = view(dt)
+            rows = v.rows(series)
+            if rows is None:
+                continue
+            parts.insert(0, (dt, v, rows))
+            session = v.col("session")[rows]
+            have += int(indicator_mask(session, sessions).sum())
+            has_prev = has_prev or bool((session == "regular").any())
+            n = v.col("_n")[rows]
+            if np.isnan(n).all():
+                return None  # int() of a NULL minimum: left to the general path
+            reached_start = reached_start or int(np.nanmin(n)) <= 0
     if not parts:
         return None  # the first bars of a series
     ts = np.concatenate([v.col("ts")[r] for _, v, r in parts])
@@ -169,12 +180,28 @@ def _plan(
         return None  # stored rows out of session order: let the general path sort them
     _dt, last_view, last_rows = parts[-1]
     last = last_rows[-1]
-    n_last = last_view.col("_n")[last]
-    if np.isnan(n_last) or int(n_last) < SEEDED_AT or len(ts) < min(int(n_last) + 1, CONTEXT):
+    if any(np.isnan(last_view.col(c)[last]) for c in _NEEDED_LAST):
         return None
-    if any(np.isnan(last_view.col(c)[last]) for c in _NEEDED):
+    n_last = int(last_view.col("_n")[last])
+    use = np.concatenate([indicator_mask(v.col("session")[r], sessions) for _, v, r in parts])
+    if n_last < SEEDED_AT or int(use.sum()) < min(n_last + 1, CONTEXT):
         return None
-    return _Plan(series, parts)
+    ind_view, ind = _last_indicator_bar(parts, use)
+    if any(np.isnan(ind_view.col(c)[ind]) for c in _NEEDED_IND):
+        return None
+    return _Plan(series, parts, use)
+
+
+def _last_indicator_bar(
+    parts: list[tuple[str, _View, np.ndarray]], use: np.ndarray
+) -> tuple[_View, int]:
+    """The view and row of the last indicator bar among the parts (one exists)."""
+    at = int(np.flatnonzero(use)[-1])
+    for _, v, rows in parts:
+        if at < len(rows):
+            return v, int(rows[at])
+        at -= len(rows)
+    raise AssertionError("no indicator bar in the plan")
 
 
 def _state(plan: _Plan) -> IndicatorState:
@@ -182,16 +209,17 @@ def _state(plan: _Plan) -> IndicatorState:
     dt, v, rows = plan.parts[-1]
     last = rows[-1]
     n = int(v.col("_n")[last]) + 1
-    closes = np.concatenate([pv.col("close")[r] for _, pv, r in plan.parts])
+    closes = np.concatenate([pv.col("close")[r] for _, pv, r in plan.parts])[plan.use]
+    iv, ind = _last_indicator_bar(plan.parts, plan.use)
     return IndicatorState(
         n=n,
         closes=tuple(float(c) for c in closes[-min(n, CONTEXT) :]),
-        ema_12=float(v.col("ema_12")[last]),
-        ema_26=float(v.col("ema_26")[last]),
-        ema_fast=float(v.col("_ema_fast")[last]),
-        macd_signal=float(v.col("macd_signal")[last]),
-        avg_gain=float(v.col("_avg_gain")[last]),
-        avg_loss=float(v.col("_avg_loss")[last]),
+        ema_12=float(iv.col("ema_12")[ind]),
+        ema_26=float(iv.col("ema_26")[ind]),
+        ema_fast=float(iv.col("_ema_fast")[ind]),
+        macd_signal=float(iv.col("macd_signal")[ind]),
+        avg_gain=float(iv.col("_avg_gain")[ind]),
+        avg_loss=float(iv.col("_avg_loss")[ind]),
         dt=dt,
         cum_pv=float(v.col("_cum_pv")[last]),
         cum_vol=float(v.col("_cum_vol")[last]),
@@ -206,6 +234,7 @@ def _append(
     plans: list[_Plan],
     by_series: Mapping[Series, Mapping[datetime, list[CleanBar]]],
     stats: BatchStats,
+    sessions: Sequence[str],
 ) -> None:
     """Compute and stage the new bars and daily rows of `plans` (all in session dt0)."""
     base: dict[str, list[object]] = {
@@ -239,10 +268,16 @@ def _append(
     new = pd.DataFrame(base)
     new["ts"] = pd.to_datetime(new["ts"], utc=True).dt.as_unit("ns")
     new["dt"] = dt0
+    # One calendar lookup per interval for all series at once.
+    session = np.empty(len(new), dtype=object)
+    for interval in new["interval"].unique():
+        rows = (new["interval"] == interval).to_numpy()
+        session[rows] = calendar.session_of(new["ts"][rows], str(interval))
+    new["session"] = session
     # The kernel's frames keep new's index, so one concat lines them up with its rows.
     computed = pd.concat(
         [
-            compute_indicators(new.iloc[lo:hi], _state(plan))[0]
+            compute_indicators(new.iloc[lo:hi], _state(plan), sessions)[0]
             for plan, lo, hi in zip(plans, bounds[:-1], bounds[1:], strict=True)
         ]
     )
@@ -259,32 +294,40 @@ def _daily(
     side: _Lakeside, dt0: str, plans: list[_Plan], new: pd.DataFrame, bounds: list[int]
 ) -> None:
     """engine's `compute_daily(ctx in dt0 + fresh, prev_close)` for every plan at once."""
-    cols: dict[str, list[np.ndarray]] = {name: [] for name in _DAILY_IN}
+    cols: dict[str, list[np.ndarray]] = {name: [] for name in (*_DAILY_IN, "session")}
     group: list[np.ndarray] = []
     prev_close = np.full(len(plans), np.nan)
     for i, plan in enumerate(plans):
         for dt, v, rows in plan.parts:
             if dt == dt0:
-                for name in _DAILY_IN:
+                for name in (*_DAILY_IN, "session"):
                     cols[name].append(v.col(name)[rows])
                 group.append(np.full(len(rows), i))
             else:
-                prev_close[i] = v.col("close")[rows[-1]]
-    for name in _DAILY_IN:
+                # The last regular close before dt0 (parts are oldest first).
+                regular = rows[v.col("session")[rows] == "regular"]
+                if len(regular):
+                    prev_close[i] = v.col("close")[regular[-1]]
+    for name in (*_DAILY_IN, "session"):
         cols[name].append(new[name].to_numpy())
     group.append(np.repeat(np.arange(len(plans)), np.diff(bounds)))
     # Stored rows of a group precede its new ones and each part is in ts order, so
     # first/last below see each session's bars in time order, as compute_daily does.
     rows = pd.DataFrame({name: np.concatenate(parts) for name, parts in cols.items()})
     rows["g"] = np.concatenate(group)
-    grouped = rows.groupby("g", sort=True)
+    volume = rows["volume"].astype("int64")
+    extended = {
+        name: volume[rows["session"] == name].groupby(rows["g"]).sum() for name in ("pre", "post")
+    }
+    grouped = rows[rows["session"] == "regular"].groupby("g", sort=True)
+    have = grouped["close"].size().index.to_numpy()  # plans with a regular bar in dt0
     close = grouped["close"].last().to_numpy()
-    change = close - prev_close
+    change = close - prev_close[have]
     daily = pd.DataFrame(
         {
             "dt": dt0,
-            "symbol": [p.series[0] for p in plans],
-            "interval": [p.series[1] for p in plans],
+            "symbol": [plans[g].series[0] for g in have],
+            "interval": [plans[g].series[1] for g in have],
             "open": grouped["open"].first().to_numpy(),
             "high": grouped["high"].max().to_numpy(),
             "low": grouped["low"].min().to_numpy(),
@@ -293,7 +336,9 @@ def _daily(
             "vwap": grouped["vwap"].last().to_numpy(),
             "bar_count": grouped["close"].size().astype("int64").to_numpy(),
             "change": change,
-            "change_pct": 100.0 * change / prev_close,
+            "change_pct": 100.0 * change / prev_close[have],
+            "pre_volume": extended["pre"].reindex(have, fill_value=0).astype("int64").to_numpy(),
+            "post_volume": extended["post"].reindex(have, fill_value=0).astype("int64").to_numpy(),
         }
     )
     frame = side.daily.get(dt0)
@@ -301,4 +346,8 @@ def _daily(
         [p.series for p in plans]
     )
     kept = frame[~mine]
-    side.daily.put(dt0, pd.concat([kept, daily], ignore_index=True) if len(kept) else daily)
+    if daily.empty:
+        if mine.any():
+            side.daily.put(dt0, kept)
+    else:
+        side.daily.put(dt0, pd.concat([kept, daily], ignore_index=True) if len(kept) else daily)

@@ -44,11 +44,13 @@ REASONS = (
 # recursive state (EMA, Wilder averages, session sums) so a later batch can resume
 # exactly at any bar. Readers select contract columns by name and never see them.
 HIDDEN_BAR_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
-    ("_n", pa.int64()),  # 0-based ordinal of the bar in its (symbol, interval) series
+    # Ordinal of the last indicator bar up to this one in its (symbol, interval) series
+    # (-1 before the first); with the default choice (every bar), the bar's own ordinal.
+    ("_n", pa.int64()),
     ("_ema_fast", pa.float64()),  # MACD's fast EMA (seed window ends with the slow one's)
     ("_avg_gain", pa.float64()),  # RSI Wilder averages
     ("_avg_loss", pa.float64()),
-    ("_cum_pv", pa.float64()),  # session sums for VWAP
+    ("_cum_pv", pa.float64()),  # the day's regular-session sums for VWAP
     ("_cum_vol", pa.float64()),
     ("_created_shard", pa.string()),  # earliest-arrived version of the key: for counting
     ("_created_seq", pa.string()),

@@ -13,16 +13,17 @@ replay still sees them as new and recomputes everything after them.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo
 
-import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
+from stockpipe import calendar
 from stockpipe.contract import BARS, DAILY, QUARANTINE
 from stockpipe.lake.archive import iter_raw
 from stockpipe.lake.base import Lake
@@ -45,9 +46,10 @@ from stockpipe.processing.indicators import (
     IndicatorState,
     compute_daily,
     compute_indicators,
+    indicator_mask,
 )
-from stockpipe.processing.store import PartitionSet
-from stockpipe.sources.calendar import EXCHANGE_TZ
+from stockpipe.processing.sessions import RECORD, settle_indicator_sessions
+from stockpipe.processing.store import PartitionSet, list_partitions
 from stockpipe.stream.base import StreamRecord, seq_key
 
 # Which dts each series spans, so a batch never scans history to find a series' rows.
@@ -58,16 +60,7 @@ _BASE = ("symbol", "interval", "ts", "open", "high", "low", "close", "volume", "
 _NO_POS: Position = (-1, "")
 
 Series = tuple[str, str]
-_EXCHANGE_ZONE = ZoneInfo(EXCHANGE_TZ)
-
-
-def _session_dates(ts: pd.Series | Sequence[object]) -> np.ndarray:
-    """`indicators.session_dates` as an object array of str, without strftime: the local
-    wall-clock time (the zone's offset applied per timestamp, so DST is exact) truncated
-    to whole days by numpy."""
-    local = pd.DatetimeIndex(pd.to_datetime(ts, utc=True)).tz_convert(_EXCHANGE_ZONE)
-    days = local.tz_localize(None).to_numpy().astype("datetime64[D]")
-    return days.astype(str).astype(object)
+_session_dates = calendar.session_dates
 
 
 def _sort_bars(df: pd.DataFrame) -> pd.DataFrame:
@@ -131,16 +124,7 @@ class _Lakeside:
         try:
             return dict(json.loads(self.lake.read_bytes(SERIES_INDEX)))
         except FileNotFoundError:
-            pass
-        # No index yet (a new lake, or one written by another engine): build it once
-        # from the daily table, which has one small row per series and session.
-        index: dict[str, list[str]] = {}
-        for dt in self.daily.dts():
-            frame = self.daily.get(dt)
-            for sym, interval in zip(frame["symbol"], frame["interval"], strict=True):
-                span = index.setdefault(f"{sym}|{interval}", [dt, dt])
-                span[0], span[1] = min(span[0], dt), max(span[1], dt)
-        return index
+            return index_from_bars(self.lake)
 
     def span(self, series: Series) -> tuple[str, str] | None:
         found = self.index.get(f"{series[0]}|{series[1]}")
@@ -195,6 +179,19 @@ class _Lakeside:
         self.bars.flush(descending=True)
 
 
+def index_from_bars(lake: Lake) -> dict[str, list[str]]:
+    """The series index rebuilt from the bars files (a lake without one, or written by
+    another engine). Daily cannot stand in: weekend and holiday bars have no daily row."""
+    index: dict[str, list[str]] = {}
+    for dt, paths in sorted(list_partitions(lake, BARS.prefix).items()):
+        for path in paths:
+            table = pq.read_table(io.BytesIO(lake.read_bytes(path)), columns=["symbol", "interval"])
+            for pair in table.group_by(["symbol", "interval"]).aggregate([]).to_pylist():
+                span = index.setdefault(f"{pair['symbol']}|{pair['interval']}", [dt, dt])
+                span[0], span[1] = min(span[0], dt), max(span[1], dt)
+    return index
+
+
 def processed_partitions(lake: Lake) -> dict[str, PartitionSet]:
     """The bars, daily and quarantine partition sets, with their sort and dedupe rules."""
     side = _Lakeside(lake)
@@ -202,16 +199,39 @@ def processed_partitions(lake: Lake) -> dict[str, PartitionSet]:
 
 
 class Processor:
-    """The `process` stage on the embedded engine (pandas + the numpy kernel)."""
+    """The `process` stage on the embedded engine (pandas + the numpy kernel).
 
-    def __init__(self, lake: Lake) -> None:
+    `indicator_sessions` chooses the indicator bars (default: every bar). With
+    `record=True` the choice is checked against, or recorded in, the lake on the first
+    batch (sessions.py); the Spark tasks pass the choice their driver settled instead.
+    """
+
+    def __init__(
+        self,
+        lake: Lake,
+        indicator_sessions: Sequence[str] | None = None,
+        *,
+        record: bool = True,
+    ) -> None:
         self.lake = lake
+        self._wanted = tuple(indicator_sessions) if indicator_sessions is not None else None
+        self._sessions: tuple[str, ...] | None = None if record else self._wanted
+        if self._sessions is None and not record:
+            raise ValueError("record=False needs the indicator sessions")
         # Series appended by the fast path (append.py) vs merged by the general path.
         self.fast_series = 0
         self.general_series = 0
 
+    @property
+    def indicator_sessions(self) -> tuple[str, ...]:
+        """The lake's choice of indicator bars (settled on first use)."""
+        if self._sessions is None:
+            self._sessions = settle_indicator_sessions(self.lake, self._wanted)
+        return self._sessions
+
     def process(self, records: Sequence[StreamRecord]) -> BatchStats:
         """Clean, deduplicate and compute `records`; durable in the lake on return."""
+        sessions = self.indicator_sessions
         bars, rejected = clean_batch(records)
         stats = BatchStats(read=len(records), quarantined=len(rejected))
         stats.reasons = dict(sorted(Counter(r.reason for r in rejected).items()))
@@ -224,7 +244,7 @@ class Processor:
             by_series[(bar.symbol, bar.interval)][bar.ts].append(bar)
         times = sorted({bar.ts for bar in bars})
         dt_of = dict(zip(times, _session_dates(times).tolist(), strict=True)) if times else {}
-        appended = append_batch(side, by_series, dt_of, stats)
+        appended = append_batch(side, by_series, dt_of, stats, sessions)
         self.fast_series += len(appended)
         for series in sorted(by_series):
             if series in appended:
@@ -232,7 +252,7 @@ class Processor:
             self.general_series += 1
             changed = _merge(side, series, by_series[series], stats)
             if not changed.empty:
-                _recompute(side, series, changed)
+                _recompute(side, series, changed, sessions)
         side.flush()
         return stats
 
@@ -317,6 +337,7 @@ def _merge(
     # Every row has the same keys in the same order: build the frame column by column.
     changed = pd.DataFrame({name: [row[name] for row in out] for name in out[0]})
     changed["ts"] = pd.to_datetime(changed["ts"], utc=True).dt.as_unit("ns")
+    changed["session"] = calendar.session_of(changed["ts"], series[1])
     return changed
 
 
@@ -336,34 +357,37 @@ def _bar_row(bar: CleanBar) -> dict[str, object]:
     }
 
 
-def _context(side: _Lakeside, series: Series, dt0: str, t0: pd.Timestamp) -> pd.DataFrame:
-    """Stored rows of the series before t0: enough to resume the kernel (>= CONTEXT rows
-    with state) and to know the previous session's close, or the whole series."""
+def _context(
+    side: _Lakeside, series: Series, dt0: str, t0: pd.Timestamp, sessions: Sequence[str]
+) -> pd.DataFrame:
+    """Stored rows of the series before t0: enough to resume the kernel (>= CONTEXT
+    indicator bars with state, or back to the first one) and to know the previous
+    trading day's regular close (or back to the series' first day)."""
     here = side.rows(dt0, series)
     parts = [here[here["ts"] < t0]]
     span = side.span(series)
     if span is None or span[0] >= dt0:
         return parts[0]
-    have, reached_start, has_prev = len(parts[0]), False, False
-    if have and int(parts[0]["_n"].min()) == 0:
-        return parts[0]
+    have = int(indicator_mask(parts[0]["session"], sessions).sum())
+    has_prev = reached_start = False
     for dt in reversed([d for d in side.bars.dts() if span[0] <= d < dt0]):
-        if has_prev and have >= CONTEXT:
+        if has_prev and (reached_start or have >= CONTEXT):
             break
         rows = side.rows(dt, series)
         if rows.empty:
             continue
         parts.insert(0, rows)
-        have += len(rows)
-        has_prev = True
+        have += int(indicator_mask(rows["session"], sessions).sum())
+        has_prev = has_prev or bool((rows["session"] == "regular").any())
+        # `_n` <= 0: the series' first indicator bar (0), or a bar before it (-1).
         n_min = rows["_n"].min()
-        reached_start = bool(pd.notna(n_min) and int(n_min) == 0)
-        if reached_start:
-            break
+        reached_start = reached_start or bool(pd.notna(n_min) and int(n_min) <= 0)
     return pd.concat(parts, ignore_index=True).sort_values("ts", kind="mergesort")
 
 
-def _recompute(side: _Lakeside, series: Series, changed: pd.DataFrame) -> None:
+def _recompute(
+    side: _Lakeside, series: Series, changed: pd.DataFrame, sessions: Sequence[str]
+) -> None:
     """Recompute a series from its earliest changed bar to its end; stage the partitions."""
     t0 = changed["ts"].min()
     dt0 = str(_session_dates([t0])[0])
@@ -383,14 +407,16 @@ def _recompute(side: _Lakeside, series: Series, changed: pd.DataFrame) -> None:
     fresh = fresh.sort_values("ts", kind="mergesort").reset_index(drop=True)
     fresh["dt"] = _session_dates(fresh["ts"])
 
-    ctx = _context(side, series, dt0, t0)
-    if IndicatorState.can_resume_from(ctx):
-        values, _ = compute_indicators(fresh, IndicatorState.from_rows(ctx))
+    ctx = _context(side, series, dt0, t0, sessions)
+    if IndicatorState.can_resume_from(ctx, sessions):
+        state = IndicatorState.from_rows(ctx, sessions)
+        values, _ = compute_indicators(fresh, state, sessions)
     else:
         # Early in a series (or state missing): recompute from the first stored bar and
         # keep only the rows from t0 on; the earlier rows are left exactly as stored.
         whole = pd.concat([ctx, fresh], ignore_index=True)
-        values = compute_indicators(whole)[0].iloc[len(ctx) :].reset_index(drop=True)
+        values = compute_indicators(whole, sessions=sessions)[0]
+        values = values.iloc[len(ctx) :].reset_index(drop=True)
     computed = {name: values[name].to_numpy() for name in (*INDICATOR_COLUMNS, *STATE_COLUMNS)}
     fresh = pd.concat(
         [fresh.drop(columns=[c for c in computed if c in fresh.columns]), pd.DataFrame(computed)],
@@ -403,7 +429,7 @@ def _recompute(side: _Lakeside, series: Series, changed: pd.DataFrame) -> None:
         keep = mine[~(mine["ts"] >= t0)]
         side.put_rows(dt, series, pd.concat([keep, fresh[fresh["dt"] == dt]], ignore_index=True))
 
-    before = ctx[ctx["dt"] < dt0]
+    before = ctx[(ctx["dt"] < dt0) & (ctx["session"] == "regular")]
     prev_close = float(before["close"].iloc[-1]) if len(before) else math.nan
     session_rows = pd.concat([ctx[ctx["dt"] == dt0], fresh], ignore_index=True)
     daily = compute_daily(session_rows, prev_close)
@@ -411,18 +437,24 @@ def _recompute(side: _Lakeside, series: Series, changed: pd.DataFrame) -> None:
         frame = side.daily.get(dt)
         mine = (frame["symbol"] == series[0]) & (frame["interval"] == series[1])
         row = daily[daily["dt"] == dt]
+        if row.empty and not mine.any():
+            continue  # a day without regular bars, before and after: no daily row
         side.daily.put(dt, pd.concat([frame[~mine], row], ignore_index=True))
     side.widen(series, dt0, touched[-1])
 
 
 def reprocess(
-    lake: Lake, from_date: str | date | None = None, to_date: str | date | None = None
+    lake: Lake,
+    from_date: str | date | None = None,
+    to_date: str | date | None = None,
+    indicator_sessions: Sequence[str] | None = None,
 ) -> BatchStats:
     """Rebuild processed-data/ and quarantine/ from raw-data/ (`reprocess --engine local`).
 
-    Without a date range the processed zone is deleted and rebuilt from every raw record.
-    With a range (UTC arrival dates of raw-data/), those raw records are merged into the
-    existing tables; records already processed count and change nothing twice.
+    Without a date range the processed zone is deleted and rebuilt from every raw record
+    (with `indicator_sessions`, default every bar, recorded anew). With a range (UTC
+    arrival dates of raw-data/), those raw records are merged into the existing tables;
+    records already processed count and change nothing twice.
     """
     lo = from_date.isoformat() if isinstance(from_date, date) else from_date
     hi = to_date.isoformat() if isinstance(to_date, date) else to_date
@@ -431,6 +463,7 @@ def reprocess(
             for path in lake.list(prefix):
                 lake.delete(path)
         lake.delete(SERIES_INDEX)
+        lake.delete(RECORD)
     unique: dict[tuple[str, str], StreamRecord] = {}
     for record in iter_raw(lake, lo, hi):
         # A raw file rewritten after a crash may repeat records: one per stream position.
@@ -438,4 +471,4 @@ def reprocess(
     ordered = sorted(unique.values(), key=lambda r: position(r.shard_id, r.sequence_number))
     if not ordered:
         return BatchStats()
-    return Processor(lake).process(ordered)
+    return Processor(lake, indicator_sessions).process(ordered)

@@ -11,6 +11,12 @@ point operations matters:
 - RSI(14): Wilder smoothing, first value at ordinal 14; 0 when gains+losses ~ 0.
 - BBANDS(20, 2, 2): middle = SMA(20), population sigma (0 below TA-Lib's 1e-8 variance).
 
+Indicators run over the series' indicator bars: those whose `session` is one of the
+chosen sessions (contract.DEFAULT_INDICATOR_SESSIONS: every bar). The other bars get NULL
+indicators and leave the indicator state alone, so with a choice of `regular` the
+indicators are exactly TA-Lib's over the regular-session closes. Session VWAP/high/low
+take in regular-session bars only, whatever the choice.
+
 Every sum runs left to right over the same values whatever the batch, and the recursive
 state is carried in `IndicatorState`, so resuming from a saved state is bit-identical to
 one pass over the whole series: the incremental engine relies on this.
@@ -19,15 +25,15 @@ one pass over the whole series: the incremental engine relies on this.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
-from stockpipe.contract import BARS
+from stockpipe import calendar
+from stockpipe.contract import BARS, SESSIONS
 from stockpipe.processing import _loops
-from stockpipe.sources.calendar import EXCHANGE_TZ
 
 # The recursive periods live with the compiled loops, which bake them in as constants.
 FAST, SLOW, SIGNAL = _loops.FAST, _loops.SLOW, _loops.SIGNAL
@@ -38,7 +44,6 @@ SMA_PERIODS = (5, 20, 50)
 CONTEXT = max(SMA_PERIODS) - 1
 # Ordinal at which every recursive indicator has been seeded (MACD's signal line).
 SEEDED_AT = _loops.SEEDED_AT
-_EXCHANGE_ZONE = ZoneInfo(EXCHANGE_TZ)
 
 INDICATOR_COLUMNS = (
     "change",
@@ -60,6 +65,17 @@ INDICATOR_COLUMNS = (
     "session_low",
 )
 STATE_COLUMNS = ("_n", "_ema_fast", "_avg_gain", "_avg_loss", "_cum_pv", "_cum_vol")
+# State an indicator bar carries (NULL on the others) and state every bar carries.
+_INDICATOR_STATE = ("ema_12", "ema_26", "macd_signal", "_ema_fast", "_avg_gain", "_avg_loss")
+_SESSION_STATE = ("_n", "_cum_pv", "_cum_vol")
+
+
+def indicator_mask(session: pd.Series | np.ndarray, sessions: Sequence[str]) -> np.ndarray:
+    """True for the bars whose session is one of `sessions` (the indicator bars)."""
+    values = np.asarray(session, dtype=object)
+    if tuple(sessions) == SESSIONS:
+        return np.ones(len(values), dtype=bool)
+    return np.isin(values, list(sessions))
 
 
 @dataclass(frozen=True)
@@ -85,19 +101,27 @@ class IndicatorState:
     session_low: float
 
     @classmethod
-    def from_rows(cls, rows: pd.DataFrame) -> IndicatorState:
+    def from_rows(cls, rows: pd.DataFrame, sessions: Sequence[str] = SESSIONS) -> IndicatorState:
         """The state after the last of `rows` (a computed series tail with state columns)."""
         last = rows.iloc[-1]
+        # `_n` of any bar is the ordinal of the last indicator bar up to it (-1: none yet).
         n = int(last["_n"]) + 1
+        use = indicator_mask(rows["session"], sessions)
+        closes = rows["close"].to_numpy()[use]
+        ind = rows[use].iloc[-1] if use.any() else None
+
+        def value(name: str) -> float:
+            return float(ind[name]) if ind is not None else math.nan
+
         return cls(
             n=n,
-            closes=tuple(float(c) for c in rows["close"].to_numpy()[-min(n, CONTEXT) :]),
-            ema_12=float(last["ema_12"]),
-            ema_26=float(last["ema_26"]),
-            ema_fast=float(last["_ema_fast"]),
-            macd_signal=float(last["macd_signal"]),
-            avg_gain=float(last["_avg_gain"]),
-            avg_loss=float(last["_avg_loss"]),
+            closes=tuple(float(c) for c in closes[-min(n, CONTEXT) :]) if n else (),
+            ema_12=value("ema_12"),
+            ema_26=value("ema_26"),
+            ema_fast=value("_ema_fast"),
+            macd_signal=value("macd_signal"),
+            avg_gain=value("_avg_gain"),
+            avg_loss=value("_avg_loss"),
             dt=str(last["dt"]),
             cum_pv=float(last["_cum_pv"]),
             cum_vol=float(last["_cum_vol"]),
@@ -106,33 +130,35 @@ class IndicatorState:
         )
 
     @staticmethod
-    def can_resume_from(rows: pd.DataFrame) -> bool:
+    def can_resume_from(rows: pd.DataFrame, sessions: Sequence[str] = SESSIONS) -> bool:
         """True if `rows` (oldest first) hold enough history and state to resume after."""
-        if rows.empty or any(c not in rows.columns for c in STATE_COLUMNS):
+        if rows.empty or any(c not in rows.columns for c in (*STATE_COLUMNS, "session")):
             return False
         last = rows.iloc[-1]
-        if pd.isna(last["_n"]) or int(last["_n"]) < SEEDED_AT:
+        if any(pd.isna(last[c]) for c in _SESSION_STATE) or int(last["_n"]) < SEEDED_AT:
             return False
-        if len(rows) < min(int(last["_n"]) + 1, CONTEXT):
+        use = indicator_mask(rows["session"], sessions)
+        if int(use.sum()) < min(int(last["_n"]) + 1, CONTEXT):
             return False
-        needed = ("ema_12", "ema_26", "macd_signal", "session_high", "session_low")
-        return not any(pd.isna(last[c]) for c in needed + STATE_COLUMNS)
+        ind = rows[use].iloc[-1]
+        return not any(pd.isna(ind[c]) for c in _INDICATOR_STATE)
 
 
 def session_dates(ts: pd.Series) -> pd.Series:
-    """Exchange-local session date (YYYY-MM-DD) of UTC bar times."""
-    stamps = pd.to_datetime(ts, utc=True)
-    return stamps.dt.tz_convert(_EXCHANGE_ZONE).dt.strftime("%Y-%m-%d")
+    """Exchange-local session date (YYYY-MM-DD) of UTC bar times (calendar.session_dates)."""
+    return pd.Series(calendar.session_dates(ts), index=ts.index, dtype=object)
 
 
 def compute_indicators(
-    frame: pd.DataFrame, state: IndicatorState | None = None
+    frame: pd.DataFrame,
+    state: IndicatorState | None = None,
+    sessions: Sequence[str] = SESSIONS,
 ) -> tuple[pd.DataFrame, IndicatorState]:
     """Indicators of `frame` (one series, sorted by ts), continuing `state` if given.
 
-    `frame` needs columns dt, high, low, close, volume. Returns a DataFrame with the same
-    index holding INDICATOR_COLUMNS + STATE_COLUMNS (NaN where TA-Lib has no value), and
-    the state after the last row.
+    `frame` needs columns dt, session, high, low, close, volume; `sessions` chooses the
+    indicator bars. Returns a DataFrame with the same index holding INDICATOR_COLUMNS +
+    STATE_COLUMNS (NaN where TA-Lib has no value), and the state after the last row.
     """
     if state is not None and state.n <= SEEDED_AT:
         raise ValueError(
@@ -149,9 +175,14 @@ def compute_indicators(
         volume = frame["volume"].to_numpy(dtype=float)
     volume = np.ascontiguousarray(volume)
     dts = frame["dt"].astype(str).to_numpy()
+    session = frame["session"].to_numpy(dtype=object)
+    use = indicator_mask(session, sessions)
+    every = bool(use.all())
+    regular = np.asarray(session == "regular", dtype=bool)
     n0 = 0 if state is None else state.n
     prior = np.asarray(state.closes if state else (), dtype=float)
-    closes = np.concatenate([prior, close]) if len(prior) else close
+    used = close if every else close[use]
+    closes = np.concatenate([prior, used]) if len(prior) else used
     first = len(prior)
 
     if state is None:
@@ -175,15 +206,23 @@ def compute_indicators(
     # the arrays start uninitialised; one row per column, handed to pandas uncopied.
     rec = np.empty((len(_loops.RECURSIVE_ROWS), count))
     ordinal = np.empty(count, dtype=np.int64)
-    _loops.recursive_pass(close, high, low, volume, new_session, closes, first, n0, carry,
-                          rec, ordinal)  # fmt: skip
+    _loops.recursive_pass(close, high, low, volume, new_session, use, regular, closes, first,
+                          n0, carry, rec, ordinal)  # fmt: skip
     columns: dict[str, np.ndarray] = dict(zip(_loops.RECURSIVE_ROWS, rec, strict=True))
+    # The window indicators run over the indicator bars only, then go back to their rows.
+    windowed: dict[str, np.ndarray] = {}
     for period in SMA_PERIODS:
-        columns[f"sma_{period}"] = mean = np.empty(count)
+        windowed[f"sma_{period}"] = mean = np.empty(len(used))
         _loops.rolling_mean(closes, first, period, mean)
-    bands = {name: np.empty(count) for name in ("bb_upper", "bb_middle", "bb_lower")}
-    _loops.rolling_bands(closes, first, BB_PERIOD, columns[f"sma_{BB_PERIOD}"], *bands.values())
-    columns.update(bands)
+    bands = {name: np.empty(len(used)) for name in ("bb_upper", "bb_middle", "bb_lower")}
+    _loops.rolling_bands(closes, first, BB_PERIOD, windowed[f"sma_{BB_PERIOD}"], *bands.values())
+    windowed.update(bands)
+    for name, values in windowed.items():
+        if every:
+            columns[name] = values
+        else:
+            columns[name] = np.full(count, math.nan)
+            columns[name][use] = values
     columns["_n"] = ordinal
     # copy=False keeps one block per column instead of stacking 23 columns into one.
     result = pd.DataFrame(
@@ -194,9 +233,10 @@ def compute_indicators(
     _prev, e12, e26, fast, signal, gain, loss, cum_pv, cum_vol, s_high, s_low = (
         float(v) for v in carry
     )
+    n = n0 + len(used)
     new_state = IndicatorState(
-        n=n0 + count,
-        closes=tuple(float(c) for c in closes[-min(n0 + count, CONTEXT) :]),
+        n=n,
+        closes=tuple(float(c) for c in closes[-min(n, CONTEXT) :]) if n else (),
         ema_12=e12,
         ema_26=e26,
         ema_fast=fast,
@@ -212,8 +252,8 @@ def compute_indicators(
     return result, new_state
 
 
-def compute_series(pdf: pd.DataFrame) -> pd.DataFrame:
-    """pandas in, pandas out, for one whole (symbol, interval) series (PySpark entry point).
+def compute_series(pdf: pd.DataFrame, sessions: Sequence[str] = SESSIONS) -> pd.DataFrame:
+    """pandas in, pandas out, for one whole (symbol, interval) series.
 
     `pdf` holds the BARS input columns (symbol, interval, ts, open, high, low, close,
     volume, source, ingest_shard, ingest_seq), one row per ts, in any order. Returns
@@ -223,26 +263,37 @@ def compute_series(pdf: pd.DataFrame) -> pd.DataFrame:
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
     frame = frame.sort_values("ts", kind="mergesort").reset_index(drop=True)
     frame["dt"] = session_dates(frame["ts"])
+    frame["session"] = calendar.session_of(frame["ts"], str(frame["interval"].iat[0]))
     for name in ("source", "ingest_shard", "ingest_seq"):
         if name not in frame.columns:
             frame[name] = None
-    values, _ = compute_indicators(frame)
+    values, _ = compute_indicators(frame, sessions=sessions)
     for name in INDICATOR_COLUMNS:
         frame[name] = values[name]
     return frame[[*BARS.column_names, "dt"]]
 
 
-def compute_daily(bars: pd.DataFrame, prev_close: float | None = None) -> pd.DataFrame:
-    """One row per session of one series (bars sorted by ts, with dt and vwap).
+DAILY_COLUMNS = ("symbol", "interval", "dt", "open", "high", "low", "close", "volume", "vwap",
+                 "change", "change_pct", "bar_count", "pre_volume", "post_volume")  # fmt: skip
 
-    `prev_close` is the last close before the first session in `bars`, if known: the
-    first session's change is measured against it.
+
+def compute_daily(bars: pd.DataFrame, prev_close: float | None = None) -> pd.DataFrame:
+    """One row per trading day of one series (bars sorted by ts, with dt, session, vwap).
+
+    A row aggregates the day's regular-session bars; the day's pre- and post-market
+    volumes go in columns of their own. A day without a regular bar (a weekend or holiday,
+    or a trading day whose session has not started yet) has no row. `prev_close` is the
+    last regular close before the first day in `bars`, if known: the first row's change
+    is measured against it.
     """
-    if bars.empty:
-        return pd.DataFrame(columns=["symbol", "interval", "dt", "open", "high", "low",
-                                     "close", "volume", "vwap", "change", "change_pct",
-                                     "bar_count"])  # fmt: skip
-    grouped = bars.groupby("dt", sort=True)
+    regular = bars[bars["session"] == "regular"]
+    if regular.empty:
+        return pd.DataFrame(columns=list(DAILY_COLUMNS))
+    grouped = regular.groupby("dt", sort=True)
+    volume = bars["volume"].astype("int64")
+    extended = {
+        name: volume[bars["session"] == name].groupby(bars["dt"]).sum() for name in ("pre", "post")
+    }
     daily = pd.DataFrame(
         {
             "symbol": grouped["symbol"].first(),
@@ -252,11 +303,14 @@ def compute_daily(bars: pd.DataFrame, prev_close: float | None = None) -> pd.Dat
             "low": grouped["low"].min(),
             "close": grouped["close"].last(),
             "volume": grouped["volume"].sum().astype("int64"),
-            # The session VWAP at the last bar is the whole session's VWAP.
+            # The session VWAP at the last regular bar is the whole session's VWAP.
             "vwap": grouped["vwap"].last(),
             "bar_count": grouped["close"].size().astype("int64"),
         }
-    ).reset_index()
+    )
+    for name, sums in extended.items():
+        daily[f"{name}_volume"] = sums.reindex(daily.index, fill_value=0).astype("int64")
+    daily = daily.reset_index()
     previous = daily["close"].shift(1)
     if prev_close is not None and not math.isnan(prev_close):
         previous.iloc[0] = prev_close

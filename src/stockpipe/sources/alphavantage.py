@@ -18,10 +18,10 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from stockpipe import calendar
 from stockpipe.contract import INTERVAL_SECONDS, SYMBOL_RE
 from stockpipe.errors import ConfigError, SourceError
 from stockpipe.records import format_ts, parse_ts
-from stockpipe.sources import calendar
 from stockpipe.sources.alphavantage_client import (
     DATATYPES,
     EXCHANGE_TZ,

@@ -14,7 +14,7 @@ SOURCES = ("simulator", "alphavantage", "replay", "alpaca", "finnhub")
 def simulator_sessions(days: int, start: date | None) -> list[date]:
     # Imported here: the exchange calendar takes a second to load, and most commands
     # never need it.
-    from stockpipe.sources import calendar
+    from stockpipe import calendar
 
     if days < 1 or days > 2500:
         raise ConfigError(f"--days {days} is out of range: use 1-2500")

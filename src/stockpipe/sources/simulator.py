@@ -19,10 +19,10 @@ from functools import lru_cache
 
 import numpy as np
 
+from stockpipe import calendar
 from stockpipe.contract import SYMBOL_RE
 from stockpipe.errors import ConfigError
 from stockpipe.records import Bar, format_ts
-from stockpipe.sources import calendar
 from stockpipe.sources.base import Payload, Source
 
 MINUTE = timedelta(minutes=1)

@@ -19,6 +19,7 @@ the latest date back. A re-run (or a replayed micro-batch) gives the same lake.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -26,7 +27,8 @@ from stockpipe.contract import BARS, DAILY, QUARANTINE, RAW
 from stockpipe.errors import ConfigError
 from stockpipe.lake import Lake, open_lake
 from stockpipe.processing.base import BatchStats
-from stockpipe.processing.engine import SERIES_INDEX, processed_partitions
+from stockpipe.processing.engine import SERIES_INDEX, index_from_bars
+from stockpipe.processing.sessions import RECORD, settle_indicator_sessions
 from stockpipe.processing.store import DT_RE
 from stockpipe.spark import tasks
 
@@ -57,16 +59,7 @@ def _load_index(lake: Lake) -> dict[str, list[str]]:
     try:
         return dict(json.loads(lake.read_bytes(SERIES_INDEX)))
     except FileNotFoundError:
-        pass
-    # Same fallback as the engine: rebuild the spans from the daily table once.
-    index: dict[str, list[str]] = {}
-    daily = processed_partitions(lake)["daily"]
-    for dt in daily.dts():
-        frame = daily.get(dt)
-        for sym, interval in zip(frame["symbol"], frame["interval"], strict=True):
-            span = index.setdefault(f"{sym}|{interval}", [dt, dt])
-            span[0], span[1] = min(span[0], dt), max(span[1], dt)
-    return index
+        return index_from_bars(lake)  # the engine's fallback
 
 
 def _widen_index(lake: Lake, spans: dict[str, tuple[str, str]]) -> None:
@@ -79,16 +72,28 @@ def _widen_index(lake: Lake, spans: dict[str, tuple[str, str]]) -> None:
 
 
 def process_envelopes(
-    spark: SparkSession, envelopes: DataFrame, location: str, region: str | None = None
+    spark: SparkSession,
+    envelopes: DataFrame,
+    location: str,
+    region: str | None = None,
+    indicator_sessions: Sequence[str] | None = None,
 ) -> BatchStats:
     """Process raw-zone envelopes (RAW columns) into the lake at `location`; durable on return.
 
     `region` (the job's --region) reaches every task that opens the lake, because an
-    executor's environment may name no region at all.
+    executor's environment may name no region at all. The choice of indicator bars is
+    settled against the lake's record here, on the driver (None: the recorded one, or every
+    bar for a new lake), and handed to the tasks.
     """
     from pyspark.sql import functions as F
 
     lake = open_lake(location, region)
+    sessions = settle_indicator_sessions(lake, indicator_sessions)
+
+    def run(envelopes, stored):  # type: ignore[no-untyped-def]
+        # A plain function, not functools.partial: Spark inspects its type hints.
+        return tasks.run_group(envelopes, stored, sessions)
+
     routed = (
         envelopes.select(*tasks.ENVELOPE)
         .dropDuplicates(["shard_id", "sequence_number"])
@@ -101,7 +106,7 @@ def process_envelopes(
         out = (
             routed.groupBy("group")
             .cogroup(stored.groupBy("group"))
-            .applyInPandas(tasks.run_group, tasks.OUTPUT_DDL)
+            .applyInPandas(run, tasks.OUTPUT_DDL)
             .persist()
         )
         try:
@@ -189,6 +194,7 @@ def clear_processed(lake: Lake) -> None:
         for path in lake.list(prefix):
             lake.delete(path)
     lake.delete(SERIES_INDEX)
+    lake.delete(RECORD)
 
 
 def reprocess_spark(
@@ -198,12 +204,14 @@ def reprocess_spark(
     to_date: str | date | None = None,
     raw_location: str | None = None,
     region: str | None = None,
+    indicator_sessions: Sequence[str] | None = None,
 ) -> BatchStats:
     """`reprocess --engine spark`: the same contract as `engine.reprocess`.
 
     Without a date range the processed zone is deleted and rebuilt from every raw record;
     with one, those raw records are merged into the existing tables. `raw_location`
-    reads raw-data/ from another lake (default: the output lake).
+    reads raw-data/ from another lake (default: the output lake). `indicator_sessions`
+    chooses the indicator bars (None: the lake's recorded choice, or every bar).
     """
     lake = open_lake(location, region)
     raw = open_lake(raw_location, region) if raw_location else lake
@@ -215,4 +223,4 @@ def reprocess_spark(
     envelopes = read_raw(spark, raw, lo, hi)
     if envelopes is None:
         return BatchStats()
-    return process_envelopes(spark, envelopes, location, region)
+    return process_envelopes(spark, envelopes, location, region, indicator_sessions)

@@ -20,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from stockpipe.contract import parse_sessions
 from stockpipe.errors import ConfigError, StockpipeError
 
 GLUE_ARGS = ("source", "out")
@@ -36,6 +37,7 @@ GLUE_OPTIONAL = (
     "starting_position",
     "window_seconds",
     "metrics",
+    "indicator_sessions",
 )
 METRICS_CHOICES = ("none", "cloudwatch")
 
@@ -72,6 +74,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--endpoint-url", default=None)
     p.add_argument("--starting-position", default="TRIM_HORIZON")
     p.add_argument("--master", default=None, help="Spark master (default: from spark-submit)")
+    p.add_argument(
+        "--indicator-sessions",
+        default=None,
+        help="Batch: bars the indicators run over, 'all' or e.g. 'regular' (default: the "
+        "lake's recorded choice, or all)",
+    )
     return p
 
 
@@ -102,6 +110,7 @@ def _glue_args(argv: Sequence[str]) -> argparse.Namespace | None:
     # Job.init hands these to the JVM as a map of strings: Glue's own dict, as resolved,
     # not our Namespace (whose bools, ints and None the JVM cannot take).
     ns.glue_options = opts
+    ns.indicator_sessions = opts.get("indicator_sessions")
     return ns
 
 
@@ -141,6 +150,12 @@ def run(args: argparse.Namespace, glue_context: Any = None) -> dict[str, Any]:
     from stockpipe.spark.session import build_session
 
     streaming_job = args.source == "kinesis" or args.stream
+    sessions = None
+    if getattr(args, "indicator_sessions", None):
+        try:
+            sessions = parse_sessions(args.indicator_sessions)
+        except ValueError as exc:
+            raise ConfigError(f"--indicator-sessions: {exc}") from None
     if streaming_job and not args.checkpoint:
         raise ConfigError("streaming needs --checkpoint: give a folder or s3:// location")
     if args.source == "kinesis" and glue_context is None and getattr(args, "once", False):
@@ -160,7 +175,15 @@ def run(args: argparse.Namespace, glue_context: Any = None) -> dict[str, Any]:
             master = "local[*]"
         spark = build_session(master, "stockpipe-process-bars")
     if not streaming_job:
-        stats = reprocess_spark(spark, args.out, args.from_date, args.to_date, args.raw, region)
+        stats = reprocess_spark(
+            spark,
+            args.out,
+            args.from_date,
+            args.to_date,
+            args.raw,
+            region,
+            indicator_sessions=sessions,
+        )
         return {"mode": "batch", **stats.to_state()}
     metrics = job_metrics(args, region)
     if args.source == "kinesis" and glue_context is not None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC
 
 import pandas as pd
@@ -108,8 +108,11 @@ def _parquet(table: pa.Table) -> bytes:
     return buf.getvalue()
 
 
-def run_group(envelopes: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFrame:
-    """cogroup.applyInPandas: the embedded engine on one group, in a MemoryLake."""
+def run_group(
+    envelopes: pd.DataFrame, stored: pd.DataFrame, indicator_sessions: Sequence[str]
+) -> pd.DataFrame:
+    """cogroup.applyInPandas: the embedded engine on one group, in a MemoryLake, with the
+    indicator bars the driver settled."""
     columns = ["table", "dt", "group", "data"]
     if envelopes.empty:
         return pd.DataFrame(columns=columns)
@@ -130,7 +133,7 @@ def run_group(envelopes: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFrame:
         unique.setdefault((record.shard_id, record.sequence_number), record)
     records = sorted(unique.values(), key=lambda r: position(r.shard_id, r.sequence_number))
     mem.written.clear()
-    stats = Processor(mem).process(records)
+    stats = Processor(mem, indicator_sessions, record=False).process(records)
     rows: list[tuple[str, str, str, bytes]] = []
     for path in dict.fromkeys(mem.written):
         table = next((n for n, t in TABLES.items() if path.startswith(t.prefix + "/")), None)

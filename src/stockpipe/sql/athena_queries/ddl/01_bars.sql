@@ -11,6 +11,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS bars (
   `close` double COMMENT 'Close price',
   `volume` bigint COMMENT 'Traded volume',
   `source` string COMMENT 'Where the bar came from: simulator, alphavantage, replay',
+  `session` string COMMENT 'Exchange session: pre, regular, post (NYSE calendar), or closed (no session)',
   `change` double COMMENT 'close - previous close in the series',
   `change_pct` double COMMENT '100 * change / previous close',
   `sma_5` double COMMENT 'Simple moving average of close, 5 bars',
@@ -25,9 +26,9 @@ CREATE EXTERNAL TABLE IF NOT EXISTS bars (
   `bb_upper` double COMMENT 'Bollinger upper band (20, 2 population sigma)',
   `bb_middle` double COMMENT 'Bollinger middle band (SMA 20)',
   `bb_lower` double COMMENT 'Bollinger lower band (20, 2 population sigma)',
-  `vwap` double COMMENT 'Session VWAP from typical price (H+L+C)/3',
-  `session_high` double COMMENT 'Running high within the session',
-  `session_low` double COMMENT 'Running low within the session',
+  `vwap` double COMMENT 'Regular-session VWAP so far, from typical price (H+L+C)/3',
+  `session_high` double COMMENT 'Running high of the regular session so far',
+  `session_low` double COMMENT 'Running low of the regular session so far',
   `ingest_shard` string COMMENT 'Stream shard the winning record came from',
   `ingest_seq` string COMMENT 'Stream sequence number of the winning record'
 )

@@ -1,5 +1,5 @@
 -- name: dashboard_kpis
--- purpose: Dashboard KPI cards: per selected symbol, the last bar at or before the end of the window, its change against the previous session's last close (or the session open on the first session), the session high, low and volume so far, and the session VWAP.
+-- purpose: Dashboard KPI cards: per selected symbol, the last bar at or before the end of the window, its change against the previous trading day's last regular-session close (or the day's regular open on the first day), the regular session's high, low and volume so far, and its VWAP.
 -- params: symbols varchar, interval varchar, to_dt varchar, from_dt varchar = '', symbols varchar, interval varchar, to_ts timestamp, to_dt varchar, from_dt varchar = '', symbols varchar, symbols varchar, interval varchar, to_ts timestamp, to_dt varchar, from_dt varchar = ''
 -- pruning: yes (dt): reads bars from the earliest of the selected symbols' two latest sessions in daily up to to_dt; older partitions only when some symbol has fewer than two sessions there (exact whatever daily holds); a subquery bound does not prune under Athena's partition projection, so the dashboard on Athena also gives the literal from_dt (default '': no lower bound)
 -- Why two scans: a symbol's last bar and its previous session's close are both in `recent`
@@ -17,7 +17,7 @@ bound AS (
     SELECT coalesce(min(dt), '') AS from_dt FROM hint WHERE k <= 2
 ),
 recent AS (
-    SELECT symbol, dt, ts, "open", high, low, "close", volume, vwap
+    SELECT symbol, dt, ts, "open", high, low, "close", volume, vwap, "session"
     FROM bars
     WHERE strpos(',' || ? || ',', ',' || symbol || ',') > 0
         AND "interval" = ?
@@ -41,7 +41,7 @@ older_to AS (
 sel AS (
     SELECT * FROM recent
     UNION ALL
-    SELECT symbol, dt, ts, "open", high, low, "close", volume, vwap
+    SELECT symbol, dt, ts, "open", high, low, "close", volume, vwap, "session"
     FROM bars
     WHERE strpos(',' || ? || ',', ',' || symbol || ',') > 0
         AND "interval" = ?
@@ -68,12 +68,14 @@ session AS (
         min_by(s."open", s.ts) AS session_open
     FROM sel s
     JOIN last_bar l ON s.symbol = l.symbol AND s.dt = l.dt
+    WHERE s."session" = 'regular'
     GROUP BY s.symbol
 ),
 previous AS (
     SELECT s.symbol, max_by(s."close", s.ts) AS prev_close
     FROM sel s
     JOIN last_bar l ON s.symbol = l.symbol AND s.dt < l.dt
+    WHERE s."session" = 'regular'
     GROUP BY s.symbol
 )
 SELECT
@@ -90,6 +92,6 @@ SELECT
     se.session_volume AS volume,
     l.vwap
 FROM last_bar l
-JOIN session se ON se.symbol = l.symbol
+LEFT JOIN session se ON se.symbol = l.symbol
 LEFT JOIN previous p ON p.symbol = l.symbol
 ORDER BY l.symbol

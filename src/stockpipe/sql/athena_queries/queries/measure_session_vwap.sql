@@ -1,5 +1,5 @@
 -- name: measure_session_vwap
--- purpose: Power BI measure "Session VWAP": sum(typical price * volume) / sum(volume) over the bars of the latest session in [from_dt, to_dt], one symbol and interval; typical price = (high + low + close) / 3.
+-- purpose: Power BI measure "Session VWAP": sum(typical price * volume) / sum(volume) over the regular-session bars of the latest session in [from_dt, to_dt], one symbol and interval; typical price = (high + low + close) / 3.
 -- params: symbol varchar, interval varchar, from_dt varchar, to_dt varchar
 -- pruning: yes (dt)
 WITH window_bars AS (
@@ -8,6 +8,7 @@ WITH window_bars AS (
     WHERE symbol = ?
         AND "interval" = ?
         AND dt BETWEEN ? AND ?
+        AND session = 'regular'
 ),
 last_session AS (
     SELECT max(dt) AS dt FROM window_bars

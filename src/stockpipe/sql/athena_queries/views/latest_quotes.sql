@@ -1,32 +1,8 @@
 -- view: latest_quotes
--- purpose: The last bar per symbol and interval, with change and change % against the previous session's close (the session's first open when there is no earlier session).
+-- purpose: The last bar per symbol and interval, with change and change % against the previous trading day's regular-session close (from daily; the day's regular open, else its first open, when there is none), and the regular session's volume so far.
 -- pruning: no (it needs the latest session of every symbol); filter by dt to bound it
 CREATE OR REPLACE VIEW latest_quotes AS
-WITH sessions AS (
-    SELECT
-        symbol,
-        "interval",
-        dt,
-        max_by(close, ts) AS session_close,
-        min_by(open, ts) AS session_open,
-        sum(volume) AS session_volume
-    FROM bars
-    GROUP BY symbol, "interval", dt
-),
-sessions_prev AS (
-    SELECT
-        symbol,
-        "interval",
-        dt,
-        session_open,
-        session_volume,
-        coalesce(
-            lag(session_close) OVER (PARTITION BY symbol, "interval" ORDER BY dt),
-            session_open
-        ) AS reference_price
-    FROM sessions
-),
-ranked AS (
+WITH ranked AS (
     SELECT
         symbol,
         "interval",
@@ -42,6 +18,23 @@ ranked AS (
         session_low,
         row_number() OVER (PARTITION BY symbol, "interval" ORDER BY ts DESC) AS rn
     FROM bars
+),
+last_bar AS (
+    SELECT * FROM ranked WHERE rn = 1
+),
+day_open AS (
+    SELECT b.symbol, b."interval", min_by(b.open, b.ts) AS first_open
+    FROM bars AS b
+    JOIN last_bar AS l
+        ON b.symbol = l.symbol AND b."interval" = l."interval" AND b.dt = l.dt
+    GROUP BY b.symbol, b."interval"
+),
+previous AS (
+    SELECT l.symbol, l."interval", max_by(d.close, d.dt) AS prev_close
+    FROM last_bar AS l
+    JOIN daily AS d
+        ON d.symbol = l.symbol AND d."interval" = l."interval" AND d.dt < l.dt
+    GROUP BY l.symbol, l."interval"
 )
 SELECT
     r.symbol,
@@ -53,14 +46,16 @@ SELECT
     r.low,
     r.close,
     r.volume,
-    s.session_volume,
+    t.volume AS session_volume,
     r.session_high,
     r.session_low,
     r.vwap,
-    s.reference_price,
-    r.close - s.reference_price AS change,
-    100 * (r.close - s.reference_price) / nullif(s.reference_price, 0) AS change_pct
-FROM ranked AS r
-JOIN sessions_prev AS s
-    ON s.symbol = r.symbol AND s."interval" = r."interval" AND s.dt = r.dt
-WHERE r.rn = 1
+    coalesce(p.prev_close, t.open, o.first_open) AS reference_price,
+    r.close - coalesce(p.prev_close, t.open, o.first_open) AS change,
+    100 * (r.close - coalesce(p.prev_close, t.open, o.first_open))
+        / nullif(coalesce(p.prev_close, t.open, o.first_open), 0) AS change_pct
+FROM last_bar AS r
+JOIN day_open AS o ON o.symbol = r.symbol AND o."interval" = r."interval"
+LEFT JOIN daily AS t
+    ON t.symbol = r.symbol AND t."interval" = r."interval" AND t.dt = r.dt
+LEFT JOIN previous AS p ON p.symbol = r.symbol AND p."interval" = r."interval"

@@ -1,5 +1,5 @@
 -- view: volatility_ranking
--- purpose: Realized volatility per symbol, interval and session: sqrt(sum(r^2)) of the log returns r = ln(close / previous close) within the session (no overnight return), with their sample stddev and a rank per session date (1 = most volatile).
+-- purpose: Realized volatility per symbol, interval and regular session: sqrt(sum(r^2)) of the log returns r = ln(close / previous close) between the session's regular-session bars (no overnight or extended-hours return), with their sample stddev and a rank per session date (1 = most volatile).
 -- pruning: yes (dt) when the caller filters on dt
 CREATE OR REPLACE VIEW volatility_ranking AS
 WITH returns AS (
@@ -9,6 +9,7 @@ WITH returns AS (
         dt,
         ln(close / lag(close) OVER (PARTITION BY symbol, "interval", dt ORDER BY ts)) AS log_return
     FROM bars
+    WHERE session = 'regular'
 ),
 per_session AS (
     SELECT

@@ -1,0 +1,153 @@
+"""The exchange (NYSE), defined once: its zone, its session dates and its sessions.
+
+Everything comes from the maintained `exchange_calendars` package (holidays, early
+closes), loaded on first use because it takes a second. Processing uses the vectorised
+`session_dates` and `session_of`; sources and the simulator use the per-day helpers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from stockpipe.contract import INTERVAL_SECONDS
+from stockpipe.errors import ConfigError
+
+if TYPE_CHECKING:
+    import exchange_calendars as xcals
+
+EXCHANGE = "XNYS"
+EXCHANGE_TZ = "America/New_York"
+EXCHANGE_ZONE = ZoneInfo(EXCHANGE_TZ)
+# Fixed, so the calendar (and the simulator's price history) never moves with today's date.
+CALENDAR_START = "2015-01-02"
+# The session classifier reaches back to cleaning's earliest accepted bar (1990) and two
+# years ahead: a day's sessions never depend on where the calendar ends, so the labels
+# are the same whenever they are computed; days past the end count as closed.
+_SCHEDULE_START = "1990-01-02"
+
+
+@lru_cache(maxsize=1)
+def nyse() -> xcals.ExchangeCalendar:
+    import exchange_calendars as xcals
+
+    return xcals.get_calendar(EXCHANGE, start=CALENDAR_START)
+
+
+@lru_cache(maxsize=1)
+def _schedule() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(session days as datetime64[D], regular open and close as int64 ns UTC), sorted."""
+    import exchange_calendars as xcals
+
+    end = f"{datetime.now(UTC).year + 2}-12-31"
+    sched = xcals.get_calendar(EXCHANGE, start=_SCHEDULE_START, end=end).schedule
+    days = sched.index.to_numpy().astype("datetime64[D]")
+    opens = pd.DatetimeIndex(sched["open"]).as_unit("ns").asi8
+    closes = pd.DatetimeIndex(sched["close"]).as_unit("ns").asi8
+    return days, opens, closes
+
+
+def _local_days(stamps: pd.DatetimeIndex) -> np.ndarray:
+    # The local wall-clock time (the zone's offset applied per timestamp, so DST is
+    # exact) truncated to whole days by numpy, without strftime.
+    local = stamps.tz_convert(EXCHANGE_ZONE).tz_localize(None)
+    return local.to_numpy().astype("datetime64[D]")
+
+
+def session_dates(ts: pd.Series | pd.DatetimeIndex | Sequence[object]) -> np.ndarray:
+    """The exchange-local calendar date (YYYY-MM-DD, object array of str) of UTC times.
+
+    This is the `dt` partition of bars and daily: the session day of pre, regular and
+    post bars alike (04:00-20:00 New York time never crosses midnight).
+    """
+    stamps = pd.DatetimeIndex(pd.to_datetime(ts, utc=True))
+    return _local_days(stamps).astype(str).astype(object)
+
+
+def session_of(ts: pd.Series | pd.DatetimeIndex | Sequence[object], interval: str) -> np.ndarray:
+    """The session of each bar (object array of contract.SESSIONS labels).
+
+    A bar [ts, ts + interval) on a trading day is `regular` if any part of it lies in the
+    regular session [open, close) (early closes included), so a 60-minute bar from 09:00
+    and a daily bar count as regular; `pre` if it ends by the open; `post` if it starts
+    at or after the close. A bar on a day with no session (weekend, holiday) is `closed`.
+    """
+    stamps = pd.DatetimeIndex(pd.to_datetime(ts, utc=True))
+    start = stamps.as_unit("ns").asi8
+    end = start + INTERVAL_SECONDS[interval] * 1_000_000_000
+    days, opens, closes = _schedule()
+    local = _local_days(stamps)
+    idx = np.minimum(np.searchsorted(days, local), len(days) - 1)
+    trading = days[idx] == local
+    open_ns, close_ns = opens[idx], closes[idx]
+    out = np.full(len(start), "closed", dtype=object)
+    out[trading & (end <= open_ns)] = "pre"
+    out[trading & (start >= close_ns)] = "post"
+    out[trading & (start < close_ns) & (end > open_ns)] = "regular"
+    return out
+
+
+def _check(day: date) -> pd.Timestamp:
+    cal = nyse()
+    ts = pd.Timestamp(day)
+    if ts < cal.first_session or ts > cal.last_session:
+        raise ConfigError(
+            f"date {day} is outside the exchange calendar "
+            f"({cal.first_session.date()} to {cal.last_session.date()})"
+        )
+    return ts
+
+
+def is_session(day: date) -> bool:
+    return bool(nyse().is_session(_check(day)))
+
+
+def sessions_from(start: date, count: int) -> list[date]:
+    """The first `count` sessions on or after `start`."""
+    cal = nyse()
+    first = cal.date_to_session(_check(start), direction="next")
+    idx = cal.sessions.get_loc(first)
+    found = cal.sessions[idx : idx + count]
+    if len(found) < count:
+        raise ConfigError(f"the calendar has only {len(found)} sessions from {start}")
+    return [s.date() for s in found]
+
+
+def recent_completed_sessions(count: int, now: datetime | None = None) -> list[date]:
+    """The `count` most recent sessions that have closed by `now`."""
+    cal = nyse()
+    now = now or datetime.now(UTC)
+    minute = pd.Timestamp(now).floor("min")
+    closes = cal.schedule["close"]
+    done = closes[closes <= minute]
+    if len(done) < count:
+        raise ConfigError(f"only {len(done)} completed sessions are known before {now}")
+    return [ts.date() for ts in done.index[-count:]]
+
+
+def session_bounds(day: date) -> tuple[datetime, datetime]:
+    """(open, close) of a session as UTC datetimes; early closes included."""
+    cal = nyse()
+    ts = _check(day)
+    if not cal.is_session(ts):
+        raise ConfigError(f"{day} is not a trading session of {EXCHANGE}")
+    return (
+        cal.session_open(ts).to_pydatetime().astimezone(UTC),
+        cal.session_close(ts).to_pydatetime().astimezone(UTC),
+    )
+
+
+def next_session(day: date) -> date:
+    cal = nyse()
+    return cal.next_session(_check(day)).date()
+
+
+def session_index(day: date) -> int:
+    """Position of a session since CALENDAR_START."""
+    return int(nyse().sessions.get_loc(_check(day)))

@@ -6,6 +6,8 @@ stage next to it would be a second writer of processed-data/ (docs/spark.md forb
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from stockpipe.lake.local import LocalLake
@@ -19,9 +21,12 @@ def test_run_without_the_process_stage_archives_but_never_processes(cli, home) -
         "--days", "1", "--seed", "2", "--duration", "40",
     )  # fmt: skip
     assert result.code == 0, result.err
-    # The live view lists the stage processes that run: ingest and archive only.
-    alive = [line for line in result.out.splitlines() if "stages alive" in line]
-    assert alive and all("ingest, archive" in line and "process" not in line for line in alive)
+    # The stage processes that ran (state/run.json, what `status` reads): ingest and
+    # archive only. The panel left on screen says the run stopped (issue 19 item 6).
+    run = json.loads((home / "state" / "run.json").read_text())
+    assert sorted(run["stages"]) == ["archive", "ingest"]
+    assert run["result"] == "stopped cleanly"
+    assert "stages alive" not in result.out
     lake = LocalLake(home / "lake")
     assert any(p.endswith(".jsonl") for p in lake.list("raw-data"))  # archive worked
     assert not lake.exists("_checkpoints/process/checkpoint.json")

@@ -7,7 +7,8 @@ from rich.console import Console
 
 from stockpipe.cli.common import open_lake_from, settings_from
 from stockpipe.config import env_help
-from stockpipe.lake import maintenance
+from stockpipe.contract import BARS, DAILY, QUARANTINE, RAW
+from stockpipe.lake import Lake, maintenance
 
 console = Console()
 
@@ -40,14 +41,48 @@ def expire(
 ) -> None:
     """Delete partitions older than the retention, as the S3 lifecycle rules do in AWS."""
     store = open_lake_from(settings_from(ctx, lake=lake))
+    if raw_days is None and processed_days is None and quarantine_days is None:
+        _explain_expire(store)
+        return
     report = maintenance.expire(store, raw_days, processed_days, quarantine_days, dry_run=dry_run)
-    if not report.cutoffs:
-        console.print("nothing to do: give --raw-days, --processed-days or --quarantine-days")
     verb = "would delete" if dry_run else "deleted"
     for prefix, cutoff in report.cutoffs.items():
         console.print(
             f"{prefix}: {verb} {report.deleted[prefix]} files with dt < {cutoff}", highlight=False
         )
+
+
+_ZONES = (
+    ("--raw-days", (RAW.prefix,)),
+    ("--processed-days", (BARS.prefix, DAILY.prefix)),
+    ("--quarantine-days", (QUARANTINE.prefix,)),
+)
+
+
+def _explain_expire(store: Lake) -> None:
+    """`expire` without a retention deletes nothing: say so, what each option would
+    delete, and what the lake holds now (a read-only listing)."""
+    typer.echo(
+        "expire deletes the dt= partitions older than a retention, as the S3 lifecycle "
+        "rules do. No retention was given, so nothing was deleted. The lake holds:"
+    )
+    for option, prefixes in _ZONES:
+        for prefix in prefixes:
+            dates: dict[str, int] = {}
+            for path in store.list(prefix):
+                seg = path[len(prefix) + 1 :].split("/", 1)[0]
+                if seg.startswith("dt="):
+                    dates[seg[3:]] = dates.get(seg[3:], 0) + 1
+            held = (
+                f"{len(dates)} date(s), {min(dates)} to {max(dates)}, {sum(dates.values())} file(s)"
+                if dates
+                else "nothing"
+            )
+            typer.echo(f"  {prefix}/: {held} ({option} N)")
+    typer.echo(
+        "e.g. `stockpipe expire --raw-days 30 --dry-run` lists what a 30-day raw retention "
+        "would delete; drop --dry-run to delete it."
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 import signal
 import threading
-from datetime import date, datetime
+import time
+from datetime import date
 from typing import Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from stockpipe.cli.common import open_lake_from, open_stream, settings_from
 from stockpipe.config import Settings, env_help
 from stockpipe.errors import ConfigError
 from stockpipe.pipeline import stages
-from stockpipe.pipeline.status import COUNTERS, pipeline_status
+from stockpipe.pipeline.status import COUNTERS
 from stockpipe.sources.factory import build_source
 
 console = Console()
@@ -255,64 +255,44 @@ def process_summary(records: int, run: dict[str, Any], totals: dict[str, Any]) -
     return line + "; since the first run: " + ", ".join(f"{k} {totals.get(k, 0)}" for k in COUNTERS)
 
 
+RATE_WINDOW = 1.0  # seconds between the two readings `status` takes of a running pipeline
+
+
+def _open_for_status(settings: Settings):  # type: ignore[no-untyped-def]
+    """The stream and lake to report on, creating nothing: `status` on an empty home
+    leaves it empty (no stream database, no folders)."""
+    stream = None
+    if settings.stream != "local" or settings.stream_path.is_file():
+        stream = open_stream(settings)
+    return stream, open_lake_from(settings)
+
+
 def status(
     ctx: typer.Context,
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output"),
+    as_json: bool = typer.Option(
+        False, "--json", help="Machine-readable output (with the shard checkpoints)"
+    ),
 ) -> None:
-    """Per consumer: checkpoint and lag; lake: row counts and the last bar's time."""
+    """Phase, clock, per-stage rate and lag, counters, last bar (checkpoints with --json)."""
+    from stockpipe.pipeline.panel import render_panel
+    from stockpipe.pipeline.status import StatusReader, status_json
+
     settings = settings_from(ctx)
-    stream, lake = open_stream(settings), open_lake_from(settings)
+    stream, lake = _open_for_status(settings)
     try:
-        st = pipeline_status(stream, lake)
+        reader = StatusReader(settings, stream, lake)
+        report = reader.read()
+        if report["running"]:
+            # Rates need two readings: a second later, so a running pipeline shows them.
+            time.sleep(RATE_WINDOW)
+            report = reader.read()
     finally:
-        stream.close()
-    from stockpipe.metrics import read_local_metrics
-
-    # Both backends keep state/metrics.json (CloudWatch through its local mirror).
-    st["metrics"] = read_local_metrics(settings).get("stages", {})
+        if stream is not None:
+            stream.close()
     if as_json:
-        doc = {
-            "consumers": {
-                c.name: {"checkpoint": c.shards, "pending": c.pending, "state": c.state}
-                for c in st["consumers"]
-            },
-            "lake": {
-                "rows": st["lake"].rows,
-                "files": st["lake"].files,
-                "last_bar": st["lake"].last_bar.isoformat() if st["lake"].last_bar else None,
-            },
-            "metrics": st.get("metrics", {}),
-        }
-        console.print_json(json.dumps(doc))
+        console.print_json(json.dumps(status_json(report), default=str))
         return
-    render_status(st)
-
-
-def render_status(st: dict[str, Any], extra: dict[str, str] | None = None) -> Table:
-    table = Table("what", "value", title="stockpipe status")
-    for key, value in (extra or {}).items():
-        table.add_row(key, value)
-    for c in st["consumers"]:
-        pending = "n/a" if c.pending is None else str(c.pending)
-        table.add_row(f"consumer {c.name}: lag (records)", pending)
-        for shard, seq in c.shards.items():
-            table.add_row(f"  {shard} checkpoint", seq or "-")
-        if c.name == stages.PROCESS_CONSUMER:
-            for key in COUNTERS:
-                table.add_row(f"  {key}", str(c.state.get(key, 0)))
-    lake = st["lake"]
-    for name, rows in lake.rows.items():
-        table.add_row(f"lake {name} rows", f"{rows} ({lake.files[name]} files)")
-    table.add_row("lake raw files", str(lake.files.get("raw", 0)))
-    last: datetime | None = lake.last_bar
-    table.add_row("last bar", last.isoformat() if last else "-")
-    for stage, metrics in sorted(st.get("metrics", {}).items()):
-        for name, m in sorted(metrics.items()):
-            shown = m.get("last") if m.get("unit") == "Milliseconds" else m.get("total")
-            table.add_row(f"metric {stage} {name}", f"{shown:g} {m.get('unit', '')}".strip())
-    if extra is None:
-        console.print(table)
-    return table
+    Console(width=80).print(render_panel(report))
 
 
 def register(app: typer.Typer) -> None:
@@ -430,6 +410,7 @@ def run(
         refresh=refresh,
         duration=duration,
         process=process_stage,
+        debug=bool(root.get("debug")),
     )
 
 

@@ -35,7 +35,7 @@ def generate(
     """Generate StockPipe.pbip, the TMDL model, the PBIR report, local M queries and the guide."""
     from stockpipe.powerbi import diff_project, write_project
 
-    console = Console()
+    console = Console(soft_wrap=True, highlight=False)  # paths stay on one line
     if check:
         changed = diff_project(out, queries)
         if changed:

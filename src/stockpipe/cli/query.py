@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from stockpipe.cli.common import settings_from
+from stockpipe.cli.query_output import print_table
 from stockpipe.config import env_help
-from stockpipe.errors import ConfigError
+from stockpipe.errors import ConfigError, StockpipeError
 from stockpipe.sql import QueryResult, get_engine, list_named_queries, run_named_query
-from stockpipe.sql.catalog import QUERIES_ROOT
+from stockpipe.sql.catalog import QUERIES_ROOT, get_named_query
 
 FORMATS = ("table", "csv", "json")
 
@@ -50,11 +49,36 @@ def render(result: QueryResult, fmt: str) -> str:
     raise ConfigError(f"unknown format {fmt!r}; use one of: {', '.join(FORMATS)}")
 
 
-def _print_table(result: QueryResult) -> None:
-    table = Table(*result.columns)
-    for row in result.rows:
-        table.add_row(*["" if v is None else str(_cell(v)) for v in row])
-    Console(width=max(120, 14 * len(result.columns))).print(table)
+def _list(name: str | None) -> None:
+    """Every named query, or with --name only that one (its parameters and purpose)."""
+    queries = list_named_queries()
+    if name is not None:
+        queries = [get_named_query(name)]  # an unknown name is an error listing the names
+    for q in queries:
+        params = ", ".join(
+            f"{p.name} {p.type}" + ("" if p.default is None else f" = '{p.default}'")
+            for p in q.params
+        )
+        typer.echo(f"{q.name}({params})  pruning: {q.pruning}\n    {q.purpose}")
+
+
+def _no_match_hint(params: dict[str, str], settings: Any) -> str | None:
+    """When `--param symbol=X` matched nothing because X is not in the lake, say so."""
+    symbol = params.get("symbol", "").strip()
+    if not symbol or "," in symbol:
+        return None
+    engine = get_engine(settings)
+    try:
+        known = [str(r[0]) for r in engine.execute(_SYMBOLS_SQL).rows]
+    except StockpipeError:
+        return None
+    if symbol in known:
+        return None
+    shown = ", ".join(known[:20]) + (" ..." if len(known) > 20 else "") if known else "none yet"
+    return f"hint: no bars for symbol {symbol!r} in the lake; symbols in the lake: {shown}"
+
+
+_SYMBOLS_SQL = "SELECT DISTINCT symbol FROM daily ORDER BY symbol"
 
 
 def _parse_params(items: list[str]) -> dict[str, str]:
@@ -89,18 +113,15 @@ def query(
         None, "--engine", help=f"duckdb (local) or athena {env_help('sql')}"
     ),
     lake: str = typer.Option(None, "--lake", help=f"Lake folder or s3:// URI {env_help('lake')}"),
-    list_queries: bool = typer.Option(False, "--list", help="List the named queries and exit."),
+    list_queries: bool = typer.Option(
+        False, "--list", help="List the named queries (with --name: describe that one) and exit."
+    ),
 ) -> None:
     """Run SQL over the lake: tables bars, daily, quarantine, raw, and the views."""
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt!r} is not one of: {', '.join(FORMATS)}")
     if list_queries:
-        for q in list_named_queries():
-            params = ", ".join(
-                f"{p.name} {p.type}" + ("" if p.default is None else f" = '{p.default}'")
-                for p in q.params
-            )
-            typer.echo(f"{q.name}({params})  pruning: {q.pruning}\n    {q.purpose}")
+        _list(name)
         return
     if (sql is None) == (name is None):
         raise ConfigError("pass either SQL text or --name NAME (see --list for the names)")
@@ -111,9 +132,16 @@ def query(
         # Ad-hoc SQL: values are bound to ? in order, never pasted into the text.
         result = get_engine(settings).execute(sql, list(param))
     if fmt == "table":
-        _print_table(result)
+        if result.rows:
+            print_table(result, sql)
+        else:
+            typer.echo("0 rows")
     else:
         sys.stdout.write(render(result, fmt))
+    if not result.rows and name is not None:
+        hint = _no_match_hint(_parse_params(param), settings)
+        if hint:
+            typer.echo(hint, err=True)
     if result.scanned_bytes is not None:
         typer.echo(
             f"scanned {result.scanned_bytes:,} bytes, estimated cost ${result.cost_usd:.6f} "

@@ -146,7 +146,11 @@ class HealthReader:
             quarantined = _metric_total(stages, "RecordsQuarantined")
         if duplicates is None:
             duplicates = _metric_total(stages, "DuplicatesDropped")
+        from stockpipe.pipeline.runstate import pipeline_state
+
         return {
+            # Phase and simulated clock of a running `stockpipe run` (issue 19 items 2, 4).
+            "pipeline": pipeline_state(self.settings),
             "ingest_rate": rate,
             "records_ingested": counter,
             "consumers": consumers,

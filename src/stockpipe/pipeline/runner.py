@@ -1,25 +1,48 @@
 """`stockpipe run`: every stage as a cooperating process, plus a live status view.
 
 Stages run in separate processes (spawned, not forked) that share nothing but the
-stream and the lake, exactly as they would on separate machines. Ctrl-C reaches every
-process; each finishes its batch, saves its checkpoint, and exits.
+stream and the lake, exactly as they would on separate machines.
+
+Order of start-up, so a second run on the same home can never start a stage:
+1. take the exclusive lock on STOCKPIPE_HOME (a second run exits at once naming the pid);
+2. bind the dashboard port (a busy port is one line, before anything writes);
+3. spawn the stages.
+
+Stopping: the stage processes start with SIGINT ignored, so Ctrl-C in the terminal reaches
+only this process (no KeyboardInterrupt traceback from a child still importing); it then
+sends each stage SIGTERM, on which the stage finishes its batch, saves its checkpoint
+and exits. A stage that dies on its own stops the run, which exits non-zero naming the
+stage and its exit code or signal.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import multiprocessing as mp
+import os
 import signal
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.live import Live
 
 from stockpipe.config import Settings, configure
-from stockpipe.pipeline import stages
+from stockpipe.errors import ConfigError, StockpipeError
+from stockpipe.pipeline import runstate, stages
+from stockpipe.pipeline.homelock import HomeLock
 
 console = Console()
+STAGES = ("ingest", "archive", "process")
+STOP_TIMEOUT = 30.0  # seconds a stage gets to finish its batch after SIGTERM
+PROGRESS_EVERY = 1.0
+
+
+class StageFailed(StockpipeError):
+    """A stage process of `stockpipe run` exited on its own with an error or a signal."""
 
 
 def _open(settings: Settings):  # type: ignore[no-untyped-def]
@@ -28,22 +51,55 @@ def _open(settings: Settings):  # type: ignore[no-untyped-def]
     return open_stream(settings), open_lake_from(settings)
 
 
+def describe_exit(code: int | None) -> str:
+    """ "exit code 2", "killed by SIGKILL (signal 9)", or "running"."""
+    if code is None:
+        return "running"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"killed by {name} (signal {-code})"
+    return f"exit code {code}"
+
+
 def stage_main(
     stage: str,
     overrides: dict[str, Any],
     config_file: str | None,
     source_opts: dict[str, Any],
+    debug: bool = False,
 ) -> None:
-    """Entry point of one stage process: a stage error is one line, never a traceback."""
+    """Entry point of one stage process: a stage error is one line, never a traceback
+    (unless `stockpipe --debug run`), and the status view shows it as the last warning."""
     import sys
-
-    from stockpipe.errors import StockpipeError
 
     try:
         _stage(stage, overrides, config_file, source_opts)
-    except StockpipeError as exc:
-        print(f"error: {stage}: {exc}".replace("\n", " "), file=sys.stderr, flush=True)
-        raise SystemExit(exc.exit_code) from None
+    except Exception as exc:  # noqa: BLE001 - the one-line promise holds in stages too
+        if debug:
+            raise
+        if isinstance(exc, StockpipeError):
+            message, code = str(exc), exc.exit_code
+        else:
+            message, code = f"{type(exc).__name__}: {exc} (run with --debug for the traceback)", 1
+        message = message.replace("\n", " ")
+        print(f"error: {stage}: {message}", file=sys.stderr, flush=True)
+        with contextlib.suppress(Exception):
+            settings = configure(overrides, config_file)
+            runstate.write_state(
+                settings.state_dir, runstate.WARNING, {"stage": stage, "message": message}
+            )
+        raise SystemExit(code) from None
+
+
+def _watch_parent(stop: threading.Event) -> None:
+    """Stop when `stockpipe run` itself dies (SIGKILL): no orphan keeps writing."""
+    parent = os.getppid()
+    while not stop.wait(1.0):
+        if os.getppid() != parent:
+            stop.set()
 
 
 def _stage(
@@ -52,24 +108,21 @@ def _stage(
     config_file: str | None,
     source_opts: dict[str, Any],
 ) -> None:
-    import logging
-
     from stockpipe.cli.pipeline import metric_fn
-    from stockpipe.sources.factory import build_source
 
-    logging.basicConfig(level=logging.WARNING)
     settings = configure(overrides, config_file)
+    # Warnings go to the status view (warning.json), not across the terminal's live panel.
+    logging.basicConfig(
+        level=logging.WARNING, handlers=[runstate.WarningFile(settings.state_dir, stage)]
+    )
     stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    threading.Thread(target=_watch_parent, args=(stop,), daemon=True).start()
     stream, lake = _open(settings)
     metrics, put = metric_fn(settings, stage)
     try:
         if stage == "ingest":
-            opts = dict(source_opts)
-            source = build_source(opts.pop("source"), opts.pop("symbols"), **opts)
-            stages.run_ingest(source, stream, stop, put)
-            stop.wait()  # a finished backfill idles until the pipeline stops
+            _ingest(settings, stream, lake, source_opts, stop, put)
         elif stage == "archive":
             stages.run_archive(stream, lake, True, stop, put)
         elif stage == "process":
@@ -81,6 +134,72 @@ def _stage(
         stream.close()
 
 
+def _ingest(settings, stream, lake, source_opts, stop, put) -> None:  # type: ignore[no-untyped-def]
+    """The ingest stage: resume after what is held, publish phase and clock each second."""
+    from stockpipe.pipeline.resume import MarkedSource, resume_points
+    from stockpipe.sources.factory import build_source
+
+    opts = dict(source_opts)
+    name, symbols = opts.pop("source"), opts.pop("symbols")
+    held = resume_points(lake, name, symbols) if name == "simulator" else {}
+    inner = build_source(name, symbols, resume_after=held, **opts)
+
+    def publish(src: Any) -> None:
+        # Only the simulator knows sessions and a simulated clock; other sources just run.
+        progress = src.progress() if hasattr(src, "progress") else {"phase": "ingesting"}
+        runstate.write_state(settings.state_dir, runstate.INGEST, {"source": name, **progress})
+
+    source = MarkedSource(inner, lake, publish, start=held)
+
+    def publisher() -> None:
+        while not stop.wait(PROGRESS_EVERY):
+            with contextlib.suppress(Exception):
+                publish(inner)
+        # Stop the source from this thread: a live source may be waiting for its next
+        # minute, and the ingest loop would only notice `stop` after that batch.
+        inner.stop()
+
+    publish(inner)
+    threading.Thread(target=publisher, name="stockpipe-progress", daemon=True).start()
+    stages.run_ingest(source, stream, stop, put)
+    publish(inner)
+    stop.wait()  # a finished backfill idles until the pipeline stops
+
+
+def _start_stages(ctx: Any, names: tuple[str, ...], args: tuple[Any, ...]) -> dict[str, Any]:
+    """Spawn each stage in `names` with `args` (overrides, config file, source options,
+    debug)."""
+    procs = {
+        name: ctx.Process(target=stage_main, args=(name, *args), name=f"stockpipe-{name}")
+        for name in names
+    }
+    # Children inherit an ignored SIGINT across exec: Ctrl-C reaches only this process.
+    # Blocked meanwhile, a Ctrl-C pressed during the start stays pending for this process
+    # (a blocked signal is never discarded) and stops the run once the handler is back.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        for proc in procs.values():
+            proc.start()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    return procs
+
+
+def _stop_stages(procs: dict[str, Any]) -> None:
+    for proc in procs.values():
+        if proc.is_alive() and proc.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    for proc in procs.values():
+        proc.join(timeout=max(0.1, deadline - time.monotonic()))
+        if proc.is_alive():
+            proc.kill()
+            proc.join(5)
+
+
 def run_pipeline(
     settings: Settings,
     overrides: dict[str, Any],
@@ -90,83 +209,152 @@ def run_pipeline(
     refresh: float = 5.0,
     duration: float | None = None,
     process: bool = True,
+    debug: bool = False,
 ) -> None:
-    ctx = mp.get_context("spawn")
+    _check_lake(settings.lake_location)
     # Without `process` another processor (the Glue job) owns processed-data/.
-    names = ("ingest", "archive", "process") if process else ("ingest", "archive")
-    procs = {
-        name: ctx.Process(
-            target=stage_main,
-            args=(name, overrides, config_file, source_opts),
-            name=f"stockpipe-{name}",
+    names = STAGES if process else tuple(n for n in STAGES if n != "process")
+    lock = HomeLock(settings.home).acquire(command="run")
+    try:
+        _run_locked(
+            settings,
+            overrides,
+            config_file,
+            source_opts,
+            dashboard,
+            refresh,
+            duration,
+            debug,
+            names,
         )
-        for name in names
+    finally:
+        lock.release()
+
+
+def _check_lake(location: str) -> None:
+    """A local lake must be a folder: say so before any stage starts."""
+    if "://" in location:
+        return
+    path = Path(location)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(
+            f"the lake {location} is a file, not a folder: set STOCKPIPE_LAKE to a folder "
+            "(or s3://bucket/prefix), or move the file away"
+        )
+
+
+def _run_locked(  # type: ignore[no-untyped-def]
+    settings, overrides, config_file, source_opts, dashboard, refresh, duration, debug, names
+) -> None:
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
     }
-    # Create the stream before the stage processes race to do it.
-    stream, lake = _open(settings)
-    for proc in procs.values():
-        proc.start()
     handle = None
     url = None
     if dashboard:
         from stockpipe.dashboard import start_dashboard
 
+        # Bound before any stage starts: a busy port stops the run here, with one line.
         handle = start_dashboard(
             settings, settings.dashboard_host, settings.dashboard_port, refresh
         )
         url = handle.url
-        console.print(f"dashboard: [bold]{url}[/bold]")
-    console.print(f"lake: {lake.root}   stream: {settings.stream}   (Ctrl-C stops cleanly)")
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    started = time.monotonic()
+    # A previous run's progress and warning would be shown as this run's.
+    for name in (runstate.INGEST, runstate.WARNING):
+        runstate.clear_state(settings.state_dir, name)
+    stream, lake = _open(settings)  # creates the stream before the stages race to do it
+    procs: dict[str, Any] = {}
+    failed: list[str] = []
     try:
-        _live_view(stream, lake, procs, stop, url, started, duration)
+        procs = _start_stages(
+            mp.get_context("spawn"), names, (overrides, config_file, source_opts, debug)
+        )
+        _write_run(settings, url, procs, None)
+        if url:
+            console.print(f"dashboard: [bold]{url}[/bold]")
+        console.print(f"lake: {lake.root}   stream: {settings.stream}   (Ctrl-C stops cleanly)")
+        failed = _live_view(settings, stream, lake, procs, stop, duration)
     finally:
-        for proc in procs.values():
-            if proc.is_alive() and proc.pid is not None:
-                import os
-
-                os.kill(proc.pid, signal.SIGINT)
-        for proc in procs.values():
-            proc.join(timeout=30)
-            if proc.is_alive():
-                proc.terminate()
+        _stop_stages(procs)
         if handle is not None:
             handle.stop()
+        result = "failed: " + "; ".join(failed) if failed else "stopped cleanly"
+        _write_run(settings, url, procs, result)
+        _final_frame(settings, stream, lake, result)
         stream.close()
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+    if failed:
+        raise StageFailed(
+            f"stage {'; '.join(failed)}; the other stages were stopped with their "
+            "checkpoints saved. See the stage's error line above, fix it and run again"
+        )
     console.print("stopped: checkpoints saved")
 
 
-def _live_view(stream, lake, procs, stop, url, started, duration) -> None:  # type: ignore[no-untyped-def]
-    from stockpipe.cli.pipeline import render_status
-    from stockpipe.pipeline.status import pipeline_status
+def _write_run(
+    settings: Settings, url: str | None, procs: dict[str, Any], result: str | None
+) -> None:
+    runstate.write_state(
+        settings.state_dir,
+        runstate.RUN,
+        {
+            "pid": os.getpid(),
+            "url": url,
+            "stages": {
+                n: {"pid": p.pid, "state": describe_exit(p.exitcode)} for n, p in procs.items()
+            },
+            "result": result,
+        },
+    )
 
-    last_total = None
-    last_t = time.monotonic()
-    with Live(console=console, refresh_per_second=1, transient=False) as live:
+
+def _failures(procs: dict[str, Any]) -> list[str]:
+    return [
+        f"{name} {describe_exit(p.exitcode)}"
+        for name, p in procs.items()
+        if p.exitcode not in (None, 0)
+    ]
+
+
+def _live_view(settings, stream, lake, procs, stop, duration) -> list[str]:  # type: ignore[no-untyped-def]
+    from stockpipe.pipeline.panel import render_panel
+    from stockpipe.pipeline.status import StatusReader
+
+    reader = StatusReader(settings, stream, lake)
+    started = time.monotonic()
+    with Live(console=console, refresh_per_second=1, transient=True) as live:
         while not stop.is_set():
-            st = pipeline_status(stream, lake)
-            total = sum(stream.pending(s.shard_id, None) or 0 for s in stream.list_shards())
-            now = time.monotonic()
-            rate = 0.0 if last_total is None else (total - last_total) / max(now - last_t, 1e-6)
-            last_total, last_t = total, now
-            extra = {
-                "records in stream": str(total),
-                "produced / s": f"{max(rate, 0):.0f}",
-                "stages alive": ", ".join(n for n, p in procs.items() if p.is_alive()) or "none",
-            }
-            if url:
-                extra["dashboard"] = url
-            live.update(render_status(st, extra))
-            if duration is not None and now - started >= duration:
-                break
-            failed = [n for n, p in procs.items() if p.exitcode not in (None, 0)]
+            live.update(render_panel(_read(reader, url=None)))
+            if duration is not None and time.monotonic() - started >= duration:
+                return []
+            failed = _failures(procs)
             if failed:
-                # A stage that died (bad key, lake unreachable) stops the whole pipeline.
-                console.print(f"[red]stage failed:[/red] {', '.join(failed)}; stopping")
-                break
+                # A stage that died (bad key, lake unreachable, killed) stops the pipeline.
+                return failed
             if not any(p.is_alive() for p in procs.values()):
-                break
+                return []
             stop.wait(1.0)
+    return []
+
+
+def _read(reader: Any, url: str | None) -> dict[str, Any]:
+    """A status reading; if the status cannot be read, a panel that says why (the run
+    itself goes on: a status view must never be what stops a pipeline)."""
+    try:
+        report: dict[str, Any] = reader.read()
+    except Exception as exc:  # noqa: BLE001
+        message = f"cannot read the status: {type(exc).__name__}: {exc}"
+        report = {"running": True, "pid": os.getpid(), "url": url}
+        report["warning"] = {"stage": "status", "message": message}
+    return report
+
+
+def _final_frame(settings: Settings, stream: Any, lake: Any, result: str) -> None:
+    """The frame left on screen after the run: it says stopped, never "alive"."""
+    from stockpipe.pipeline.panel import render_panel
+    from stockpipe.pipeline.status import StatusReader
+
+    report = _read(StatusReader(settings, stream, lake), None)
+    console.print(render_panel(report, stopped=result))

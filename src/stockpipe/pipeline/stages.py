@@ -14,6 +14,7 @@ from typing import Any
 
 from stockpipe.lake.archive import RawArchiver
 from stockpipe.lake.base import Lake
+from stockpipe.pipeline.buffered import RAW_BATCH_BYTES, RAW_BATCH_SECONDS, BufferedConsumer
 from stockpipe.sources.base import Source
 from stockpipe.stream.base import Stream, batched_puts
 from stockpipe.stream.consumer import Consumer
@@ -76,7 +77,7 @@ def run_ingest(
 
 
 def run_consumer(
-    consumer: Consumer,
+    consumer: Consumer | BufferedConsumer,
     handle: Callable[[list[Any]], dict[str, Any] | None],
     follow: bool,
     stop: threading.Event | None = None,
@@ -117,14 +118,25 @@ def run_archive(
     metric: MetricFn = _no_metric,
     max_records: int = 10000,
     reset: bool = False,
+    batch_bytes: int = RAW_BATCH_BYTES,
+    batch_seconds: float = RAW_BATCH_SECONDS,
 ) -> StageResult:
     """Stream -> raw-data/ (JSON lines), checkpointed as consumer `archive`.
 
     `reset` (`--reset-checkpoints`) reads the stream from its start, e.g. after the stream
     was created again and the old checkpoint was refused.
+
+    Records are written in batches of `batch_bytes` or `batch_seconds`, whichever comes
+    first in follow mode (see pipeline/buffered.py: exactly-once holds), so live mode
+    writes a few files per shard a minute instead of several a second.
     """
     with consumer_lock(lake, ARCHIVE_CONSUMER) as lock:
-        consumer = Consumer(stream, lake, ARCHIVE_CONSUMER, reset=reset)
+        consumer = BufferedConsumer(
+            Consumer(stream, lake, ARCHIVE_CONSUMER, reset=reset),
+            batch_bytes,
+            batch_seconds,
+            follow,
+        )
         archiver = RawArchiver(lake)
 
         def handle(records: list[Any]) -> None:
@@ -132,7 +144,17 @@ def run_archive(
             metric("RecordsArchived", len(records), "Count")
             return None
 
-        return run_consumer(consumer, handle, follow, stop, max_records, metric, lock)
+        result = run_consumer(consumer, handle, follow, stop, max_records, metric, lock)
+        # Stopping: what is buffered is written and committed, not left to be re-read.
+        tail = consumer.drain()
+        if tail.records or tail.finished:
+            if tail.records:
+                handle(tail.records)
+            consumer.commit(tail)
+            result.records += len(tail.records)
+            result.batches += 1
+            _checkpointed(metric)
+        return result
 
 
 def run_process(

@@ -89,3 +89,147 @@ def lake_status(lake: Lake) -> LakeStatus:
 def pipeline_status(stream: Stream | None, lake: Lake) -> dict[str, Any]:
     consumers = [consumer_status(stream, lake, n) for n in (ARCHIVE_CONSUMER, PROCESS_CONSUMER)]
     return {"consumers": consumers, "lake": lake_status(lake)}
+
+
+def _stream_total(stream: Stream | None) -> int | None:
+    """Records the stream holds (within retention); None when it cannot count them."""
+    if stream is None:
+        return None
+    total = 0
+    for shard in stream.list_shards():
+        n = stream.pending(shard.shard_id, None)
+        if n is None:
+            return None
+        total += n
+    return total
+
+
+@dataclass
+class Sample:
+    """Counters at one moment, kept to turn the next reading into rates."""
+
+    at: float
+    produced: int | None
+    consumed: dict[str, int | None]
+
+
+def _rate(now: Sample, before: Sample | None, key: str) -> float | None:
+    if before is None or now.at <= before.at:
+        return None
+    if key == "ingest":
+        a, b = now.produced, before.produced
+    else:
+        a, b = now.consumed.get(key), before.consumed.get(key)
+    if a is None or b is None:
+        return None
+    return max(0.0, (a - b) / (now.at - before.at))
+
+
+def _metric(metrics: dict[str, Any], stage: str, name: str, field_: str) -> float | None:
+    m = metrics.get(stage, {}).get(name) if isinstance(metrics.get(stage), dict) else None
+    value = m.get(field_) if isinstance(m, dict) else None
+    return float(value) if isinstance(value, int | float) else None
+
+
+class StatusReader:
+    """One reading of everything the status view and `status --json` show.
+
+    Counters come from the consumer checkpoints (committed with each batch, so always
+    current), the stream, the local metrics file (re-read on every call, so values the
+    stages flush while running show up at once) and the run-state files. Rates need two
+    readings: the first reading of a reader has none.
+    """
+
+    def __init__(self, settings: Any, stream: Stream | None, lake: Lake) -> None:
+        self.settings = settings
+        self.stream = stream
+        self.lake = lake
+        self._previous: Sample | None = None
+
+    def read(self, clock: Any = None) -> dict[str, Any]:
+        import time
+
+        from stockpipe.pipeline import runstate
+        from stockpipe.pipeline.homelock import holder
+
+        st = pipeline_status(self.stream, self.lake)
+        from stockpipe.metrics import read_local_metrics
+
+        # Both backends keep state/metrics.json (CloudWatch through its local mirror).
+        metrics: dict[str, Any] = read_local_metrics(self.settings).get("stages", {})
+        produced = _stream_total(self.stream)
+        consumers = {c.name: c for c in st["consumers"]}
+        consumed = {
+            name: None if produced is None or c.pending is None else produced - c.pending
+            for name, c in consumers.items()
+        }
+        sample = Sample((clock or time.monotonic)(), produced, consumed)
+        previous, self._previous = self._previous, sample
+        state_dir = self.settings.state_dir
+        run = runstate.read_state(state_dir, runstate.RUN) or {}
+        progress = runstate.read_state(state_dir, runstate.INGEST)
+        holding = holder(self.settings.home)
+        stages: dict[str, dict[str, Any]] = {
+            "ingest": {"rate": _rate(sample, previous, "ingest"), "in_stream": produced}
+        }
+        for name, c in consumers.items():
+            stages[name] = {
+                "rate": _rate(sample, previous, name),
+                "lag_records": c.pending,
+                "lag_ms": _metric(metrics, name, "ProcessingLagMs", "last"),
+            }
+        process = consumers[PROCESS_CONSUMER].state
+        lake = st["lake"]
+        return {
+            "running": holding is not None,
+            "pid": (holding or {}).get("pid"),
+            "url": run.get("url") if holding is not None else None,
+            "stage_states": run.get("stages", {}),
+            "result": run.get("result"),
+            "phase": runstate.phase_text(progress),
+            "clock": runstate.clock_text(progress),
+            "progress": progress,
+            "stages": stages,
+            "counters": {k: int(process.get(k, 0)) for k in COUNTERS},
+            "last_bar": lake.last_bar,
+            "warning": runstate.read_state(state_dir, runstate.WARNING),
+            "consumers": st["consumers"],
+            "lake": lake,
+            "metrics": metrics,
+        }
+
+
+def status_json(report: dict[str, Any]) -> dict[str, Any]:
+    """`stockpipe status --json`: the panel's values plus checkpoints (sequence numbers)."""
+    lake: LakeStatus = report["lake"]
+    last = report["last_bar"]
+    return {
+        "run": {
+            "running": report["running"],
+            "pid": report["pid"],
+            "url": report["url"],
+            "phase": report["phase"],
+            "clock": report["clock"],
+            "progress": report["progress"],
+            "stages": report["stage_states"],
+            "result": report["result"],
+            "last_warning": report["warning"],
+        },
+        "stages": report["stages"],
+        "counters": report["counters"],
+        "consumers": {
+            c.name: {
+                "checkpoint": c.shards,
+                "pending": c.pending,
+                "state": c.state,
+                "updated_at": c.updated_at,
+            }
+            for c in report["consumers"]
+        },
+        "lake": {
+            "rows": lake.rows,
+            "files": lake.files,
+            "last_bar": last.isoformat() if last else None,
+        },
+        "metrics": report["metrics"],
+    }

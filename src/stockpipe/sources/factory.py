@@ -34,6 +34,7 @@ def build_source(name: str, symbols: list[str], **opts: Any) -> Source:
             live=opts.get("live", False),
             speed=opts.get("speed", 1.0),
             fault_rate=opts.get("fault_rate", 0.0),
+            resume_after=opts.get("resume_after"),
         )
     if name == "alphavantage":
         return _alphavantage(symbols, opts)

@@ -180,6 +180,7 @@ class MarketSimulator(Source):
         speed: float = 1.0,
         fault_rate: float = 0.0,
         clock: type[datetime] = datetime,
+        resume_after: dict[str, datetime] | None = None,
     ) -> None:
         super().__init__()
         for sym in symbols:
@@ -198,65 +199,144 @@ class MarketSimulator(Source):
         self.faults = FaultReport()
         self._clock = clock
         self.live_cursor: datetime | None = None
+        # Resume: per symbol, the last bar already held downstream (skipped, not re-sent).
+        self.resume_after: dict[str, datetime] = {
+            sym: ts.astimezone(UTC) for sym, ts in (resume_after or {}).items()
+        }
+        # Progress, for the status view: "backfill 3/5 sessions", then "live".
+        self.phase = "starting"
+        self.sessions_done = 0
+        self.sim_clock: datetime | None = None
 
     # -- payloads ------------------------------------------------------------
 
-    def _emit(self, bars: list[Bar], fault_key: tuple[object, ...]) -> list[Payload]:
-        """Encode bars, injecting faults deterministically from (seed, fault_key)."""
+    def _emit(
+        self, bars: list[Bar], fault_key: tuple[object, ...], keep: list[bool] | None = None
+    ) -> list[Payload]:
+        """Encode bars, injecting faults deterministically from (seed, fault_key).
+
+        `keep[i]` False drops bar i and its faults (a resumed run skips what is already
+        held): the draws are still made for every bar, so the bars and faults that are
+        kept are the very ones an uninterrupted run would have produced.
+        """
         out: list[Payload] = [(b.symbol, b.to_json()) for b in bars]
+        keep = keep if keep is not None else [True] * len(bars)
         if not self.fault_rate:
-            self.stats.bars += len(bars)
-            self.stats.payloads += len(out)
-            return out
+            result = [p for p, k in zip(out, keep, strict=True) if k]
+            self.stats.bars += len(result)
+            self.stats.payloads += len(result)
+            return result
         rng = np.random.default_rng([self.seed, _stable_int("faults", *fault_key)])
         draws = rng.random(len(bars))
         kinds = rng.integers(0, len(_MALFORMED_KINDS), len(bars))
         p = self.fault_rate
-        result: list[Payload] = []
+        tagged: list[tuple[int, Payload]] = []
         i = 0
         while i < len(bars):
             u = draws[i]
             payload = out[i]
             if u < p / 3:
-                result += [payload, payload]
-                self.faults.duplicates += 1
+                tagged += [(i, payload), (i, payload)]
+                if keep[i]:
+                    self.faults.duplicates += 1
             elif u < 2 * p / 3 and i + 1 < len(bars) and bars[i + 1].symbol == bars[i].symbol:
-                result += [out[i + 1], payload]
-                self.faults.out_of_order += 1
+                tagged += [(i + 1, out[i + 1]), (i, payload)]
+                if keep[i] and keep[i + 1]:
+                    self.faults.out_of_order += 1
                 i += 1
             elif u < p:
                 kind = _MALFORMED_KINDS[int(kinds[i])]
-                result += [payload, (bars[i].symbol, _malformed(bars[i], kind))]
-                self.faults.malformed += 1
-                self.faults.kinds[kind] = self.faults.kinds.get(kind, 0) + 1
+                tagged += [(i, payload), (i, (bars[i].symbol, _malformed(bars[i], kind)))]
+                if keep[i]:
+                    self.faults.malformed += 1
+                    self.faults.kinds[kind] = self.faults.kinds.get(kind, 0) + 1
             else:
-                result.append(payload)
+                tagged.append((i, payload))
             i += 1
-        self.stats.bars += len(bars)
+        result = [payload for j, payload in tagged if keep[j]]
+        self.stats.bars += sum(keep)
         self.stats.payloads += len(result)
         return result
 
+    def _held(self, symbol: str, ts: datetime) -> bool:
+        """True if a resumed run already holds this bar (at or before the symbol's last)."""
+        last = self.resume_after.get(symbol)
+        return last is not None and ts <= last
+
     def backfill_batches(self) -> Iterator[list[Payload]]:
-        for day in self.sessions:
+        self.phase = "backfill"
+        for done, day in enumerate(self.sessions):
+            self.sessions_done = done
             for sym in self.symbols:
                 if self.stopped:
                     return
                 sb = session_bars(self.seed, sym, day)
-                yield self._emit([sb.bar(i) for i in range(len(sb))], (sym, day.isoformat()))
+                bars = [sb.bar(i) for i in range(len(sb))]
+                keep = [not self._held(sym, b.ts) for b in bars]
+                if not any(keep):
+                    continue  # the whole session is already held: skip it
+                self.sim_clock = bars[-1].ts + MINUTE
+                yield self._emit(bars, (sym, day.isoformat()), keep)
+        self.sessions_done = len(self.sessions)
+
+    def progress(self) -> dict[str, object]:
+        """Where the simulator is, for the status view and the dashboard."""
+        return {
+            "phase": self.phase,
+            "sessions_done": self.sessions_done,
+            "sessions_total": len(self.sessions),
+            "clock": self.sim_clock.isoformat() if self.sim_clock else None,
+            "speed": self.speed if self.live else None,
+        }
 
     def batches(self) -> Iterator[list[Payload]]:
         yield from self.backfill_batches()
-        if self.live:
+        if self.live and not self.stopped:  # a stop during the backfill stays "backfill"
             yield from self.live_batches()
+        if not self.stopped:
+            self.phase = "done"
 
     # -- live ----------------------------------------------------------------
 
     def _first_live_minute(self) -> datetime:
+        """Where live starts: after the last held bar if live had begun, else now.
+
+        A restart continues the simulated day where it stopped (same bars as without the
+        restart) instead of replaying it from the open.
+        """
         now = self._clock.now(UTC).replace(second=0, microsecond=0)
-        if self.sessions:
-            after = calendar.session_bounds(self.sessions[-1])[1]
+        after = calendar.session_bounds(self.sessions[-1])[1] if self.sessions else None
+        if after is not None:
             now = max(now, after)
+        held = max(
+            (ts for sym, ts in self.resume_after.items() if sym in self.symbols), default=None
+        )
+        if held is not None and (after is None or held + MINUTE > after):
+            return self._align(held + MINUTE)
         return self._align(now)
+
+    def _anchor(self, cursor: datetime) -> datetime:
+        """The simulated time at which the live clock starts (or restarts after a close).
+
+        At `--speed 1` while the market is open, the simulated clock is the real clock: a
+        bar carries the real current minute, a gap after a restart is caught up at once,
+        and minutes already held (a faster run got ahead) are waited for, not faked.
+        Otherwise the clock starts at the cursor (closed-market time is skipped).
+        """
+        if self.speed == 1:
+            now = self._clock.now(UTC)
+            if self._market_open(now):
+                return now
+            return max(cursor, now)
+        return cursor
+
+    @staticmethod
+    def _market_open(moment: datetime) -> bool:
+        day = moment.astimezone(UTC).date()
+        if not calendar.is_session(day):
+            return False
+        opened, closed = calendar.session_bounds(day)
+        return opened <= moment < closed
 
     @staticmethod
     def _align(moment: datetime) -> datetime:
@@ -275,10 +355,12 @@ class MarketSimulator(Source):
 
     def live_batches(self) -> Iterator[list[Payload]]:
         """One batch per simulated minute; closed-market time is skipped at once."""
+        self.phase = "live"
         cursor = self._first_live_minute()
-        anchor_sim, anchor_real = cursor, time.monotonic()
+        anchor_sim, anchor_real = self._anchor(cursor), time.monotonic()
         while not self.stopped:
             sim_now = anchor_sim + timedelta(seconds=(time.monotonic() - anchor_real) * self.speed)
+            self.sim_clock = sim_now
             if cursor + MINUTE > sim_now:
                 due = (cursor + MINUTE - sim_now).total_seconds() / self.speed
                 time.sleep(min(max(due, 0.005), 0.25))
@@ -290,9 +372,11 @@ class MarketSimulator(Source):
                 i = int((cursor - sb.start) / MINUTE)
                 bars.append(sb.bar(i))
             self.live_cursor = cursor
-            yield self._emit(bars, ("live", format_ts(cursor)))
+            keep = [not self._held(b.symbol, b.ts) for b in bars]
+            if any(keep):
+                yield self._emit(bars, ("live", format_ts(cursor)), keep)
             nxt = self._align(cursor + MINUTE)
             if nxt != cursor + MINUTE:
                 # The market closed: jump to the next open instead of waiting for it.
-                anchor_sim, anchor_real = nxt, time.monotonic()
+                anchor_sim, anchor_real = self._anchor(nxt), time.monotonic()
             cursor = nxt

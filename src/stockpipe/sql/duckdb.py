@@ -15,6 +15,7 @@ Two ways to reach the files:
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -293,6 +294,8 @@ class DuckDBEngine(QueryEngine):
         for attempt in range(_IO_RETRIES):
             try:
                 return self._run(duck_sql, values)
+            except duckdb.CatalogException as exc:
+                raise QueryError(self._catalog_message(exc)) from None
             except duckdb.Error as exc:
                 if not _lake_changed_underneath(exc):
                     raise QueryError(_one_line(str(exc))) from None
@@ -318,6 +321,28 @@ class DuckDBEngine(QueryEngine):
         with self._lock:
             self.refresh()
             return _collect(self._con.execute(duck_sql, values))
+
+    def tables(self) -> list[str]:
+        """The tables and views a query can name."""
+        with self._lock:
+            self.refresh()
+            rows = self._con.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = 'main' AND table_name NOT LIKE '\\_%' ESCAPE '\\' "
+                "ORDER BY table_name"
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def _catalog_message(self, exc: duckdb.CatalogException) -> str:
+        """An unknown table names the ones that exist."""
+        match = re.search(r"Table with name (\S+) does not exist", str(exc))
+        if match is None:
+            return _one_line(str(exc))
+        try:
+            known = ", ".join(self.tables())
+        except duckdb.Error:
+            return _one_line(str(exc))
+        return f"unknown table {match.group(1)!r}; available tables and views: {known}"
 
     def close(self) -> None:
         self._con.close()

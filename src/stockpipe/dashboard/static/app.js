@@ -209,6 +209,9 @@ function render(view) {
     $("panels").classList.add("hidden");
   };
   if (view.empty) {
+    const run = state.pipeline || {};
+    // While a run backfills, the lake is empty because processing has not caught up yet.
+    if (run.running) return hide("The pipeline is running (" + run.phase + "); bars appear here as soon as the first batch is processed.", "empty");
     return hide("No bars in the lake yet. Start the pipeline (stockpipe run) and this page fills in by itself; it refreshes every " + REFRESH_MS / 1000 + " s.", "empty");
   }
   if (!f.symbols.length) return hide("No symbols selected: tick one or more above, or press All.", "hint");
@@ -249,6 +252,9 @@ function showStatus() {
     s.className = "status live";
     s.textContent = "live · updated " + fmtTime(state.updatedAt, "clock") + every;
   }
+  // The simulated clock of a running `stockpipe run` ("simulated Mon 2026-12-07 10:41 ET, 60x").
+  const clock = state.pipeline && state.pipeline.clock;
+  if (clock && clock !== "-") s.textContent += " · " + clock;
 }
 
 async function getJson(url) {
@@ -271,6 +277,7 @@ async function refresh() {
   try {
     const [view, health] = await Promise.all([getJson("/api/view?" + query), getJson("/api/health")]);
     if (query !== apiQuery()) { state.pending = true; return; }  // filters changed meanwhile
+    state.pipeline = health.ok ? health.body.pipeline : null;
     if (view.ok) {
       state.lastView = view.body;
       noteFreshness(view.body);

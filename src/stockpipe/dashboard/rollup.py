@@ -92,8 +92,12 @@ def with_indicators(
 
     if not rows:
         return []
-    frame = pd.DataFrame(rows)
-    values, _ = compute_indicators(frame[["dt", "high", "low", "close", "volume"]])
+    frame = pd.DataFrame(rows)[["dt", "high", "low", "close", "volume"]]
+    # The kernel now wants each bar's session. With the default (every session counts)
+    # the value only matters to its session-scoped columns, which are not shown here: the
+    # rolled-up VWAP comes from SQL.
+    frame["session"] = "regular"
+    values, _ = compute_indicators(frame)
     out: list[dict[str, Any]] = []
     first_close: float | None = None
     for i, row in enumerate(rows):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -217,3 +218,67 @@ def test_stopping_the_server_ends_open_streams(fixture_lake, stream_client) -> N
         took = time.monotonic() - started
     assert not handle.thread.is_alive()
     assert took < 5, took
+
+
+def test_a_batch_of_the_real_process_stage_is_pushed(  # type: ignore[no-untyped-def]
+    tmp_path, serve_dashboard, stream_client
+) -> None:
+    """Simulator -> stream -> `run_process`: the stage's commit reaches an open stream."""
+    from stockpipe.calendar import sessions_from
+    from stockpipe.config import load_settings
+    from stockpipe.lake.local import LocalLake
+    from stockpipe.pipeline.stages import run_ingest, run_process
+    from stockpipe.sources.simulator import MarketSimulator
+    from stockpipe.sql import reset_engines
+    from stockpipe.stream.local import LocalStream
+
+    first, second = sessions_from(datetime(2026, 11, 23).date(), 2)
+    lake = LocalLake(tmp_path / "lake")
+    stream = LocalStream(tmp_path / "stream.db", shard_count=2)
+    settings = load_settings(
+        {"lake": str(tmp_path / "lake"), "home": str(tmp_path / "home"), "sql": "duckdb"}
+    ).settings
+    query = {"symbols": "AAPL,MSFT", "window": "all", "interval": "1m"}
+    try:
+        run_ingest(MarketSimulator(["AAPL", "MSFT"], [first], seed=3), stream)
+        run_process(stream, lake)
+        handle = serve_dashboard(settings, refresh=60)
+        with stream_client.stream("GET", handle.url + "api/stream", params=query) as resp:
+            events = Events(resp)
+            kind, snapshot = events.next()
+            assert kind == "view"
+            before = {s: len(c["ts"]) for s, c in snapshot["series"].items()}
+            assert before["AAPL"] == before["MSFT"] > 0
+            run_ingest(MarketSimulator(["AAPL", "MSFT"], [second], seed=3), stream)
+            run_process(stream, lake)
+            kind, delta = events.next(deadline_s=30)
+        # Every bar of the new session, and nothing the page already had.
+        view = stream_client.get(handle.url + "api/view", params=query).json()
+    finally:
+        stream.close()
+        reset_engines()
+    assert kind == "bars"
+    for symbol in ("AAPL", "MSFT"):
+        got = delta["series"][symbol]
+        full = view["series"][symbol]
+        assert got["keep"] == before[symbol]
+        assert len(got["ts"]) == len(full["ts"]) - before[symbol] > 0
+        assert got["ts"] == full["ts"][before[symbol] :]
+        assert got["close"] == full["close"][before[symbol] :]
+        assert set(got["dt"]) == {second.isoformat()}
+
+
+def test_no_push_on_athena(tmp_path, fixture_lake, serve_dashboard, stream_client) -> None:  # type: ignore[no-untyped-def]
+    from stockpipe.config import load_settings
+
+    def runner(name, params):  # type: ignore[no-untyped-def]
+        raise AssertionError("no query is needed to refuse a stream")
+
+    athena = load_settings(
+        {"lake": str(fixture_lake.root), "home": str(tmp_path / "home"), "sql": "athena"}
+    ).settings
+    url = serve_dashboard(athena, runner=runner).url
+    resp = stream_client.get(url + "api/stream", params=QUERY)
+    assert resp.status_code == 404 and "STOCKPIPE_SQL=athena" in resp.json()["error"]
+    assert 'data-push="0"' in stream_client.get(url).text
+    assert 'data-push="1"' in stream_client.get(serve_dashboard(fixture_lake.settings).url).text

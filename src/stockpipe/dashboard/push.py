@@ -180,6 +180,7 @@ class PushHub:
         # (filters, generation) -> the view being or already computed; the newest only.
         self._views: dict[Filters, tuple[int, asyncio.Future[Row]]] = {}
         self.streams = 0
+        self._open: dict[Filters, int] = {}  # open streams per filter set
         self.closed = False
 
     def close(self) -> None:
@@ -235,6 +236,7 @@ class PushHub:
     async def events(self, filters: Filters) -> AsyncIterator[str]:
         """One page's stream: `retry`, a `view` snapshot, then a `bars` event per change."""
         self.streams += 1
+        self._open[filters] = self._open.get(filters, 0) + 1
         try:
             yield f"retry: {RETRY_MS}\n\n"
             # Nobody may have watched while no page was open: look now, so the snapshot
@@ -261,6 +263,11 @@ class PushHub:
                     yield sse("bars", delta, gen)
         finally:
             self.streams -= 1
+            self._open[filters] -= 1
+            if not self._open[filters]:
+                # Nobody shows this filter set any more: forget its view.
+                del self._open[filters]
+                self._views.pop(filters, None)
 
     last_error = ""
 

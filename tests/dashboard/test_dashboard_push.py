@@ -282,3 +282,30 @@ def test_no_push_on_athena(tmp_path, fixture_lake, serve_dashboard, stream_clien
     assert resp.status_code == 404 and "STOCKPIPE_SQL=athena" in resp.json()["error"]
     assert 'data-push="0"' in stream_client.get(url).text
     assert 'data-push="1"' in stream_client.get(serve_dashboard(fixture_lake.settings).url).text
+
+
+def test_a_failing_view_is_a_failure_event_then_a_snapshot(  # type: ignore[no-untyped-def]
+    fixture_lake, serve_dashboard, stream_client
+) -> None:
+    from stockpipe.dashboard.panels import sql_runner
+    from stockpipe.errors import QueryError
+
+    real = sql_runner(fixture_lake.settings)
+    broken = {"on": True}
+
+    def runner(name, params):  # type: ignore[no-untyped-def]
+        if broken["on"]:
+            raise QueryError("the engine is down (test)")
+        return real(name, params)
+
+    handle = serve_dashboard(fixture_lake.settings, refresh=60, runner=runner)
+    with stream_client.stream("GET", handle.url + "api/stream", params=QUERY) as resp:
+        events = Events(resp)
+        kind, body = events.next()
+        assert (kind, body) == ("failure", {"error": "QueryError: the engine is down (test)"})
+        broken["on"] = False
+        fixture_lake.append_bar("AAPL", close=321.0)
+        kind, body = events.next()
+    # The page held nothing yet: the first good view comes whole, with the new bar.
+    assert kind == "view"
+    assert body["series"]["AAPL"]["close"][-1] == 321.0

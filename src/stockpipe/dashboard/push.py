@@ -242,25 +242,26 @@ class PushHub:
             # Nobody may have watched while no page was open: look now, so the snapshot
             # is not a view cached before the lake last changed.
             await self._check(force=True)
-            seen, base = await self._safe_view(filters)
-            if base is None:
-                base = {"series": {}}
-            else:
-                yield sse("view", base, seen)
+            seen = self.generation
+            base: Row | None = None  # what this page holds: nothing until a `view` event
+            fresh = True
             while not self.closed:
-                if not await self.wait(seen, KEEPALIVE_S):
+                if not fresh and not await self.wait(seen, KEEPALIVE_S):
                     if not self.closed:
                         yield ": keepalive\n\n"
                     continue
-                gen, view = await self._safe_view(filters)
-                seen = gen
+                fresh = False
+                seen, view, error = await self._safe_view(filters)
                 if view is None:
-                    yield sse("failure", {"error": self.last_error}, gen)
-                    continue
-                delta = view_delta(base, view)
-                if delta is not None:
+                    yield sse("failure", {"error": error}, seen)
+                elif base is None:
                     base = view
-                    yield sse("bars", delta, gen)
+                    yield sse("view", view, seen)
+                else:
+                    delta = view_delta(base, view)
+                    if delta is not None:
+                        base = view
+                        yield sse("bars", delta, seen)
         finally:
             self.streams -= 1
             self._open[filters] -= 1
@@ -269,17 +270,17 @@ class PushHub:
                 del self._open[filters]
                 self._views.pop(filters, None)
 
-    last_error = ""
-
-    async def _safe_view(self, filters: Filters) -> tuple[int, Row | None]:
+    async def _safe_view(self, filters: Filters) -> tuple[int, Row | None, str]:
+        """(generation, view, "") or (generation, None, the message a page shows)."""
         try:
-            return await self.view(filters)
+            gen, view = await self.view(filters)
+            return gen, view, ""
         except StockpipeError as exc:
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            error = f"{type(exc).__name__}: {exc}"
         except Exception as exc:  # noqa: BLE001 - the page shows a message, the log the rest
             log.exception("push: the view failed")
-            self.last_error = f"unexpected {type(exc).__name__}; see the server log for details"
-        return self.generation, None
+            error = f"unexpected {type(exc).__name__}; see the server log for details"
+        return self.generation, None, error
 
 
 __all__ = ["LakeWatcher", "PushHub", "local_marker", "sse", "view_delta"]

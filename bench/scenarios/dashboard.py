@@ -229,6 +229,7 @@ def run(symbols: int, shown: int, seconds: int, drain_s: float, warmup_s: float)
     unseen = sum(1 for x in latencies if math.isinf(x))
     p50, p95, p99 = (harness.percentile(latencies, q) for q in (50, 95, 99))
     via = [d.get("via") for d in draws]
+    render_ms = [d["render_ms"] for d in draws if d.get("render_ms") is not None]
     batch_ms = stats.get("batch_ms") or [math.nan]
     batch_p50 = harness.percentile(batch_ms, 50) / 1000
     rows = [
@@ -248,6 +249,14 @@ def run(symbols: int, shown: int, seconds: int, drain_s: float, warmup_s: float)
         },
         {"measure": "warm-up max s", "value": round(max(warm_up, default=math.nan), 3)},
         {"measure": "page draws from pushed events", "value": via.count("push")},
+        {
+            "measure": "page redraw of a pushed view, median ms",
+            "value": round(harness.percentile(render_ms, 50), 1) if render_ms else None,
+        },
+        {
+            "measure": "page redraw of a pushed view, max ms",
+            "value": round(max(render_ms), 1) if render_ms else None,
+        },
         {"measure": "page draws from polling", "value": via.count("poll")},
         {"measure": "channel at the end", "value": channel or "n/a"},
         {"measure": "process stage batches", "value": stats.get("batches")},

@@ -5,7 +5,7 @@ websocket: the traffic is one way, EventSource reconnects by itself, and Starlet
 serves it as a plain streaming response.
 
 Detecting new data must be cheap, because it runs while nothing happens. A `LakeWatcher`
-stats a few files every `WATCH_INTERVAL_S` and never queries:
+stats a few files every `WATCH_INTERVAL_S` (50 ms) and never queries:
 
 - the `process` consumer's checkpoint (`_checkpoints/process/checkpoint.json`), which
   the stage replaces only once a batch's output is durable, i.e. queryable;
@@ -41,7 +41,7 @@ from stockpipe.stream.consumer import checkpoint_path
 log = logging.getLogger(__name__)
 
 PROCESS_CHECKPOINT = checkpoint_path("process")
-WATCH_INTERVAL_S = 0.1  # local lake: a few stat calls, 10 times a second
+WATCH_INTERVAL_S = 0.05  # local lake: a few stat calls, 20 times a second
 REMOTE_WATCH_INTERVAL_S = 1.0  # S3: one GET of the checkpoint a second
 KEEPALIVE_S = 15.0  # a comment line, so a dead connection is noticed and proxies stay open
 RETRY_MS = 2000  # EventSource's reconnect delay after the channel drops

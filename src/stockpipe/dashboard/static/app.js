@@ -320,11 +320,13 @@ async function refresh(force) {
 // ---- push --------------------------------------------------------------------------------
 
 // Tell whoever listens (the benchmark, tests) which bar of each symbol is now on screen.
-function drawn(view, via) {
+// `renderMs`: how long the redraw took, so a slow page can be told from a slow server.
+function drawn(view, via, renderMs) {
   const last = {};
   for (const [symbol, s] of Object.entries(view.series || {})) if (s.ts.length) last[symbol] = s.ts[s.ts.length - 1];
   document.body.dataset.drawnVia = via;
-  document.dispatchEvent(new CustomEvent("stockpipe:drawn", { detail: { via, last, at: Date.now() } }));
+  const detail = { via, last, at: Date.now(), render_ms: renderMs === undefined ? null : renderMs };
+  document.dispatchEvent(new CustomEvent("stockpipe:drawn", { detail }));
 }
 
 function showPushed(view) {
@@ -334,10 +336,11 @@ function showPushed(view) {
   if (newestBar(view) !== state.lastBar) noteFreshness(view);
   state.statusKind = "ok";
   state.updatedAt = new Date().toISOString();
+  const started = performance.now();
   render(view);
   setLoading(false);
   showStatus();
-  drawn(view, "push");
+  drawn(view, "push", performance.now() - started);
 }
 
 // A `bars` event: per symbol, keep the first `keep` bars and append the ones sent.

@@ -178,7 +178,9 @@ def test_a_dropped_stream_loses_nothing_and_polling_still_serves(  # type: ignor
 ) -> None:
     handle = serve_dashboard(fixture_lake.settings, refresh=60)
     with stream_client.stream("GET", handle.url + "api/stream", params=QUERY) as resp:
-        kind, _ = Events(resp).next()
+        # Keep the reader: a dropped line iterator closes the response (and the connection).
+        events = Events(resp)
+        kind, _ = events.next()
         assert kind == "view" and _streams(handle) == 1
     # The client dropped the channel: the server lets the stream go.
     deadline = time.monotonic() + 10
@@ -212,12 +214,15 @@ def test_stopping_the_server_ends_open_streams(fixture_lake, stream_client) -> N
 
     handle = start_dashboard(fixture_lake.settings, "127.0.0.1", 0, 60)
     with stream_client.stream("GET", handle.url + "api/stream", params=QUERY) as resp:
-        Events(resp).next()
+        events = Events(resp)  # held: the connection stays open until the server ends it
+        assert events.next()[0] == "view"
         started = time.monotonic()
         handle.stop()
         took = time.monotonic() - started
+        assert list(events.lines) == []  # the server ended the stream
     assert not handle.thread.is_alive()
-    assert took < 5, took
+    # Without closing its streams, uvicorn would wait out its 3 s grace period.
+    assert took < 2, took
 
 
 def test_a_batch_of_the_real_process_stage_is_pushed(  # type: ignore[no-untyped-def]

@@ -10,7 +10,17 @@ from typing import Any
 
 REPORT_VERSION = 1
 # The numbering of the scenarios; a report made with --only keeps these numbers.
-ORDER = ("e2e", "stages", "engines", "kernel", "freshness", "queries", "incremental", "websocket")
+ORDER = (
+    "e2e",
+    "stages",
+    "engines",
+    "kernel",
+    "freshness",
+    "queries",
+    "incremental",
+    "websocket",
+    "dashboard",
+)
 
 
 def number(res: dict[str, Any], fallback: int) -> int:

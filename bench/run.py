@@ -33,6 +33,7 @@ SCENARIOS = (
     "scenarios.queries",
     "scenarios.incremental",
     "scenarios.websocket",
+    "scenarios.dashboard",
 )
 
 

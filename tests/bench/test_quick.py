@@ -12,8 +12,27 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
-IDS = ["e2e", "stages", "engines", "kernel", "freshness", "queries", "incremental", "websocket"]
-TARGETED = {"e2e", "engines", "kernel", "freshness", "queries", "incremental", "websocket"}
+IDS = [
+    "e2e",
+    "stages",
+    "engines",
+    "kernel",
+    "freshness",
+    "queries",
+    "incremental",
+    "websocket",
+    "dashboard",
+]
+TARGETED = {
+    "e2e",
+    "engines",
+    "kernel",
+    "freshness",
+    "queries",
+    "incremental",
+    "websocket",
+    "dashboard",
+}
 
 
 @pytest.fixture(scope="module")

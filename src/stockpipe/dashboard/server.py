@@ -19,13 +19,20 @@ import plotly
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
 
 from stockpipe.config import Settings
 from stockpipe.dashboard.base import FilterError, parse_filters
 from stockpipe.dashboard.health import HealthReader
 from stockpipe.dashboard.panels import DashboardData, QueryRunner
+from stockpipe.dashboard.push import PushHub
 from stockpipe.errors import ConfigError, StockpipeError
 
 log = logging.getLogger(__name__)
@@ -62,6 +69,10 @@ def create_app(
     health: HealthReader | None = None
     page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
     page = page.replace("__REFRESH_SECONDS__", f"{refresh:g}")
+    # No push on Athena: every view is billed and cached for a minute (throttle.py), so
+    # pushing could not be fresher than polling; the page polls instead.
+    push = None if data.athena else PushHub(data.lake, data.view, refresh)
+    page = page.replace("__PUSH__", "1" if push is not None else "0")
 
     def guarded(fn: Any) -> Any:
         """Every failure is a JSON message with a status, never a traceback."""
@@ -95,6 +106,15 @@ def create_app(
         filters = parse_filters(request.query_params)
         return JSONResponse(data.view(filters), headers={"Cache-Control": "no-store"})
 
+    def stream(request: Request) -> Response:
+        if push is None:
+            return _error(404, "push is off with STOCKPIPE_SQL=athena: the page polls /api/view")
+        filters = parse_filters(request.query_params)  # a bad filter is a 400, not a stream
+        headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        return StreamingResponse(
+            push.events(filters), media_type="text/event-stream", headers=headers
+        )
+
     def health_endpoint(request: Request) -> Response:
         nonlocal health
         if health is None:
@@ -117,11 +137,14 @@ def create_app(
         Route("/", index),
         Route("/static/{name}", static),
         Route("/api/view", guarded(view)),
+        Route("/api/stream", guarded(stream)),
         Route("/api/health", guarded(health_endpoint)),
         Route("/healthz", healthz),
         Route("/favicon.ico", lambda request: Response(status_code=204)),
     ]
-    return Starlette(routes=routes)
+    app = Starlette(routes=routes)
+    app.state.push = push
+    return app
 
 
 @dataclass
@@ -133,6 +156,11 @@ class DashboardHandle:
     thread: threading.Thread
 
     def stop(self, timeout: float = 10.0) -> None:
+        # Open event streams never end by themselves: close them, or shutdown waits.
+        app: Any = self.server.config.app
+        push = getattr(app.state, "push", None)
+        if push is not None:
+            push.close()
         self.server.should_exit = True
         self.thread.join(timeout)
 
@@ -165,7 +193,10 @@ def _server(
     settings: Settings, refresh: float, runner: QueryRunner | None, lake: Any = None
 ) -> uvicorn.Server:
     app = create_app(settings, refresh, runner, lake)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    # Ctrl-C with pages open: their event streams end within the grace period.
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=3
+    )
     return uvicorn.Server(config)
 
 

@@ -1,9 +1,12 @@
 // stockpipe dashboard: filters live in the URL, data comes from /api/view and /api/health,
 // and every refresh calls Plotly.react so zoom, filters and scroll position survive.
+// New bars are pushed over /api/stream (server-sent events) as soon as they are queryable;
+// while that channel is down the page polls /api/view every REFRESH_MS instead.
 // zones.js (time zones) and charts.js (drawing) are loaded before this file.
 "use strict";
 
 const REFRESH_MS = Math.max(1000, 1000 * Number(document.body.dataset.refresh || 5));
+const PUSH = document.body.dataset.push === "1" && typeof EventSource !== "undefined";
 // Refreshes in a row without a new bar before the header says "stale".
 const STALE_AFTER = 2;
 const INTERVAL_NAMES = { "1m": "1 min", "5m": "5 min", "15m": "15 min", "1h": "1 hour", "1d": "1 day" };
@@ -13,6 +16,8 @@ const state = {
   filters: readUrl(), timer: null, inFlight: false, pending: false, lastView: null,
   // Freshness: the newest bar seen, when it was first seen, and refreshes since then.
   lastBar: null, lastBarSeenAt: null, unchanged: 0,
+  // Push: the open EventSource, whether it is connected, and the view it has built.
+  source: null, pushLive: false, pushView: null, pushRetry: null,
 };
 
 // ---- URL state -------------------------------------------------------------------------
@@ -140,7 +145,7 @@ function onSymbolsChange() {
 
 function changed(refetch) {
   writeUrl();
-  if (refetch) { setLoading(true); refresh(); } else if (state.lastView) render(state.lastView);
+  if (refetch) { setLoading(true); refresh(true); connectPush(); } else if (state.lastView) render(state.lastView);
 }
 
 function wireControls() {
@@ -227,8 +232,10 @@ function render(view) {
 }
 
 // "live", or "stale since ..." once STALE_AFTER refreshes in a row brought no new bar.
+const newestBar = (view) => view.catalog.reduce((m, r) => (r.last_ts > m ? r.last_ts : m), "");
+
 function noteFreshness(view) {
-  const newest = view.catalog.reduce((m, r) => (r.last_ts > m ? r.last_ts : m), "");
+  const newest = newestBar(view);
   if (newest !== state.lastBar) {
     state.lastBar = newest;
     state.lastBarSeenAt = new Date().toISOString();
@@ -241,7 +248,9 @@ function noteFreshness(view) {
 function showStatus() {
   const s = $("status");
   if (!state.statusKind) return;
-  const every = " · every " + REFRESH_MS / 1000 + " s";
+  // How new bars arrive: pushed, or polled while the push channel is down (or off).
+  const every = state.pushLive ? " · push" : " · polling every " + REFRESH_MS / 1000 + " s" + (PUSH ? " (push reconnecting)" : "");
+  document.body.dataset.channel = state.pushLive ? "push" : "polling";
   if (state.statusKind !== "ok") {
     s.className = "status degraded";
     s.textContent = "degraded · updated " + fmtTime(state.updatedAt, "clock") + every;
@@ -269,19 +278,27 @@ async function getJson(url) {
   return { ok: resp.ok, status: resp.status, body };
 }
 
-async function refresh() {
+// `force`: a filter changed, fetch the view even while bars are pushed. The timer only
+// polls the view while the push channel is down; the health panel is polled always.
+async function refresh(force) {
   clearTimeout(state.timer);
-  if (state.inFlight) { state.pending = true; return; }
+  if (state.inFlight) { state.pending = true; state.pendingForce = state.pendingForce || !!force; return; }
   state.inFlight = true;
   const query = apiQuery();
+  const wantView = force || !state.pushLive;
   try {
-    const [view, health] = await Promise.all([getJson("/api/view?" + query), getJson("/api/health")]);
+    const [view, health] = await Promise.all([
+      wantView ? getJson("/api/view?" + query) : Promise.resolve(null), getJson("/api/health")]);
     if (query !== apiQuery()) { state.pending = true; return; }  // filters changed meanwhile
     state.pipeline = health.ok ? health.body.pipeline : null;
-    if (view.ok) {
+    if (view === null) {
+      // Pushed views are drawn as they come; a period without one counts towards "stale".
+      if (state.pushView) noteFreshness(state.pushView);
+    } else if (view.ok) {
       state.lastView = view.body;
       noteFreshness(view.body);
       render(view.body);
+      drawn(view.body, "poll");
     } else if (view.status === 400) {
       banner("error", "Invalid filter: " + view.body.error + ".", true);
       syncControls(state.lastView);
@@ -290,18 +307,95 @@ async function refresh() {
     }
     if (health.ok) { state.lastHealth = health.body; renderHealth(health.body); }
     else $("health").replaceChildren(el("div", { class: "muted" }, "Health unavailable: " + health.body.error));
-    state.statusKind = view.ok ? "ok" : "degraded";
-    state.updatedAt = new Date().toISOString();
+    if (view !== null) {
+      state.statusKind = view.ok ? "ok" : "degraded";
+      state.updatedAt = new Date().toISOString();
+    }
     showStatus();
     if (!state.pending) setLoading(false);
     document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes || 0) + 1);
   } finally {
     state.inFlight = false;
-    if (state.pending) { state.pending = false; refresh(); } else state.timer = setTimeout(refresh, REFRESH_MS);
+    if (state.pending) {
+      const again = state.pendingForce;
+      state.pending = false; state.pendingForce = false;
+      refresh(again);
+    } else state.timer = setTimeout(refresh, REFRESH_MS);
   }
+}
+
+// ---- push --------------------------------------------------------------------------------
+
+// Tell whoever listens (the benchmark, tests) which bar of each symbol is now on screen.
+// `renderMs`: how long the redraw took, so a slow page can be told from a slow server.
+function drawn(view, via, renderMs) {
+  const last = {};
+  for (const [symbol, s] of Object.entries(view.series || {})) if (s.ts.length) last[symbol] = s.ts[s.ts.length - 1];
+  document.body.dataset.drawnVia = via;
+  const detail = { via, last, at: Date.now(), render_ms: renderMs === undefined ? null : renderMs };
+  document.dispatchEvent(new CustomEvent("stockpipe:drawn", { detail }));
+}
+
+function showPushed(view) {
+  state.pushView = view;
+  state.lastView = view;
+  // A push comes when the lake changed; only a newer bar makes the page "live" again.
+  if (newestBar(view) !== state.lastBar) noteFreshness(view);
+  state.statusKind = "ok";
+  state.updatedAt = new Date().toISOString();
+  const started = performance.now();
+  render(view);
+  setLoading(false);
+  showStatus();
+  drawn(view, "push", performance.now() - started);
+}
+
+// A `bars` event: per symbol, keep the first `keep` bars and append the ones sent.
+function applyDelta(msg) {
+  const base = state.pushView;
+  if (!base) return;
+  const series = {};
+  for (const symbol of msg.unchanged) series[symbol] = base.series[symbol];
+  for (const [symbol, delta] of Object.entries(msg.series)) {
+    const old = base.series[symbol] || {};
+    const cols = {};
+    for (const [field, values] of Object.entries(delta)) {
+      if (field !== "keep") cols[field] = (old[field] || []).slice(0, delta.keep).concat(values);
+    }
+    series[symbol] = cols;
+  }
+  showPushed(Object.assign({}, msg.view, { series }));
+}
+
+function connectPush() {
+  if (!PUSH) return;
+  clearTimeout(state.pushRetry);
+  if (state.source) state.source.close();
+  const source = new EventSource("/api/stream?" + apiQuery());
+  state.source = source;
+  const mine = (fn) => (e) => { if (state.source === source) fn(e); };
+  source.addEventListener("open", mine(() => { state.pushLive = true; showStatus(); }));
+  source.addEventListener("view", mine((e) => showPushed(JSON.parse(e.data))));
+  source.addEventListener("bars", mine((e) => applyDelta(JSON.parse(e.data))));
+  source.addEventListener("failure", mine((e) => {
+    banner("error", "Cannot read market data: " + JSON.parse(e.data).error);
+    state.statusKind = "degraded";
+    showStatus();
+  }));
+  source.addEventListener("error", mine(() => {
+    // Dropped: poll until it is back. EventSource reconnects by itself unless the
+    // server refused the stream (CLOSED); then try again after a refresh period.
+    const wasLive = state.pushLive;
+    state.pushLive = false;
+    state.pushView = null;
+    showStatus();
+    if (wasLive) refresh();
+    if (source.readyState === EventSource.CLOSED) state.pushRetry = setTimeout(connectPush, REFRESH_MS);
+  }));
 }
 
 wireControls();
 syncControls(null);
 setLoading(true);
-refresh();
+refresh(true);
+connectPush();

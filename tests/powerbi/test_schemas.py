@@ -105,3 +105,25 @@ def test_missing_schema_folder_fails_with_a_clear_message(
     monkeypatch.setattr(powerbi_support, "SCHEMAS_DIR", tmp_path / "nowhere")
     with pytest.raises(pytest.fail.Exception, match="schemas are missing: expected .*nowhere"):
         powerbi_support.build_schema_registry()
+
+
+def test_stated_minimum_desktop_matches_the_schema_versions_written() -> None:
+    """The guide's minimum Power BI Desktop is tied to the PBIR schema versions we write: a
+    newer schema means a newer minimum, so bumping one without the other fails here."""
+    import re
+
+    from stockpipe.powerbi.report import MINIMUM_DESKTOP
+
+    written: set[str] = set()
+    for name in ("report.json", "page.json", "visual.json"):
+        for path in POWER_BI.rglob(name):
+            url = json.loads(path.read_text())["$schema"]
+            m = re.search(r"definition/(report|page|visualContainer)/(\d+\.\d+\.\d+)/", url)
+            assert m, url
+            written.add(f"{m.group(1)} {m.group(2)}")
+    assert written == {"report 3.0.0", "page 2.0.0", "visualContainer 2.4.0"}
+    guide = (POWER_BI / "README.md").read_text()
+    assert MINIMUM_DESKTOP == "November 2025"
+    assert f"**{MINIMUM_DESKTOP} or later**" in guide
+    assert "report 3.0.0, page 2.0.0 and visualContainer\n2.4.0" in guide
+    assert "July 2024" not in guide

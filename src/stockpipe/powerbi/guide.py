@@ -11,6 +11,7 @@ from stockpipe.errors import ConfigError
 from stockpipe.powerbi.base import DEFAULT_DATABASE, DEFAULT_DSN, GeneratedFile
 from stockpipe.powerbi.measures import MEASURES
 from stockpipe.powerbi.model import DIMENSIONS, RELATIONSHIPS
+from stockpipe.powerbi.report import MINIMUM_DESKTOP
 
 _BARS_DIR = BARS.prefix.replace("/", "\\")
 _DAILY_DIR = DAILY.prefix.replace("/", "\\")
@@ -39,9 +40,12 @@ stockpipe powerbi generate            # rewrites power-bi/ (commit the result)
 stockpipe powerbi generate --check    # exit 1 if power-bi/ is not what the contract gives
 ```
 
-Power BI Desktop runs only on Windows (64-bit Power BI Desktop, **July 2024 or later**, with
-*File > Options > Preview features > Power BI Project (.pbip) save option* and *Store reports
-using enhanced metadata format (PBIR)* enabled if your version still lists them as previews).
+Power BI Desktop runs only on Windows (64-bit Power BI Desktop, **{MINIMUM_DESKTOP} or later**:
+the report is written in the PBIR schema versions report 3.0.0, page 2.0.0 and visualContainer
+2.4.0, which Microsoft released between June and November 2025, and an older Desktop refuses to
+open them. Enable *File > Options > Preview features > Power BI Project (.pbip) save option* and
+*Store reports using enhanced metadata format (PBIR)* if your version still lists them as
+previews).
 
 ## 1. Install the Amazon Athena ODBC driver and create a DSN
 

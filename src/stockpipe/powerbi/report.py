@@ -21,6 +21,10 @@ from stockpipe.powerbi.base import (
 )
 from stockpipe.powerbi.fields import Field, avg, col, lit, measure, text
 
+# The oldest Power BI Desktop that opens this report is the one that shipped the newest of
+# these PBIR schema versions: report 3.0.0, page 2.0.0 and visualContainer 2.4.0 came out
+# between June and November 2025 (microsoft/json-schemas changelogs).
+MINIMUM_DESKTOP = "November 2025"
 VISUAL_SCHEMA = schema_url("item/report/definition/visualContainer/2.4.0/schema.json")
 PAGE_SCHEMA = schema_url("item/report/definition/page/2.0.0/schema.json")
 PAGES_SCHEMA = schema_url("item/report/definition/pagesMetadata/1.0.0/schema.json")

@@ -7,6 +7,7 @@ import io
 import json
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -79,8 +80,8 @@ def _bar(minute: int, close: float, volume: int = 1_000) -> Bar:
 
 
 def test_a_live_run_converts_no_utc_column_and_writes_text_dictionaries(
-    tmp_path, spy: _Spy
-) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path, spy: _Spy
+) -> None:
     lake = LocalLake(tmp_path / "lake")
     _sim, records = simulate(["AAA", "BBB"], sessions=1, seed=5)
     proc = Processor(lake)
@@ -141,7 +142,7 @@ def test_bars_frame_builds_each_column_from_winners_and_creators() -> None:
         bars_frame(winners, creators[:1])
 
 
-def test_a_batch_with_new_keys_and_a_correction_merges_both(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_batch_with_new_keys_and_a_correction_merges_both(tmp_path: Path) -> None:
     lake = LocalLake(tmp_path / "lake")
     proc = Processor(lake)
     first = proc.process([bar_record(_bar(m, 100.0 + m), seq=1 + m) for m in range(3)])

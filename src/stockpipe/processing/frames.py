@@ -1,9 +1,9 @@
 """Bars frames built column by column from clean bars.
 
 Both paths of the engine (append.py and engine._merge) turn the winning version of each
-new key into a row. Building one dict or tuple per bar and letting pandas pivot them was
-16% of the process stage (issue 21); here each column is one list, and the times are
-converted to ns UTC once for the whole column.
+new key into a row. Building one dict or tuple per bar and letting pandas pivot them is
+part of the 16% issue 21 gives to per-bar lists and dicts; here each column is one list,
+and the times are converted to ns UTC once for the whole column.
 """
 
 from __future__ import annotations
@@ -14,15 +14,10 @@ import pandas as pd
 
 from stockpipe.processing.base import CleanBar
 
-# The columns of a new bar row, in the order the engine has always built them.
-NEW_BAR_COLUMNS = (
-    "symbol", "interval", "ts", "open", "high", "low", "close", "volume", "source",
-    "ingest_shard", "ingest_seq", "_created_shard", "_created_seq",
-)  # fmt: skip
-
 
 def bars_frame(winners: Sequence[CleanBar], creators: Sequence[CleanBar]) -> pd.DataFrame:
-    """One row per key: the values of `winners[i]`, created by `creators[i]`.
+    """One row per key: the values of `winners[i]`, created by `creators[i]`, in the
+    column order the engine has always built new rows in.
 
     `ts` is datetime64[ns, UTC]; the other columns have the dtypes pandas infers for
     the same Python values (object for text, float64 prices, int64 volumes).

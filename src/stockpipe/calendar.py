@@ -53,6 +53,15 @@ def _schedule() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return days, opens, closes
 
 
+def _utc_index(ts: pd.Series | pd.DatetimeIndex | Sequence[object]) -> pd.DatetimeIndex:
+    """`ts` as a UTC DatetimeIndex. A column that is already UTC is wrapped as it is:
+    `pd.to_datetime(..., utc=True)` would still walk it as Python objects (issue 21)."""
+    dtype = getattr(ts, "dtype", None)
+    if isinstance(dtype, pd.DatetimeTZDtype) and str(dtype.tz) == "UTC":
+        return pd.DatetimeIndex(ts)
+    return pd.DatetimeIndex(pd.to_datetime(ts, utc=True))
+
+
 def _local_days(stamps: pd.DatetimeIndex) -> np.ndarray:
     # The local wall-clock time (the zone's offset applied per timestamp, so DST is
     # exact) truncated to whole days by numpy, without strftime.
@@ -66,7 +75,7 @@ def session_dates(ts: pd.Series | pd.DatetimeIndex | Sequence[object]) -> np.nda
     This is the `dt` partition of bars and daily: the session day of pre, regular and
     post bars alike (04:00-20:00 New York time never crosses midnight).
     """
-    stamps = pd.DatetimeIndex(pd.to_datetime(ts, utc=True))
+    stamps = _utc_index(ts)
     return _local_days(stamps).astype(str).astype(object)
 
 
@@ -78,7 +87,7 @@ def session_of(ts: pd.Series | pd.DatetimeIndex | Sequence[object], interval: st
     and a daily bar count as regular; `pre` if it ends by the open; `post` if it starts
     at or after the close. A bar on a day with no session (weekend, holiday) is `closed`.
     """
-    stamps = pd.DatetimeIndex(pd.to_datetime(ts, utc=True))
+    stamps = _utc_index(ts)
     start = stamps.as_unit("ns").asi8
     end = start + INTERVAL_SECONDS[interval] * 1_000_000_000
     days, opens, closes = _schedule()

@@ -34,6 +34,18 @@ def safe_relpath(relpath: str) -> str:
     return relpath
 
 
+def dictionary_columns(schema: pa.Schema) -> list[str] | bool:
+    """The columns worth dictionary encoding: the text ones (symbols, sessions, shard ids
+    repeat a lot). Prices, volumes and times are nearly all distinct: a dictionary there
+    made a bars partition's write 1.7x slower and its file 25% larger (issue 21,
+    docs/processing.md), and zstd compresses them well on its own. pyarrow takes False,
+    not [], for "none"."""
+    names = [
+        f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+    ]
+    return names or False
+
+
 class Lake(ABC):
     """Objects under a root. Writes replace whole objects atomically."""
 
@@ -70,7 +82,13 @@ class Lake(ABC):
     def write_parquet(self, relpath: str, table: pa.Table) -> None:
         buf = io.BytesIO()
         # Deterministic bytes for the same rows: no timestamps in the metadata.
-        pq.write_table(table, buf, compression="zstd", write_statistics=True)
+        pq.write_table(
+            table,
+            buf,
+            compression="zstd",
+            write_statistics=True,
+            use_dictionary=dictionary_columns(table.schema),
+        )
         self.write_bytes(relpath, buf.getvalue())
 
     def read_parquet(self, relpath: str) -> pa.Table:

@@ -21,6 +21,7 @@ import pandas as pd
 
 from stockpipe import calendar
 from stockpipe.processing.base import BatchStats, CleanBar
+from stockpipe.processing.frames import bars_frame
 from stockpipe.processing.indicators import (
     CONTEXT,
     SEEDED_AT,
@@ -237,13 +238,10 @@ def _append(
     sessions: Sequence[str],
 ) -> None:
     """Compute and stage the new bars and daily rows of `plans` (all in session dt0)."""
-    base: dict[str, list[object]] = {
-        name: []
-        for name in (
-            "symbol", "interval", "ts", "open", "high", "low", "close", "volume", "source",
-            "ingest_shard", "ingest_seq", "_created_shard", "_created_seq",
-        )
-    }  # fmt: skip
+    # The winner (last arrival) and creator (first arrival) of each key, then the frame
+    # column by column: no per-bar dict or tuple (issue 21).
+    winners: list[CleanBar] = []
+    creators: list[CleanBar] = []
     bounds = [0]
     for plan in plans:
         versions = by_series[plan.series]
@@ -252,21 +250,12 @@ def _append(
             if len(cands) > 1:
                 cands = sorted(cands, key=lambda b: b.pos)
             # Every key is new: the first arrival created it, the last one wins (_merge).
-            stats.kept += 1
             stats.duplicates += len(cands) - 1
-            bar = cands[-1]
-            for name, value in (
-                ("symbol", bar.symbol), ("interval", bar.interval), ("ts", bar.ts),
-                ("open", bar.open), ("high", bar.high), ("low", bar.low),
-                ("close", bar.close), ("volume", bar.volume), ("source", bar.source),
-                ("ingest_shard", bar.shard_id), ("ingest_seq", bar.sequence_number),
-                ("_created_shard", cands[0].shard_id),
-                ("_created_seq", cands[0].sequence_number),
-            ):  # fmt: skip
-                base[name].append(value)
-        bounds.append(len(base["ts"]))
-    new = pd.DataFrame(base)
-    new["ts"] = pd.to_datetime(new["ts"], utc=True).dt.as_unit("ns")
+            winners.append(cands[-1])
+            creators.append(cands[0])
+        bounds.append(len(winners))
+    stats.kept += len(winners)
+    new = bars_frame(winners, creators)
     new["dt"] = dt0
     # One calendar lookup per interval for all series at once.
     session = np.empty(len(new), dtype=object)

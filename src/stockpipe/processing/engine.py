@@ -39,6 +39,7 @@ from stockpipe.processing.base import (
     quarantine_file_schema,
 )
 from stockpipe.processing.cleaning import clean_batch
+from stockpipe.processing.frames import bars_frame
 from stockpipe.processing.indicators import (
     CONTEXT,
     INDICATOR_COLUMNS,
@@ -49,7 +50,7 @@ from stockpipe.processing.indicators import (
     indicator_mask,
 )
 from stockpipe.processing.sessions import RECORD, settle_indicator_sessions
-from stockpipe.processing.store import PartitionSet, list_partitions
+from stockpipe.processing.store import PartitionSet, as_utc, list_partitions
 from stockpipe.stream.base import StreamRecord, seq_key
 
 # Which dts each series spans, so a batch never scans history to find a series' rows.
@@ -290,53 +291,64 @@ def _merge(
 ) -> pd.DataFrame:
     """Count the batch's versions of each key and return the rows whose winner changed."""
     keys = sorted(versions)
-    key_ns = pd.DatetimeIndex(pd.to_datetime(keys, utc=True)).as_unit("ns").asi8
-    dts = sorted(set(_session_dates(keys)))
+    key_index = pd.DatetimeIndex(pd.to_datetime(keys, utc=True)).as_unit("ns")
+    key_ns = key_index.asi8
+    dts = sorted(set(_session_dates(key_index)))
     stored_frames = [side.rows(dt, series) for dt in dts]
     stored = pd.concat(stored_frames, ignore_index=True)
     # Stored row of each key by its int64 nanoseconds (a dict, not an index lookup).
     stored_ns = pd.DatetimeIndex(stored["ts"]).as_unit("ns").asi8
     where = dict(zip(stored_ns.tolist(), range(len(stored)), strict=True))
+    # New keys (the usual case) are built column-wise at the end; rows of stored keys
+    # whose winner or creator changed are rare and stay dicts.
+    winners: list[CleanBar] = []
+    creators: list[CleanBar] = []
     out: list[dict[str, object]] = []
     for ts, ns in zip(keys, key_ns.tolist(), strict=True):
         cands = versions[ts]
         if len(cands) > 1:
             cands = sorted(cands, key=lambda b: b.pos)
-        winner: dict[str, object] | None = None
-        creator = (cands[0].shard_id, cands[0].sequence_number)
         row = where.get(ns)
         if row is None:
             stats.kept += 1
             stats.duplicates += len(cands) - 1
+            winners.append(cands[-1])
+            creators.append(cands[0])
+            continue
+        winner: dict[str, object] | None = None
+        creator = (cands[0].shard_id, cands[0].sequence_number)
+        st = stored.iloc[row]
+        won = _row_pos(st["ingest_shard"], st["ingest_seq"])
+        was = (st["_created_shard"], st["_created_seq"])
+        if _row_pos(*was) == _NO_POS:
+            was = (st["ingest_shard"], st["ingest_seq"])
+        first = _row_pos(*was)
+        # A version whose position is the stored creator is that same record replayed
+        # after a crash: it was counted as kept the first time.
+        for cand in cands:
+            if cand.pos == first:
+                stats.kept += 1
+            else:
+                stats.duplicates += 1
+        if first <= cands[0].pos:
+            creator = was
+        if cands[-1].pos > won:
             winner = _bar_row(cands[-1])
-        else:
-            st = stored.iloc[row]
-            won = _row_pos(st["ingest_shard"], st["ingest_seq"])
-            was = (st["_created_shard"], st["_created_seq"])
-            if _row_pos(*was) == _NO_POS:
-                was = (st["ingest_shard"], st["ingest_seq"])
-            first = _row_pos(*was)
-            # A version whose position is the stored creator is that same record replayed
-            # after a crash: it was counted as kept the first time.
-            for cand in cands:
-                if cand.pos == first:
-                    stats.kept += 1
-                else:
-                    stats.duplicates += 1
-            if first <= cands[0].pos:
-                creator = was
-            if cands[-1].pos > won:
-                winner = _bar_row(cands[-1])
-            elif creator != was:
-                winner = {name: st[name] for name in (*_BASE, "ingest_shard", "ingest_seq")}
+        elif creator != was:
+            winner = {name: st[name] for name in (*_BASE, "ingest_shard", "ingest_seq")}
         if winner is not None:
             winner["_created_shard"], winner["_created_seq"] = creator
             out.append(winner)
-    if not out:
+    if not out and not winners:
         return pd.DataFrame()
-    # Every row has the same keys in the same order: build the frame column by column.
-    changed = pd.DataFrame({name: [row[name] for row in out] for name in out[0]})
-    changed["ts"] = pd.to_datetime(changed["ts"], utc=True).dt.as_unit("ns")
+    parts = []
+    if winners:
+        parts.append(bars_frame(winners, creators))
+    if out:
+        # Every row has the same keys in the same order: build the frame column by column.
+        parts.append(pd.DataFrame({name: [row[name] for row in out] for name in out[0]}))
+    changed = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    changed["ts"] = as_utc(changed["ts"]).dt.as_unit("ns")
     changed["session"] = calendar.session_of(changed["ts"], series[1])
     return changed
 

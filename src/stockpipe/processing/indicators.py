@@ -34,6 +34,7 @@ import pandas as pd
 from stockpipe import calendar
 from stockpipe.contract import BARS, SESSIONS
 from stockpipe.processing import _loops
+from stockpipe.processing.store import as_utc
 
 # The recursive periods live with the compiled loops, which bake them in as constants.
 FAST, SLOW, SIGNAL = _loops.FAST, _loops.SLOW, _loops.SIGNAL
@@ -260,7 +261,7 @@ def compute_series(pdf: pd.DataFrame, sessions: Sequence[str] = SESSIONS) -> pd.
     exactly the BARS contract columns plus `dt`, sorted by ts.
     """
     frame = pdf.copy()
-    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    frame["ts"] = as_utc(frame["ts"])
     frame = frame.sort_values("ts", kind="mergesort").reset_index(drop=True)
     frame["dt"] = session_dates(frame["ts"])
     frame["session"] = calendar.session_of(frame["ts"], str(frame["interval"].iat[0]))

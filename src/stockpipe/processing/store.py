@@ -41,6 +41,19 @@ def list_partitions(lake: Lake, prefix: str) -> dict[str, list[str]]:
     return out
 
 
+def is_utc(col: pd.Series) -> bool:
+    """True if `col` already holds timezone-aware UTC times (any unit)."""
+    dtype = col.dtype
+    return isinstance(dtype, pd.DatetimeTZDtype) and str(dtype.tz) == "UTC"
+
+
+def as_utc(col: pd.Series) -> pd.Series:
+    """`col` as UTC times, converted only if it is not already: `pd.to_datetime(...,
+    utc=True)` on a UTC column still walks its values as Python objects (its cache
+    check), which was 13.5% of the process stage's samples (issue 21)."""
+    return col if is_utc(col) else pd.to_datetime(col, utc=True)
+
+
 def to_arrow(df: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     """The frame's schema columns, typed exactly, NaN -> NULL, no pandas metadata."""
     arrays = []
@@ -49,7 +62,7 @@ def to_arrow(df: pd.DataFrame, schema: pa.Schema) -> pa.Table:
         if pa.types.is_integer(f.type):
             col = col.astype("Int64")
         elif pa.types.is_timestamp(f.type):
-            col = pd.to_datetime(col, utc=True)
+            col = as_utc(col)
         elif pa.types.is_string(f.type):
             col = col.astype(object).where(col.notna(), None)
         arrays.append(pa.array(col, type=f.type, from_pandas=True))
@@ -64,7 +77,7 @@ def from_arrow(table: pa.Table, schema: pa.Schema) -> pd.DataFrame:
     df = table.select(schema.names).to_pandas()
     for f in schema:
         if pa.types.is_timestamp(f.type):
-            df[f.name] = pd.to_datetime(df[f.name], utc=True).dt.as_unit("ns")
+            df[f.name] = as_utc(df[f.name]).dt.as_unit("ns")
     return df
 
 

@@ -314,39 +314,42 @@ class LocalStream(Stream):
                 f"iterator for {shard_id} expired {(now - issued) // 1000}s after it was issued"
             )
         limit = max(1, min(limit, 10000))
+        # One query for the whole batch, plus one row more: that row only says whether
+        # the shard holds records beyond the batch (millis_behind_latest), so no second
+        # query is needed for it.
         rows = self._retry(
             lambda: self._db.execute(
                 "SELECT seq, partition_key, data, arrival_ms FROM records "
                 "WHERE shard_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-                (shard_id, after, limit),
+                (shard_id, after, limit + 1),
             ).fetchall()
         )
+        more = len(rows) > limit
         records: list[StreamRecord] = []
         size = 0
-        for seq, key, data, arrival_ms in rows:
+        # The records of one put_records call share their arrival time: one datetime each.
+        arrivals: dict[int, datetime] = {}
+        for seq, key, data, arrival_ms in rows[:limit]:
             size += len(data)
             if records and size > MAX_GET_BYTES:
+                more = True
                 break
+            arrival = arrivals.get(arrival_ms)
+            if arrival is None:
+                arrival = arrivals[arrival_ms] = datetime.fromtimestamp(arrival_ms / 1000, tz=UTC)
             records.append(
                 StreamRecord(
                     shard_id=shard_id,
                     sequence_number=format_seq(seq),
                     partition_key=key,
-                    data=bytes(data),
-                    arrival_ts=datetime.fromtimestamp(arrival_ms / 1000, tz=UTC),
+                    data=data if isinstance(data, bytes) else bytes(data),
+                    arrival_ts=arrival,
                 )
             )
         last = int(records[-1].sequence_number) if records else after
         behind = 0
-        if records:
-            more = self._retry(
-                lambda: self._db.execute(
-                    "SELECT 1 FROM records WHERE shard_id = ? AND seq > ? LIMIT 1",
-                    (shard_id, last),
-                ).fetchone()
-            )
-            if more:
-                behind = max(0, now - int(records[-1].arrival_ts.timestamp() * 1000))
+        if records and more:
+            behind = max(0, now - int(records[-1].arrival_ts.timestamp() * 1000))
         return GetRecordsResult(records, self._iterator(shard_id, last), behind)
 
     def pending(self, shard_id: str, after_sequence_number: str | None) -> int:

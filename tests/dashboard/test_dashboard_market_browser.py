@@ -4,10 +4,12 @@ exchange time, rolled-up intervals, the phone layout, the page's states, small t
 from __future__ import annotations
 
 import colorsys
+import contextlib
 import threading
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -349,6 +351,15 @@ def test_sma20_and_vwap_are_clearly_distinct(desktop, dashboard) -> None:  # typ
 
 def test_heatmap_rows_follow_the_selection_with_values_in_cells(desktop, dashboard) -> None:  # type: ignore[no-untyped-def]
     open_dashboard(desktop, dashboard.url, "symbols=NVDA,AAPL,MSFT")
+    # The pushed snapshot may redraw the heatmap right after the first refresh (Plotly.react
+    # settles asynchronously): give the axis a moment to settle, then read it.
+    with contextlib.suppress(PlaywrightTimeout):
+        desktop.wait_for_function(
+            """() => [...document.querySelectorAll('#chart-heatmap .ytick text')]
+                .sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top)
+                .map(e => e.textContent).join() === 'NVDA,AAPL,MSFT'""",
+            timeout=10_000,
+        )
     rows = desktop.eval_on_selector_all(
         "#chart-heatmap .ytick text",
         "els => els.map(e => [e.textContent, e.getBoundingClientRect().top])",

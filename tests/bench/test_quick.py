@@ -13,6 +13,9 @@ import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 IDS = ["e2e", "stages", "engines", "kernel", "freshness", "queries", "incremental", "websocket"]
+# `bench/run.py --quick` in a subprocess runs the whole pipeline: an integration test.
+pytestmark = pytest.mark.integration
+
 TARGETED = {"e2e", "engines", "kernel", "freshness", "queries", "incremental", "websocket"}
 
 

@@ -56,11 +56,15 @@ lint: install
 	$(BIN)/ruff format --check src tests pyspark-jobs bench
 	$(BIN)/mypy src
 
+# The fast loop: everything but the tests marked `integration` (moto servers, Spark, Chromium,
+# subprocesses), which `make test` runs too. Under 2 minutes on an idle 2-core machine.
 unit: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not integration"
 
+# Every test, with line coverage of src/stockpipe; below the floor in pyproject.toml
+# ([tool.coverage.report] fail_under) the target fails.
 test: install system-deps $(CHECKOV) lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --cov --cov-report=term:skip-covered
 
 # The newest release of everything pyproject.toml allows, in a throwaway venv: shows the next
 # break before a user meets it, without touching .venv or uv.lock. Not part of `make test`.

@@ -1,9 +1,11 @@
-"""Shared fixtures: an isolated STOCKPIPE_HOME and a way to run the CLI in-process."""
+"""Shared fixtures: an isolated STOCKPIPE_HOME, the CLI in-process, one moto server, and the
+`integration` marker for every test that starts a real component."""
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +27,24 @@ def pytest_report_header(config: pytest.Config) -> str:
         except PackageNotFoundError:
             found.append(f"{dist} (not installed)")
     return "stockpipe engines: " + ", ".join(found)
+
+
+# A test that asks for one of these fixtures starts a real component (a moto server, a local
+# SparkSession, headless Chromium): `make unit` (-m "not integration") leaves it out.
+INTEGRATION_FIXTURES = {"moto_server": (), "spark": ("spark",), "browser": ("browser",)}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests that need a real component from the fixtures they use (transitively), so
+    a new test cannot forget the marker; the tests that start one without a fixture (a
+    subprocess, a dashboard server) carry `pytestmark = pytest.mark.integration` themselves."""
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for fixture, extra in INTEGRATION_FIXTURES.items():
+            if fixture in used:
+                item.add_marker(pytest.mark.integration)
+                for name in extra:
+                    item.add_marker(getattr(pytest.mark, name))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -49,6 +69,47 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "home"
     monkeypatch.setenv("STOCKPIPE_HOME", str(path))
     return path
+
+
+# Fake credentials for every AWS test: nothing can reach real AWS, even with a profile set.
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@pytest.fixture
+def fake_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Fake keys, no profile, no config files and no stray endpoint (AWS_ENDPOINT_URL_*)."""
+    for name in list(os.environ):
+        if name in ("AWS_PROFILE", "AWS_ENDPOINT_URL") or name.startswith("AWS_ENDPOINT_URL_"):
+            monkeypatch.delenv(name, raising=False)
+    for name, value in AWS_ENV.items():
+        monkeypatch.setenv(name, value)
+    empty = tmp_path_factory.mktemp("awscfg")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(empty / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty / "credentials"))
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """The one moto server of the run, on 127.0.0.1 with a random free port: its endpoint URL.
+
+    moto keeps its state in process-wide backends whichever server answers, so one server per
+    session isolates nothing less than one per module did; tests use fresh resource names.
+    """
+    from moto.server import ThreadedMotoServer  # imported here: unit runs never load moto
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
 
 
 @dataclass

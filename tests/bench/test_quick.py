@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
+# `bench/run.py --quick` in a subprocess runs the whole pipeline: an integration test.
+pytestmark = pytest.mark.integration
+
 IDS = [
     "e2e",
     "stages",

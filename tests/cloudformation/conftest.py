@@ -10,14 +10,6 @@ import pytest
 
 from stockpipe.aws.deploy import DEFAULT_TEMPLATE, load_template
 
-AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_REGION": "us-east-1",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
-
 
 @pytest.fixture(scope="session")
 def template_path() -> Path:
@@ -32,31 +24,6 @@ def template(template_path: Path) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def resources(template: dict[str, Any]) -> dict[str, Any]:
     return template["Resources"]
-
-
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Fake credentials and no profile, so nothing can reach real AWS."""
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in AWS_ENV.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
-
-
-@pytest.fixture(scope="module")
-def cfn_moto_server() -> Iterator[str]:
-    """A moto server on 127.0.0.1 (random port) for this module's deploys."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 def cfn_lifecycle_to_api(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -254,6 +221,6 @@ def glue_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def moto_aws(aws_env: None, cfn_moto_server: str, moto_cfn_gaps: None, monkeypatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("AWS_ENDPOINT_URL", cfn_moto_server)
-    return cfn_moto_server
+def moto_aws(fake_aws_env: None, moto_server: str, moto_cfn_gaps: None, monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    return moto_server

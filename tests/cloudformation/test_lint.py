@@ -20,6 +20,9 @@ from stockpipe.aws.template_render import render
 
 REPO = Path(__file__).resolve().parents[2]
 
+# Runs external tools in subprocesses: part of `make test`, not of `make unit`.
+pytestmark = pytest.mark.integration
+
 
 def _tool(name: str) -> str | None:
     """The tool from this venv, the checkov venv (`.venv-checkov`), or PATH."""

@@ -206,6 +206,7 @@ def test_engine_and_instructions():  # type: ignore[no-untyped-def]
         (["s3://b/x.tar.gz"], 2, "is not an s3:// URI of a .whl file"),
     ],
 )
+@pytest.mark.integration  # bash in a subprocess
 def test_bootstrap_script_checks_its_argument(args, code, says):  # type: ignore[no-untyped-def]
     proc = subprocess.run(
         ["bash", str(EMR_BOOTSTRAP), *args], capture_output=True, text=True, timeout=30

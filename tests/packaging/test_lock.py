@@ -29,6 +29,7 @@ def _lock_check(folder: Path) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+@pytest.mark.integration  # make in a subprocess
 def test_make_lint_and_install_go_through_the_lock() -> None:
     plan = subprocess.run(
         ["make", "-n", "-B", "lint"], cwd=REPO, capture_output=True, text=True, timeout=60
@@ -37,6 +38,7 @@ def test_make_lint_and_install_go_through_the_lock() -> None:
     assert "sync -q --locked" in plan
 
 
+@pytest.mark.integration  # uv in a subprocess
 def test_a_pyproject_change_without_a_new_lock_fails_the_check(tmp_path: Path) -> None:
     for name in ("pyproject.toml", "uv.lock", "README.md"):
         shutil.copy(REPO / name, tmp_path / name)

@@ -6,6 +6,7 @@ import io
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -53,3 +54,34 @@ def read_table(lake: LocalLake, prefix: str) -> pd.DataFrame:
 
 def snapshot(lake: LocalLake) -> dict[str, bytes]:
     return {p: lake.read_bytes(p) for p in lake.list("") if not p.startswith("_checkpoints")}
+
+
+def random_series(seed: int, n: int = 5000) -> pd.DataFrame:
+    """A random one-minute series of `n` bars of RND (the indicator and kernel tests)."""
+    rng = np.random.default_rng(seed)
+    close = np.round(50 * np.exp(np.cumsum(rng.normal(0, 0.004, n))), 2)
+    opens = np.concatenate([[close[0]], close[:-1]])
+    high = np.maximum(opens, close) + np.round(rng.uniform(0, 0.3, n), 2)
+    low = np.minimum(opens, close) - np.round(rng.uniform(0, 0.3, n), 2)
+    # 390 one-minute bars per session, sessions on consecutive days.
+    minute = np.arange(n)
+    ts = (
+        pd.Timestamp("2026-03-02 14:30", tz="UTC")
+        + pd.to_timedelta(minute // 390, unit="D")
+        + pd.to_timedelta(minute % 390, unit="min")
+    )
+    return pd.DataFrame(
+        {
+            "symbol": "RND",
+            "interval": "1min",
+            "ts": ts,
+            "open": opens,
+            "high": high,
+            "low": low,
+            "close": close,
+            "volume": rng.integers(0, 5000, n),
+            "source": "test",
+            "ingest_shard": "s",
+            "ingest_seq": [str(i) for i in range(n)],
+        }
+    )

@@ -14,7 +14,7 @@ from dataclasses import astuple
 import numpy as np
 import pandas as pd
 import pytest
-from test_indicators import random_series
+from processing_factories import random_series
 
 from stockpipe.processing.indicators import (
     BB_DEV,

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import talib
+from processing_factories import random_series
 
 from stockpipe.calendar import session_of
 from stockpipe.contract import BARS
@@ -16,38 +17,7 @@ from stockpipe.processing.indicators import (
     compute_series,
 )
 
-N = 5000
 REL = 1e-9
-
-
-def random_series(seed: int, n: int = N) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    close = np.round(50 * np.exp(np.cumsum(rng.normal(0, 0.004, n))), 2)
-    opens = np.concatenate([[close[0]], close[:-1]])
-    high = np.maximum(opens, close) + np.round(rng.uniform(0, 0.3, n), 2)
-    low = np.minimum(opens, close) - np.round(rng.uniform(0, 0.3, n), 2)
-    # 390 one-minute bars per session, sessions on consecutive days.
-    minute = np.arange(n)
-    ts = (
-        pd.Timestamp("2026-03-02 14:30", tz="UTC")
-        + pd.to_timedelta(minute // 390, unit="D")
-        + pd.to_timedelta(minute % 390, unit="min")
-    )
-    return pd.DataFrame(
-        {
-            "symbol": "RND",
-            "interval": "1min",
-            "ts": ts,
-            "open": opens,
-            "high": high,
-            "low": low,
-            "close": close,
-            "volume": rng.integers(0, 5000, n),
-            "source": "test",
-            "ingest_shard": "s",
-            "ingest_seq": [str(i) for i in range(n)],
-        }
-    )
 
 
 def assert_matches(ours: pd.Series, ref: np.ndarray, name: str) -> None:

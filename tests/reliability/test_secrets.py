@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -150,19 +149,6 @@ def test_alphavantage_unreachable_server_never_shows_the_key(
 # -- AWS failure paths against a moto server ----------------------------------------
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
 @pytest.mark.integration
 @pytest.mark.parametrize(
     ("args", "fails"),
@@ -177,9 +163,9 @@ def moto_endpoint() -> Iterator[str]:
     ids=["status", "stream-describe", "ingest", "archive", "query"],
 )
 def test_aws_failures_never_show_the_secret_key(
-    cli, planted: Path, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, caplog, args, fails
+    cli, planted: Path, moto_server: str, monkeypatch: pytest.MonkeyPatch, caplog, args, fails
 ) -> None:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     monkeypatch.setenv("STOCKPIPE_STREAM", "kinesis")
     monkeypatch.setenv("KINESIS_STREAM_NAME", "no-such-stream")
     monkeypatch.setenv("STOCKPIPE_LAKE", "s3://no-such-bucket-planted/lake")

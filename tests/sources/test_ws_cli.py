@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from ws_fakes import KEY_ID, SECRET, TOKEN, FakeFeed, Session, finnhub_trades
+from ws_fakes import KEY_ID, SECRET, TOKEN, FakeFeed, Session, collect, finnhub, finnhub_trades
 
 from stockpipe.config import describe, load_settings
 
@@ -68,8 +68,6 @@ def test_keys_are_redacted_in_config_show(cli, home: Path, monkeypatch) -> None:
 
 def test_the_token_never_reaches_a_log_or_error(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
     """Finnhub's token is in the URL: websockets logs URLs at DEBUG; errors quote them."""
-    from test_ws_feeds import collect, finnhub
-
     caplog.set_level(logging.DEBUG)
     with FakeFeed("finnhub", [Session(frames=["garbage"], end="drop")]) as feed:
         source = finnhub(feed, tmp_path, stall_s=0.3)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,12 +26,14 @@ from ws_fakes import (
     Session,
     alpaca_bar,
     alpaca_trade,
+    collect,
+    finnhub,
     finnhub_trades,
 )
 
 from stockpipe.sources.websocket.alpaca import AlpacaFeed, AlpacaRest
 from stockpipe.sources.websocket.base import FeedAuthError, FeedSubscriptionError
-from stockpipe.sources.websocket.finnhub import FinnhubFeed, FinnhubRest
+from stockpipe.sources.websocket.finnhub import FinnhubFeed
 from stockpipe.sources.websocket.source import WebsocketSource
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -44,31 +45,6 @@ def alpaca(feed: FakeFeed, state: Path, channel: str = "bars", key: str = KEY_ID
     rest = AlpacaRest(key, SECRET, feed.http, "iex")
     opts = {"stall_s": 5.0, "backoff_s": 0.05, "backoff_cap_s": 0.2, "heartbeat_s": 0.05, **kw}
     return WebsocketSource(src, ["AAPL", "MSFT"], state, channel=channel, filler=rest, **opts)
-
-
-def finnhub(feed: FakeFeed, state: Path, token: str = TOKEN, **kw: Any) -> WebsocketSource:
-    src = FinnhubFeed(token, feed.url)
-    opts = {"stall_s": 5.0, "backoff_s": 0.05, "backoff_cap_s": 0.2, "heartbeat_s": 0.05,
-            "lateness_s": 0.5, **kw}  # fmt: skip
-    return WebsocketSource(
-        src, ["AAPL", "MSFT"], state, filler=FinnhubRest(token, feed.http), **opts
-    )
-
-
-def collect(
-    source: WebsocketSource, until: Callable[[list[dict[str, Any]]], bool], timeout: float = 20
-) -> list[dict[str, Any]]:
-    """Iterate the source like the ingest stage, keeping every payload, until `until`."""
-    out: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout
-    gen = source.batches()
-    for batch in gen:
-        out.extend(json.loads(data) for _, data in batch)
-        if until(out) or time.monotonic() > deadline:
-            source.stop()
-            break
-    gen.close()
-    return out
 
 
 def bars(payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -19,14 +19,20 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
+
+from stockpipe.sources.websocket.finnhub import FinnhubFeed, FinnhubRest
+from stockpipe.sources.websocket.source import WebsocketSource
 
 KEY_ID, SECRET, TOKEN = "PLANTEDalpacaID42", "PLANTEDalpacaSECRET42", "PLANTEDfinnhubTOKEN42"
 
@@ -208,3 +214,31 @@ def finnhub_trades(*trades: tuple[str, float, datetime, float]) -> str:
 
 
 PING = json.dumps({"type": "ping"})
+
+
+# -- sources on a fake feed, as the feed tests and the CLI tests drive them -----------
+
+
+def finnhub(feed: FakeFeed, state: Path, token: str = TOKEN, **kw: Any) -> WebsocketSource:
+    src = FinnhubFeed(token, feed.url)
+    opts = {"stall_s": 5.0, "backoff_s": 0.05, "backoff_cap_s": 0.2, "heartbeat_s": 0.05,
+            "lateness_s": 0.5, **kw}  # fmt: skip
+    return WebsocketSource(
+        src, ["AAPL", "MSFT"], state, filler=FinnhubRest(token, feed.http), **opts
+    )
+
+
+def collect(
+    source: WebsocketSource, until: Callable[[list[dict[str, Any]]], bool], timeout: float = 20
+) -> list[dict[str, Any]]:
+    """Iterate the source like the ingest stage, keeping every payload, until `until`."""
+    out: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    gen = source.batches()
+    for batch in gen:
+        out.extend(json.loads(data) for _, data in batch)
+        if until(out) or time.monotonic() > deadline:
+            source.stop()
+            break
+    gen.close()
+    return out

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto.server import ThreadedMotoServer
 
 from stockpipe.config import load_settings
 from stockpipe.errors import ConfigError, QueryError
@@ -26,15 +24,8 @@ TB = 1024**4
 
 
 @pytest.fixture(autouse=True)
-def _fake_aws(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> None:
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_ATHENA"):
-        monkeypatch.delenv(name, raising=False)
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    empty = tmp_path_factory.mktemp("awscfg")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(empty / "config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty / "credentials"))
+def _fake_aws(fake_aws_env: None) -> None:
+    """Fake keys and no profile (the root conftest's fake_aws_env) for every test here."""
 
 
 # -- pure functions -------------------------------------------------------------------------
@@ -281,20 +272,9 @@ def test_ddl_costs_nothing() -> None:
 # -- moto server ----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def athena_settings(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+def athena_settings(moto_server: str, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     return load_settings(
         {
             "sql": "athena",
@@ -325,7 +305,7 @@ def _executions(endpoint: str) -> list[dict]:
 
 @pytest.mark.integration
 def test_named_query_on_moto_binds_parameters_and_converts_results(
-    athena_settings, moto_endpoint
+    athena_settings, moto_server
 ) -> None:
     columns = [
         {"Name": "symbol", "Type": "varchar"},
@@ -335,7 +315,7 @@ def test_named_query_on_moto_binds_parameters_and_converts_results(
         {"Name": "dt", "Type": "varchar"},
     ]
     _queue_results(
-        moto_endpoint,
+        moto_server,
         [
             _row("symbol", "ts", "close", "volume", "dt"),
             _row("AAPL", "2026-01-05 14:30:00.000", "101.0", "1000", "2026-01-05"),
@@ -363,7 +343,7 @@ def test_named_query_on_moto_binds_parameters_and_converts_results(
     ]
     # moto never scans, so the bill is the 10 MB minimum.
     assert result.scanned_bytes == 0 and result.cost_usd == pytest.approx(10 * MB / TB * 5)
-    [execution] = [e for e in _executions(moto_endpoint) if "FROM bars" in e["Query"]]
+    [execution] = [e for e in _executions(moto_server) if "FROM bars" in e["Query"]]
     assert execution["Query"] == get_named_query("symbol_series").sql
     start, end = "TIMESTAMP '2026-01-05 00:00:00.000'", "TIMESTAMP '2026-01-06 00:00:00.000'"
     assert execution["ExecutionParameters"] == ["'AAPL'", start, end, start, end]
@@ -375,18 +355,16 @@ def test_named_query_on_moto_binds_parameters_and_converts_results(
 
 
 @pytest.mark.integration
-def test_ad_hoc_query_on_moto_without_parameters(athena_settings, moto_endpoint) -> None:
-    _queue_results(moto_endpoint, [_row("n"), _row("20")], [{"Name": "n", "Type": "bigint"}])
+def test_ad_hoc_query_on_moto_without_parameters(athena_settings, moto_server) -> None:
+    _queue_results(moto_server, [_row("n"), _row("20")], [{"Name": "n", "Type": "bigint"}])
     result = run_query("SELECT count(*) AS n FROM bars", settings=athena_settings)
     assert (result.columns, result.rows) == (["n"], [(20,)])
-    [execution] = [e for e in _executions(moto_endpoint) if e["Query"].startswith("SELECT count")]
+    [execution] = [e for e in _executions(moto_server) if e["Query"].startswith("SELECT count")]
     assert "ExecutionParameters" not in execution
 
 
 @pytest.mark.integration
-def test_athena_setup_on_moto_is_repeatable(
-    athena_settings, moto_endpoint, cli, monkeypatch
-) -> None:
+def test_athena_setup_on_moto_is_repeatable(athena_settings, moto_server, cli, monkeypatch) -> None:
     monkeypatch.setenv("STOCKPIPE_LAKE", "s3://stockpipe-lake/data")
     monkeypatch.setenv("STOCKPIPE_ATHENA_OUTPUT", "s3://stockpipe-results/athena/")
     first = cli("athena", "setup")
@@ -395,7 +373,7 @@ def test_athena_setup_on_moto_is_repeatable(
     assert second.code == 0, second.err
     labels = [line.split()[-1] for line in first.out.splitlines()]
     assert labels == [s.label for s in setup_statements("s3://stockpipe-lake/data", "stockpipe")]
-    submitted = [e["Query"] for e in _executions(moto_endpoint)]
+    submitted = [e["Query"] for e in _executions(moto_server)]
     assert sum("CREATE DATABASE IF NOT EXISTS stockpipe" in q for q in submitted) == 2
     assert sum("CREATE OR REPLACE VIEW latest_quotes" in q for q in submitted) == 2
     assert any("s3://stockpipe-lake/data/raw-data/dt=${dt}/hour=${hour}/" in q for q in submitted)

@@ -58,6 +58,9 @@ ALLOWED_UPWARD: frozenset[tuple[str, str]] = frozenset(
         ("stockpipe.lake.maintenance", "processing"),
         # item 1: pipeline/ takes open_stream, metric_fn and render_status from cli/
         ("stockpipe.pipeline.runner", "cli"),
+        # item 5: the health panel reads `stockpipe run`'s state files (pipeline/runstate.py);
+        # the run state belongs below both, behind a small reader the dashboard can use
+        ("stockpipe.dashboard.health", "pipeline"),
     }
 )
 

@@ -26,6 +26,17 @@ SECTIONS = {
     "indicators": "#section-indicators",
     "health": "#section-health",
 }
+CHROMIUM = "/usr/bin/chromium"
+# The tests' flags (tests/conftest.py): headless, no network side traffic.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
@@ -71,9 +82,7 @@ def main() -> None:
     )
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=fixtures.CHROMIUM, args=fixtures.CHROMIUM_ARGS
-            )
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport=DESKTOP)
             page.goto(handle.url + "?" + query)
             page.wait_for_function("Number(document.body.dataset.refreshes || 0) >= 1")

@@ -179,16 +179,8 @@ def fixture_lake(tmp_path: Path) -> Iterator[FixtureLake]:
     reset_engines()
 
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+# The session-wide `browser` fixture (Debian's chromium) lives in tests/conftest.py: one
+# Playwright per process, because a second sync_playwright() in the same thread is refused.
 
 
 @pytest.fixture(scope="module")
@@ -251,16 +243,6 @@ def serve_dashboard() -> Iterator[object]:
     yield start
     for handle in handles:
         handle.stop()
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -11,17 +11,6 @@ from stockpipe.dashboard import start_dashboard
 from stockpipe.pipeline import runstate
 from stockpipe.pipeline.homelock import HomeLock
 
-# As tests/dashboard: Debian's chromium, no network side traffic.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 
 @pytest.fixture
 def backfilling(tmp_path):  # type: ignore[no-untyped-def]
@@ -78,20 +67,17 @@ def test_stopped_pipeline_is_reported_as_stopped(tmp_path) -> None:
 
 @pytest.mark.integration
 @pytest.mark.browser
-def test_backfill_never_shows_start_the_pipeline(backfilling) -> None:
-    from playwright.sync_api import sync_playwright
-
+def test_backfill_never_shows_start_the_pipeline(backfilling, browser) -> None:  # type: ignore[no-untyped-def]
     _, handle = backfilling
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1440, "height": 900})
-            page.goto(handle.url)
-            page.wait_for_function("Number(document.body.dataset.refreshes || 0) >= 2")
-            banner = page.locator("#banner").inner_text()
-            status = page.locator("#status").inner_text()
-        finally:
-            browser.close()
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(handle.url)
+        page.wait_for_function("Number(document.body.dataset.refreshes || 0) >= 2")
+        banner = page.locator("#banner").inner_text()
+        status = page.locator("#status").inner_text()
+    finally:
+        context.close()
     assert "Start the pipeline" not in banner
     assert "backfill 2/5 sessions" in banner
     assert status.endswith(" · simulated Wed 2026-12-02 16:00 ET, backfill")

@@ -27,10 +27,8 @@ _GITIGNORE = """\
 """
 
 
-def default_queries_dir(out_dir: Path) -> Path:
-    """The named queries the package ships, wherever `out_dir` is."""
-    del out_dir  # kept for callers; the queries no longer live beside the output
-    return QUERIES_ROOT / "queries"
+# The named queries the package ships, wherever the project is written.
+DEFAULT_QUERIES_DIR = QUERIES_ROOT / "queries"
 
 
 def generate_files(queries_dir: Path) -> list[GeneratedFile]:
@@ -57,7 +55,7 @@ def _owned_existing(out_dir: Path) -> set[str]:
 
 def diff_project(out_dir: Path, queries_dir: Path | None = None) -> list[str]:
     """Paths (relative to out_dir) that regeneration would create, change or delete."""
-    files = generate_files(queries_dir or default_queries_dir(out_dir))
+    files = generate_files(queries_dir or DEFAULT_QUERIES_DIR)
     changed = []
     for f in files:
         target = out_dir / f.path
@@ -69,7 +67,7 @@ def diff_project(out_dir: Path, queries_dir: Path | None = None) -> list[str]:
 
 def write_project(out_dir: Path, queries_dir: Path | None = None) -> list[str]:
     """Write the project under out_dir; return the paths that changed."""
-    queries_dir = queries_dir or default_queries_dir(out_dir)
+    queries_dir = queries_dir or DEFAULT_QUERIES_DIR
     if not queries_dir.is_dir():
         raise ConfigError(
             f"named-query folder {queries_dir} does not exist; run from the repository root "

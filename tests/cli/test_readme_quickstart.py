@@ -33,7 +33,10 @@ SKIPPED_SECTIONS = {
     "Running on AWS / LocalStack": "needs LocalStack or an AWS account (tests/aws covers it on moto)",
     "Infrastructure: CloudFormation": "needs an AWS account (tests/cloudformation covers it on moto)",
 }
-SKIPPED_COMMANDS = {"make test": "the full suite, which runs this test"}
+SKIPPED_COMMANDS = {
+    "make test": "the full suite, which runs this test",
+    "make unit": "the unit tests, which `make test` runs itself (nesting them doubles the run)",
+}
 
 pytestmark = pytest.mark.integration
 

@@ -5,6 +5,8 @@ The expected values are written out from the README's table descriptions, not re
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pyarrow as pa
 import pytest
 
@@ -22,6 +24,7 @@ from stockpipe.contract import (
     Column,
     format_sessions,
     parse_sessions,
+    projection_properties,
 )
 
 
@@ -145,3 +148,23 @@ def test_every_key_column_exists_in_its_table() -> None:
 def test_a_stream_record_carries_the_bar_columns_it_needs() -> None:
     assert RECORD_FIELDS[0] == "schema_version"
     assert list(RECORD_FIELDS[1:]) == BARS.column_names[:9]
+
+
+def test_partition_projection_follows_the_partitions_in_path_order() -> None:
+    # The rules are Athena's (docs: partition projection); the DDL and Glue both read them.
+    dt = ["type", "format", "range", "interval", "interval.unit"]
+    raw = projection_properties(RAW)
+    assert list(raw) == [
+        "projection.enabled",
+        *(f"projection.dt.{key}" for key in dt),
+        *(f"projection.hour.{key}" for key in ["type", "range", "digits"]),
+    ]
+    assert raw["projection.dt.range"] == "2024-01-01,NOW"
+    assert (raw["projection.hour.range"], raw["projection.hour.digits"]) == ("0,23", "2")
+    assert list(projection_properties(BARS)) == list(raw)[:6]
+
+
+def test_a_partition_without_a_projection_rule_is_refused() -> None:
+    table = replace(BARS, name="odd", partitions=(Column("region", "string", "Region"),))
+    with pytest.raises(ValueError, match="'region' of table 'odd' has no projection"):
+        projection_properties(table)

@@ -49,8 +49,6 @@ LAYERS: dict[str, int] = {
 # whose import is gone fails too, so that it is deleted here and cannot come back unnoticed.
 ALLOWED_UPWARD: frozenset[tuple[str, str]] = frozenset(
     {
-        # item 6: partition projection is rendered twice (sql/ddl.py and aws/glue_catalog.py)
-        ("stockpipe.aws.glue_catalog", "sql"),
         # item 3: checkpoints and the consumer lease live in the lake (CheckpointStore)
         ("stockpipe.stream.consumer", "lake"),
         ("stockpipe.stream.lock", "lake"),

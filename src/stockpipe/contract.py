@@ -118,6 +118,40 @@ class Table:
         )
 
 
+#: First date the partition projection knows (the Athena DDL and the Glue tables alike).
+#: Each day from here to NOW is one projected partition of an unbounded query, so it starts
+#: near the data rather than years before it; backfilling earlier months (alphavantage
+#: --month) needs it moved back, then `stockpipe deploy --render` and the DDL rewritten.
+PROJECTION_START = "2024-01-01"
+
+# Partition projection per partition key: Athena derives the partitions from these rules,
+# so there is no MSCK REPAIR and no crawler.
+PARTITION_PROJECTIONS: dict[str, dict[str, str]] = {
+    "dt": {
+        "type": "date",
+        "format": "yyyy-MM-dd",
+        "range": f"{PROJECTION_START},NOW",
+        "interval": "1",
+        "interval.unit": "DAYS",
+    },
+    "hour": {"type": "integer", "range": "0,23", "digits": "2"},
+}
+
+
+def projection_properties(table: Table) -> dict[str, str]:
+    """`projection.*` table properties of `table`, the same in the Athena DDL and in Glue."""
+    props = {"projection.enabled": "true"}
+    for part in table.partitions:
+        if part.name not in PARTITION_PROJECTIONS:
+            raise ValueError(
+                f"partition column {part.name!r} of table {table.name!r} has no projection; "
+                "add one to stockpipe.contract.PARTITION_PROJECTIONS"
+            )
+        for key, value in PARTITION_PROJECTIONS[part.name].items():
+            props[f"projection.{part.name}.{key}"] = value
+    return props
+
+
 def _d(name: str, description: str) -> Column:
     return Column(name, "double", description)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 
 from stockpipe import contract
 from stockpipe.aws.deploy import OUTPUT_ENV, export_lines, find_artifacts, parse_params
-from stockpipe.aws.glue_catalog import committed_block, render_tables_yaml
+from stockpipe.aws.glue_catalog import committed_block, render_tables_yaml, table_parameters
 from stockpipe.errors import ConfigError
 
 
@@ -223,6 +224,12 @@ def test_partition_projection_values(resources):  # type: ignore[no-untyped-def]
     }
     serde = resources["GlueTableRaw"]["Properties"]["TableInput"]["StorageDescriptor"]
     assert serde["SerdeInfo"]["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
+
+
+def test_a_partition_without_projection_is_a_config_error() -> None:
+    odd = replace(contract.BARS, name="odd", partitions=(contract.Column("region", "string", "R"),))
+    with pytest.raises(ConfigError, match="'region' of table 'odd' has no projection"):
+        table_parameters(odd)
 
 
 @pytest.mark.parametrize(

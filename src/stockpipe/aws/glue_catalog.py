@@ -13,24 +13,13 @@ from typing import Any
 
 import yaml
 
-from stockpipe.contract import TABLES, Table
+from stockpipe.contract import TABLES, Table, projection_properties
 from stockpipe.errors import ConfigError
-from stockpipe.sql.ddl import PROJECTION_START
 
 BEGIN_MARKER = (
     "  # --- BEGIN GENERATED: Glue tables from stockpipe.contract (stockpipe deploy --render) ---"
 )
 END_MARKER = "  # --- END GENERATED: Glue tables ---"
-
-# Partition projection, identical to the Athena DDL: no MSCK REPAIR, no crawler.
-DT_PROJECTION = {
-    "type": "date",
-    "format": "yyyy-MM-dd",
-    "range": f"{PROJECTION_START},NOW",
-    "interval": "1",
-    "interval.unit": "DAYS",
-}
-HOUR_PROJECTION = {"type": "integer", "range": "0,23", "digits": "2"}
 
 _PARQUET = {
     "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
@@ -44,7 +33,6 @@ _JSON = {
     "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
     "SerdeInfo": {"SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe"},
 }
-_PROJECTIONS = {"dt": DT_PROJECTION, "hour": HOUR_PROJECTION}
 
 
 def logical_id(table: Table) -> str:
@@ -60,20 +48,12 @@ def location_template(table: Table) -> str:
 
 def table_parameters(table: Table) -> dict[str, str]:
     """Glue table parameters: classification plus partition projection (location added later)."""
-    params = {
-        "classification": table.file_format,
-        "EXTERNAL": "TRUE",
-        "projection.enabled": "true",
-    }
-    for part in table.partitions:
-        if part.name not in _PROJECTIONS:
-            raise ConfigError(
-                f"partition column {part.name!r} of table {table.name!r} has no projection; "
-                f"add one to stockpipe.aws.glue_catalog._PROJECTIONS"
-            )
-        for key, value in _PROJECTIONS[part.name].items():
-            params[f"projection.{part.name}.{key}"] = value
-    return params
+    # The same projection as the Athena DDL (stockpipe.contract): no MSCK REPAIR, no crawler.
+    try:
+        projection = projection_properties(table)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return {"classification": table.file_format, "EXTERNAL": "TRUE", **projection}
 
 
 def render_table(table: Table) -> dict[str, Any]:

@@ -8,15 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stockpipe.contract import TABLES, Table
+from stockpipe.contract import TABLES, Table, projection_properties
 
 #: Replaced by the lake's s3:// root when `stockpipe athena setup` runs the files.
 LAKE_ROOT_PLACEHOLDER = "{{lake_root}}"
-#: First date the projection knows (the Glue tables in stockpipe.aws.glue_catalog use it too).
-#: Each day from here to NOW is one projected partition of an unbounded query, so it starts
-#: near the data rather than years before it; backfilling earlier months (alphavantage
-#: --month) needs it moved back, then `stockpipe deploy --render` and the DDL rewritten.
-PROJECTION_START = "2024-01-01"
 DATABASE_FILE = "00_database.sql"
 
 _JSON_SERDE = "org.openx.data.jsonserde.JsonSerDe"
@@ -36,27 +31,12 @@ def location_template(table: Table) -> str:
     return f"{LAKE_ROOT_PLACEHOLDER}/{table.prefix}/{parts}/"
 
 
-def projection_properties(table: Table) -> list[tuple[str, str]]:
-    props = [("projection.enabled", "true")]
-    for part in table.partitions:
-        if part.name == "dt":
-            props += [
-                ("projection.dt.type", "date"),
-                ("projection.dt.format", "yyyy-MM-dd"),
-                ("projection.dt.range", f"{PROJECTION_START},NOW"),
-                ("projection.dt.interval", "1"),
-                ("projection.dt.interval.unit", "DAYS"),
-            ]
-        elif part.name == "hour":
-            props += [
-                ("projection.hour.type", "integer"),
-                ("projection.hour.range", "0,23"),
-                ("projection.hour.digits", "2"),
-            ]
-        else:  # pragma: no cover - the contract has no other partition keys
-            raise ValueError(f"no projection rule for partition {part.name!r} of {table.name}")
-    props.append(("storage.location.template", location_template(table)))
-    return props
+def _properties(table: Table) -> list[tuple[str, str]]:
+    """The partition projection (from the contract), then where each partition lives."""
+    return [
+        *projection_properties(table).items(),
+        ("storage.location.template", location_template(table)),
+    ]
 
 
 def render_table(table: Table) -> str:
@@ -76,7 +56,7 @@ def render_table(table: Table) -> str:
             "OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'"
         )
         extra = []
-    props = ",\n".join(f"  '{k}' = '{v}'" for k, v in projection_properties(table) + extra)
+    props = ",\n".join(f"  '{k}' = '{v}'" for k, v in _properties(table) + extra)
     return (
         f"-- table: {table.name}\n"
         f"-- purpose: {table.description}\n"

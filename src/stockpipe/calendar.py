@@ -1,30 +1,30 @@
 """The exchange (NYSE), defined once: its zone, its session dates and its sessions.
 
 Everything comes from the maintained `exchange_calendars` package (holidays, early
-closes), loaded on first use because it takes a second. Processing uses the vectorised
-`session_dates` and `session_of`; sources and the simulator use the per-day helpers.
+closes). It, pandas and pyarrow (through the contract) are loaded on first use, since they
+take a second and the zone is wanted by light modules (`stockpipe status`, the dashboard).
+Processing uses the vectorised `session_dates` and `session_of`; sources and the
+simulator use the per-day helpers; the dashboard counts its windows in sessions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import numpy as np
-import pandas as pd
-
-from stockpipe.contract import INTERVAL_SECONDS
 from stockpipe.errors import ConfigError
 
 if TYPE_CHECKING:
     import exchange_calendars as xcals
+    import numpy as np
+    import pandas as pd
 
 EXCHANGE = "XNYS"
-EXCHANGE_TZ = "America/New_York"
-EXCHANGE_ZONE = ZoneInfo(EXCHANGE_TZ)
+# Every exchange-local time (session dates, the status clock, Alpha Vantage's US/Eastern).
+EXCHANGE_TZ = ZoneInfo("America/New_York")
 # Fixed, so the calendar (and the simulator's price history) never moves with today's date.
 CALENDAR_START = "2015-01-02"
 # The session classifier reaches back to cleaning's earliest accepted bar (1990) and two
@@ -44,6 +44,7 @@ def nyse() -> xcals.ExchangeCalendar:
 def _schedule() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(session days as datetime64[D], regular open and close as int64 ns UTC), sorted."""
     import exchange_calendars as xcals
+    import pandas as pd
 
     end = f"{datetime.now(UTC).year + 2}-12-31"
     sched = xcals.get_calendar(EXCHANGE, start=_SCHEDULE_START, end=end).schedule
@@ -56,6 +57,8 @@ def _schedule() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _utc_index(ts: pd.Series | pd.DatetimeIndex | Sequence[object]) -> pd.DatetimeIndex:
     """`ts` as a UTC DatetimeIndex. A column that is already UTC is wrapped as it is:
     `pd.to_datetime(..., utc=True)` would still walk it as Python objects (issue 21)."""
+    import pandas as pd
+
     dtype = getattr(ts, "dtype", None)
     if isinstance(dtype, pd.DatetimeTZDtype) and str(dtype.tz) == "UTC":
         return pd.DatetimeIndex(ts)
@@ -65,7 +68,7 @@ def _utc_index(ts: pd.Series | pd.DatetimeIndex | Sequence[object]) -> pd.Dateti
 def _local_days(stamps: pd.DatetimeIndex) -> np.ndarray:
     # The local wall-clock time (the zone's offset applied per timestamp, so DST is
     # exact) truncated to whole days by numpy, without strftime.
-    local = stamps.tz_convert(EXCHANGE_ZONE).tz_localize(None)
+    local = stamps.tz_convert(EXCHANGE_TZ).tz_localize(None)
     return local.to_numpy().astype("datetime64[D]")
 
 
@@ -87,6 +90,10 @@ def session_of(ts: pd.Series | pd.DatetimeIndex | Sequence[object], interval: st
     and a daily bar count as regular; `pre` if it ends by the open; `post` if it starts
     at or after the close. A bar on a day with no session (weekend, holiday) is `closed`.
     """
+    import numpy as np
+
+    from stockpipe.contract import INTERVAL_SECONDS
+
     stamps = _utc_index(ts)
     start = stamps.as_unit("ns").asi8
     end = start + INTERVAL_SECONDS[interval] * 1_000_000_000
@@ -103,6 +110,8 @@ def session_of(ts: pd.Series | pd.DatetimeIndex | Sequence[object], interval: st
 
 
 def _check(day: date) -> pd.Timestamp:
+    import pandas as pd
+
     cal = nyse()
     ts = pd.Timestamp(day)
     if ts < cal.first_session or ts > cal.last_session:
@@ -130,6 +139,8 @@ def sessions_from(start: date, count: int) -> list[date]:
 
 def recent_completed_sessions(count: int, now: datetime | None = None) -> list[date]:
     """The `count` most recent sessions that have closed by `now`."""
+    import pandas as pd
+
     cal = nyse()
     now = now or datetime.now(UTC)
     minute = pd.Timestamp(now).floor("min")
@@ -160,3 +171,64 @@ def next_session(day: date) -> date:
 def session_index(day: date) -> int:
     """Position of a session since CALENDAR_START."""
     return int(nyse().sessions.get_loc(_check(day)))
+
+
+# -- the dashboard's windows: counted in sessions, falling back to weekdays -----------------
+
+# A regular session, 09:30-16:00 New York time: the trading time one session contributes.
+SESSION_SECONDS = 6.5 * 3600
+
+
+def session_date(ts: datetime) -> date:
+    """The exchange-local date of an aware time: the `dt` partition of a bar at `ts`."""
+    return ts.astimezone(EXCHANGE_TZ).date()
+
+
+def local_midnight(day: date) -> datetime:
+    """00:00 exchange time on `day`, in UTC: where a session's window starts, so that the
+    day's pre-market bars are included."""
+    return datetime(day.year, day.month, day.day, tzinfo=EXCHANGE_TZ).astimezone(UTC)
+
+
+def _in_calendar(*days: date) -> bool:
+    cal = nyse()
+    return all(cal.first_session.date() <= day <= cal.last_session.date() for day in days)
+
+
+def _last_weekday(day: date) -> date:
+    while day.weekday() >= 5:
+        day -= timedelta(days=1)
+    return day
+
+
+def sessions_back(day: date, count: int) -> date:
+    """The session `count - 1` sessions before `day` (itself when count is 1).
+
+    `day` need not be a session: a Saturday bar counts as Friday's session. Outside the
+    calendar's range it counts weekdays, so an odd lake date degrades to a slightly wrong
+    window instead of an error.
+    """
+    count = max(1, count)
+    if _in_calendar(day):
+        import pandas as pd
+
+        cal = nyse()
+        last = cal.date_to_session(pd.Timestamp(day), direction="previous")
+        idx = int(cal.sessions.get_loc(last))
+        return cal.sessions[max(0, idx - (count - 1))].date()  # type: ignore[no-any-return]
+    current = _last_weekday(day)
+    for _ in range(count - 1):
+        current = _last_weekday(current - timedelta(days=1))
+    return current
+
+
+def sessions_between(start: datetime, end: datetime) -> int:
+    """How many sessions have an exchange-local date in [start, end], at least 1 (weekdays
+    outside the calendar's range)."""
+    first, last = session_date(start), session_date(end)
+    if _in_calendar(first, last):
+        import pandas as pd
+
+        return max(1, len(nyse().sessions_in_range(pd.Timestamp(first), pd.Timestamp(last))))
+    days = (last - first).days + 1
+    return max(1, sum(1 for i in range(days) if (first + timedelta(days=i)).weekday() < 5))

@@ -11,12 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
+from stockpipe.calendar import local_midnight, session_date, sessions_back
 from stockpipe.contract import INTERVAL_SECONDS, SYMBOL_RE
 from stockpipe.errors import ConfigError
 
-EXCHANGE_TZ = ZoneInfo("America/New_York")
 MAX_SYMBOLS = 20
 
 # Presets end at the latest bar, not at the wall clock, so a closed market still shows
@@ -96,11 +95,11 @@ class Window:
     @property
     def from_dt(self) -> str:
         # One day of slack each side: daily bars may carry a midnight-UTC timestamp.
-        return (self.start.astimezone(EXCHANGE_TZ).date() - timedelta(days=1)).isoformat()
+        return (session_date(self.start) - timedelta(days=1)).isoformat()
 
     @property
     def to_dt(self) -> str:
-        return (self.end.astimezone(EXCHANGE_TZ).date() + timedelta(days=1)).isoformat()
+        return (session_date(self.end) + timedelta(days=1)).isoformat()
 
     def bucket_seconds(self, interval: str, trading_seconds: float | None = None) -> int:
         """The bucket size for `interval` bars; `trading_seconds` is the window's trading
@@ -182,15 +181,13 @@ def parse_filters(params: Mapping[str, str]) -> Filters:
 
 def resolve_window(filters: Filters, first_ts: datetime, last_ts: datetime) -> Window:
     """The concrete window: presets end at the latest bar of the selection."""
-    from stockpipe.dashboard.sessions import local_midnight, session_of, sessions_back
-
     if filters.window == "custom" and filters.start and filters.end:
         return Window(filters.start, filters.end)
     sessions = SESSION_WINDOWS.get(filters.window)
     if sessions is not None:
         # N sessions end with the latest bar's session and start at exchange-local
         # midnight of the first one, so pre-market bars belong to their own day.
-        first_day = sessions_back(session_of(last_ts), sessions)
+        first_day = sessions_back(session_date(last_ts), sessions)
         return Window(max(first_ts, local_midnight(first_day)), last_ts)
     span = WINDOWS[filters.window]
     if span is None:

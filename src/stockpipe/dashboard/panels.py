@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from stockpipe.calendar import SESSION_SECONDS, sessions_between
 from stockpipe.config import Settings
 from stockpipe.contract import BARS
 from stockpipe.dashboard import rollup
@@ -28,7 +29,6 @@ from stockpipe.dashboard.base import (
     iso_z,
     resolve_window,
 )
-from stockpipe.dashboard.sessions import SESSION_SECONDS, sessions_between
 from stockpipe.dashboard.throttle import QueryCache, athena_ttl, catalog_from_dt, kpi_from_dt
 from stockpipe.errors import LakeError, QueryError, StockpipeError
 

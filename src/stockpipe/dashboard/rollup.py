@@ -15,9 +15,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from stockpipe.calendar import SESSION_SECONDS, local_midnight, session_date, sessions_back
 from stockpipe.contract import INTERVAL_SECONDS
 from stockpipe.dashboard.base import DAY_SECONDS, DISPLAY_INTERVALS, can_roll_up
-from stockpipe.dashboard.sessions import SESSION_SECONDS, local_midnight, session_of, sessions_back
 
 # Rolled-up bars fetched before the window so SMA 50 and MACD's signal are warm at its start.
 LOOKBACK_BARS = 60
@@ -63,7 +63,7 @@ def lookback_start(window_start: datetime, display: str) -> datetime:
         sessions = LOOKBACK_BARS
     else:
         sessions = math.ceil(LOOKBACK_BARS * seconds / SESSION_SECONDS)
-    first = sessions_back(session_of(window_start), sessions + 1)
+    first = sessions_back(session_date(window_start), sessions + 1)
     return min(window_start, local_midnight(first))
 
 
@@ -72,7 +72,7 @@ def first_bucket(window_start: datetime, display: str) -> tuple[str, datetime]:
     (its clock-aligned start, or for day bars its session date)."""
     seconds = DISPLAY_INTERVALS[display]
     if seconds >= DAY_SECONDS:
-        return session_of(window_start).isoformat(), datetime.min.replace(tzinfo=UTC)
+        return session_date(window_start).isoformat(), datetime.min.replace(tzinfo=UTC)
     floored = int(window_start.timestamp()) // seconds * seconds
     return "", datetime.fromtimestamp(floored, UTC)
 

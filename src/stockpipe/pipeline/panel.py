@@ -15,7 +15,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from stockpipe.pipeline.runstate import EXCHANGE_TZ
+from stockpipe.calendar import EXCHANGE_TZ
 
 WIDTH = 80
 VALUE_WIDTH = 62  # WIDTH minus borders, padding and the label column

@@ -21,12 +21,12 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
+
+from stockpipe.calendar import EXCHANGE_TZ
 
 RUN = "run.json"
 INGEST = "ingest.json"
 WARNING = "warning.json"
-EXCHANGE_TZ = ZoneInfo("America/New_York")
 
 
 def now_iso() -> str:

@@ -11,11 +11,10 @@ from __future__ import annotations
 import logging
 import re
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
+from stockpipe.calendar import EXCHANGE_TZ
 from stockpipe.errors import SourceError
 
-EXCHANGE_TZ = ZoneInfo("America/New_York")
 ALTERNATIVES = "use --source replay with saved responses, or --source simulator"
 
 # -- errors --------------------------------------------------------------------

@@ -26,17 +26,6 @@ SECTIONS = {
     "indicators": "#section-indicators",
     "health": "#section-health",
 }
-CHROMIUM = "/usr/bin/chromium"
-# The tests' flags (tests/conftest.py): headless, no network side traffic.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
@@ -60,6 +49,7 @@ def main() -> None:
 
     from stockpipe.dashboard import start_dashboard
     from stockpipe.stream.consumer import Checkpoint
+    from stockpipe.testing.browser import launch_chromium
 
     fixtures = load_fixtures()
     lake = fixtures.build_week_lake(Path(tempfile.mkdtemp(prefix="stockpipe-shots-")))
@@ -82,7 +72,7 @@ def main() -> None:
     )
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = launch_chromium(p)  # the tests' headless flags
             page = browser.new_page(viewport=DESKTOP)
             page.goto(handle.url + "?" + query)
             page.wait_for_function("Number(document.body.dataset.refreshes || 0) >= 1")

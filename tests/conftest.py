@@ -187,26 +187,15 @@ def extended_hours():  # type: ignore[no-untyped-def]
     return make
 
 
-CHROMIUM = "/usr/bin/chromium"
-# Debian's chromium with no network side traffic (this machine's network is closed).
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     """One headless Chromium for the whole run: Playwright's sync API refuses a second
     sync_playwright() in the same thread while the first is open."""
     from playwright.sync_api import sync_playwright
 
+    from stockpipe.testing.browser import launch_chromium
+
     with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        launched = launch_chromium(p)
         yield launched
         launched.close()

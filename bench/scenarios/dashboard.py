@@ -28,6 +28,8 @@ if __package__ in (None, ""):
 import harness
 from harness import Size
 
+from stockpipe.testing.browser import CHROMIUM, launch_chromium
+
 ID = "dashboard"
 TITLE = "Dashboard freshness (push, headless Chromium)"
 SIZES = {
@@ -38,16 +40,6 @@ SIZES = {
     "warmup_s": Size(10.0, 2.0, "bars produced in the first seconds are reported, not timed"),
 }
 TARGET_P99_S = 1.0
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Every draw the page announces: per symbol the newest bar on screen, and when.
 RECORD_DRAWS = """
 window.__draws = [];
@@ -164,7 +156,7 @@ def run(symbols: int, shown: int, seconds: int, drain_s: float, warmup_s: float)
         watcher.start()
         handle = start_dashboard(settings, "127.0.0.1", 0, 5.0)
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = launch_chromium(p)
             page = browser.new_context(viewport={"width": 1440, "height": 900}).new_page()
             page.add_init_script(RECORD_DRAWS)
             page.goto(handle.url + "?" + query)

@@ -12,19 +12,18 @@ import pytest
 
 from stockpipe.errors import CheckpointError, ConsumerBusyError
 from stockpipe.lake.local import LocalLake
+from stockpipe.pipeline.stages import run_consumer
+from stockpipe.stream.base import StreamRecord
 from stockpipe.stream.consumer import Checkpoint, Consumer
 from stockpipe.stream.kinesis import KinesisStream
 from stockpipe.stream.lock import ConsumerLock
+from stockpipe.testing import ListSink
 
 
 def _drain(consumer: Consumer) -> list[bytes]:
-    out: list[bytes] = []
-    while True:
-        batch = consumer.poll(50)
-        out.extend(r.data for r in batch.records)
-        consumer.commit(batch)
-        if consumer.caught_up:
-            return out
+    sink: ListSink[StreamRecord] = ListSink()
+    run_consumer(consumer, sink.handle, follow=False, max_records=50)
+    return [r.data for r in sink.items]
 
 
 def test_kinesis_stream_created_again_under_the_same_name_is_refused(

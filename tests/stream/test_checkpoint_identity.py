@@ -14,9 +14,11 @@ import pytest
 from stockpipe.errors import CheckpointError, ConsumerBusyError
 from stockpipe.lake.local import LocalLake
 from stockpipe.pipeline import stages
+from stockpipe.stream.base import StreamRecord
 from stockpipe.stream.consumer import Checkpoint, Consumer, checkpoint_path
 from stockpipe.stream.local import LocalStream
 from stockpipe.stream.lock import ConsumerLock, consumer_lock
+from stockpipe.testing import ListSink
 
 
 def _put(stream: LocalStream, n: int, start: int = 0) -> None:
@@ -24,13 +26,9 @@ def _put(stream: LocalStream, n: int, start: int = 0) -> None:
 
 
 def _drain(consumer: Consumer) -> list[bytes]:
-    out: list[bytes] = []
-    while True:
-        batch = consumer.poll(50)
-        if not batch.records:
-            return out
-        out.extend(r.data for r in batch.records)
-        consumer.commit(batch)
+    sink: ListSink[StreamRecord] = ListSink()
+    stages.run_consumer(consumer, sink.handle, follow=False, max_records=50)
+    return [r.data for r in sink.items]
 
 
 # -- item 1: a checkpoint belongs to one stream ---------------------------------------------

@@ -22,7 +22,7 @@ def chaos(
     ),
 ) -> None:
     """Kill the consumers at random moments; compare with a clean run; print a verdict."""
-    from stockpipe.pipeline.chaos import run_chaos
+    from stockpipe.testing.chaos import run_chaos
 
     if not 1 <= kills <= 10000:
         raise ConfigError(f"--kills {kills} is out of range: use 1-10000")

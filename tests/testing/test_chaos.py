@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stockpipe.pipeline.chaos import run_chaos
+from stockpipe.testing.chaos import run_chaos
 
 
 @pytest.mark.integration

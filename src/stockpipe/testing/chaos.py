@@ -30,7 +30,6 @@ from stockpipe.lake.archive import iter_raw
 from stockpipe.lake.local import LocalLake
 from stockpipe.pipeline import stages
 from stockpipe.sources.simulator import MarketSimulator
-from stockpipe.stream.base import batched_puts
 from stockpipe.stream.consumer import Checkpoint
 from stockpipe.stream.local import LocalStream
 
@@ -87,12 +86,7 @@ def ingest_dataset(stream: LocalStream, seed: int, symbols: list[str], days: int
     sim = MarketSimulator(
         symbols, calendar.sessions_from(DATA_START, days), seed=seed, fault_rate=0.03
     )
-    n = 0
-    for batch in sim.batches():
-        for call in batched_puts(batch):
-            stream.put_records(call)
-            n += len(call)
-    return n
+    return stages.run_ingest(sim, stream).records
 
 
 def _table(lake_root: Path, table: Table) -> pa.Table:

@@ -109,10 +109,10 @@ def build_processed(
 
     from stockpipe.lake.local import LocalLake
     from stockpipe.processing.base import bars_file_schema, daily_file_schema
-    from stockpipe.processing.engine import SERIES_INDEX
     from stockpipe.processing.indicators import compute_daily
     from stockpipe.processing.sessions import settle_indicator_sessions
     from stockpipe.processing.store import PART_NAME, partition_dir, to_arrow
+    from stockpipe.processing.zone import SERIES_INDEX
 
     lake = LocalLake(root)
     # The engine's record of the indicator bars (every bar, the default), before any bars.

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -29,9 +28,7 @@ from stockpipe.processing.indicators import (
     compute_indicators,
     indicator_mask,
 )
-
-if TYPE_CHECKING:
-    from stockpipe.processing.engine import _Lakeside
+from stockpipe.processing.zone import ProcessedZone
 
 Series = tuple[str, str]
 # Columns `IndicatorState.can_resume_from` requires non-NULL: in the last stored row, and
@@ -96,7 +93,7 @@ class _Plan:
 
 
 def append_batch(
-    side: _Lakeside,
+    side: ProcessedZone,
     by_series: Mapping[Series, Mapping[datetime, list[CleanBar]]],
     dt_of: Mapping[datetime, str],
     stats: BatchStats,
@@ -133,7 +130,7 @@ def append_batch(
 
 
 def _plan(
-    side: _Lakeside,
+    side: ProcessedZone,
     series: Series,
     dt0: str,
     first_ts: datetime,
@@ -230,7 +227,7 @@ def _state(plan: _Plan) -> IndicatorState:
 
 
 def _append(
-    side: _Lakeside,
+    side: ProcessedZone,
     dt0: str,
     plans: list[_Plan],
     by_series: Mapping[Series, Mapping[datetime, list[CleanBar]]],
@@ -280,7 +277,7 @@ def _append(
 
 
 def _daily(
-    side: _Lakeside, dt0: str, plans: list[_Plan], new: pd.DataFrame, bounds: list[int]
+    side: ProcessedZone, dt0: str, plans: list[_Plan], new: pd.DataFrame, bounds: list[int]
 ) -> None:
     """engine's `compute_daily(ctx in dt0 + fresh, prev_close)` for every plan at once."""
     cols: dict[str, list[np.ndarray]] = {name: [] for name in (*_DAILY_IN, "session")}

@@ -75,11 +75,19 @@ def quarantine_file_schema() -> pa.Schema:
 
 
 Position = tuple[int, str]
+NO_POSITION: Position = (-1, "")  # before every arrival: a stored row without a position
 
 
 def position(shard_id: str, sequence_number: str) -> Position:
     """Arrival order: larger sequence number is later; across shards, shard id breaks ties."""
     return (seq_key(sequence_number), shard_id)
+
+
+def row_position(shard: object, seq: object) -> Position:
+    """`position` of a stored row's (shard, seq) cells; NO_POSITION if either is NULL."""
+    if not isinstance(shard, str) or not isinstance(seq, str):
+        return NO_POSITION
+    return position(shard, seq)
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,10 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from stockpipe import calendar
-from stockpipe.contract import BARS, SESSIONS
+from stockpipe.contract import SESSIONS
 from stockpipe.processing import _loops
-from stockpipe.processing.store import as_utc
 
 # The recursive periods live with the compiled loops, which bake them in as constants.
 FAST, SLOW, SIGNAL = _loops.FAST, _loops.SLOW, _loops.SIGNAL
@@ -145,11 +143,6 @@ class IndicatorState:
         return not any(pd.isna(ind[c]) for c in _INDICATOR_STATE)
 
 
-def session_dates(ts: pd.Series) -> pd.Series:
-    """Exchange-local session date (YYYY-MM-DD) of UTC bar times (calendar.session_dates)."""
-    return pd.Series(calendar.session_dates(ts), index=ts.index, dtype=object)
-
-
 def compute_indicators(
     frame: pd.DataFrame,
     state: IndicatorState | None = None,
@@ -251,27 +244,6 @@ def compute_indicators(
         session_low=s_low,
     )
     return result, new_state
-
-
-def compute_series(pdf: pd.DataFrame, sessions: Sequence[str] = SESSIONS) -> pd.DataFrame:
-    """pandas in, pandas out, for one whole (symbol, interval) series.
-
-    `pdf` holds the BARS input columns (symbol, interval, ts, open, high, low, close,
-    volume, source, ingest_shard, ingest_seq), one row per ts, in any order. Returns
-    exactly the BARS contract columns plus `dt`, sorted by ts.
-    """
-    frame = pdf.copy()
-    frame["ts"] = as_utc(frame["ts"])
-    frame = frame.sort_values("ts", kind="mergesort").reset_index(drop=True)
-    frame["dt"] = session_dates(frame["ts"])
-    frame["session"] = calendar.session_of(frame["ts"], str(frame["interval"].iat[0]))
-    for name in ("source", "ingest_shard", "ingest_seq"):
-        if name not in frame.columns:
-            frame[name] = None
-    values, _ = compute_indicators(frame, sessions=sessions)
-    for name in INDICATOR_COLUMNS:
-        frame[name] = values[name]
-    return frame[[*BARS.column_names, "dt"]]
 
 
 DAILY_COLUMNS = ("symbol", "interval", "dt", "open", "high", "low", "close", "volume", "vwap",

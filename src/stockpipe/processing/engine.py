@@ -27,6 +27,7 @@ from stockpipe.lake.base import Lake
 from stockpipe.processing.append import append_batch
 from stockpipe.processing.base import (
     NO_POSITION,
+    ORDINAL,
     BatchStats,
     CleanBar,
     QuarantineRow,
@@ -248,7 +249,7 @@ def _context(
         have += int(indicator_mask(rows["session"], sessions).sum())
         has_prev = has_prev or bool((rows["session"] == "regular").any())
         # `_n` <= 0: the series' first indicator bar (0), or a bar before it (-1).
-        n_min = rows["_n"].min()
+        n_min = rows[ORDINAL].min()
         reached_start = reached_start or bool(pd.notna(n_min) and int(n_min) <= 0)
     return pd.concat(parts, ignore_index=True).sort_values("ts", kind="mergesort")
 

@@ -6,9 +6,9 @@ Pushing 10-50 million bars through the stream would take hours on two cores, so:
   engine's on-disk format: one `part-0.parquet` per table and dt, sorted like the
   engine sorts, with the contract columns and the engine's hidden state columns
   (`bars_file_schema()`), daily rows from the engine's `compute_daily`, and the engine's
-  series index. Indicators come from `fast_indicators` (vectorised; equal to the
-  kernel's to rounding, checked in tests/bench) because the kernel's Python loop would
-  take hours for a year of 500 symbols. The stream metadata is synthetic: ingest_shard
+  series index. Indicators come from the engine's compiled kernel
+  (`compute_indicators`), one whole series at a time, so they are the engine's exactly
+  (checked in tests/bench). The stream metadata is synthetic: ingest_shard
   is the shard the symbol hashes to on a 4-shard stream, ingest_seq a running counter.
 - `raw_zone` writes raw-data/ with the archiver's own code (`RawArchiver.write`) from the
   simulator's real payloads, wrapped in stream records as the stream would number them
@@ -52,8 +52,9 @@ def _fresh(folder: Path) -> None:
 
 def processed_lake(n_symbols: int, n_sessions: int, start: date = workloads.YEAR_START) -> Path:
     """A lake root holding `n_symbols` x `n_sessions` sessions of processed 1-minute bars."""
-    # "-s": lakes with exchange sessions; a cache from an older build is not reused.
-    folder = harness.cache_path(f"processed-s-{n_symbols}x{n_sessions}-{start.isoformat()}")
+    # "-k": lakes with exchange sessions and the kernel's own indicators; a cache from an
+    # older build is not reused.
+    folder = harness.cache_path(f"processed-k-{n_symbols}x{n_sessions}-{start.isoformat()}")
     if not _ready(folder):
         _fresh(folder)
         build_processed(folder / "lake", n_symbols, n_sessions, start)
@@ -63,10 +64,10 @@ def processed_lake(n_symbols: int, n_sessions: int, start: date = workloads.YEAR
 
 def _series_frame(sym: str, days: list[date], shard: str, first_seq: int) -> Any:
     """One symbol's bars over `days`, with the engine's columns (indicators included)."""
-    import fast_indicators
     import numpy as np
     import pandas as pd
 
+    from stockpipe.processing.indicators import compute_indicators
     from stockpipe.sources.simulator import session_bars
 
     sessions = [session_bars(0, sym, day) for day in days]
@@ -96,7 +97,7 @@ def _series_frame(sym: str, days: list[date], shard: str, first_seq: int) -> Any
         "dt": np.repeat(np.array([s.day.isoformat() for s in sessions], dtype=object), lengths),
     }
     frame = pd.DataFrame(cols)
-    return pd.concat([frame, pd.DataFrame(fast_indicators.indicators(frame))], axis=1)
+    return pd.concat([frame, compute_indicators(frame)[0]], axis=1)
 
 
 def build_processed(
@@ -109,10 +110,10 @@ def build_processed(
 
     from stockpipe.lake.local import LocalLake
     from stockpipe.processing.base import bars_file_schema, daily_file_schema
-    from stockpipe.processing.engine import SERIES_INDEX
     from stockpipe.processing.indicators import compute_daily
     from stockpipe.processing.sessions import settle_indicator_sessions
     from stockpipe.processing.store import PART_NAME, partition_dir, to_arrow
+    from stockpipe.processing.zone import SERIES_INDEX
 
     lake = LocalLake(root)
     # The engine's record of the indicator bars (every bar, the default), before any bars.

@@ -158,6 +158,30 @@ def _d(name: str, description: str) -> Column:
 
 _DT = Column("dt", "string", "Exchange-local session date, YYYY-MM-DD (partition)", False)
 
+# Indicators run over the indicator bars (STOCKPIPE_INDICATOR_SESSIONS, every bar by
+# default) and are NULL on the others; the session values take in regular bars only.
+_INDICATORS = (
+    _d("change", "close - previous close in the series"),
+    _d("change_pct", "100 * change / previous close"),
+    _d("sma_5", "Simple moving average of close, 5 bars"),
+    _d("sma_20", "Simple moving average of close, 20 bars"),
+    _d("sma_50", "Simple moving average of close, 50 bars"),
+    _d("ema_12", "Exponential moving average of close, 12 bars (SMA seed)"),
+    _d("ema_26", "Exponential moving average of close, 26 bars (SMA seed)"),
+    _d("macd", "MACD line (12, 26)"),
+    _d("macd_signal", "MACD signal line (9)"),
+    _d("macd_hist", "MACD histogram: macd - macd_signal"),
+    _d("rsi_14", "Relative strength index, 14 bars, Wilder smoothing"),
+    _d("bb_upper", "Bollinger upper band (20, 2 population sigma)"),
+    _d("bb_middle", "Bollinger middle band (SMA 20)"),
+    _d("bb_lower", "Bollinger lower band (20, 2 population sigma)"),
+    _d("vwap", "Regular-session VWAP so far, from typical price (H+L+C)/3"),
+    _d("session_high", "Running high of the regular session so far"),
+    _d("session_low", "Running low of the regular session so far"),
+)
+# The bars columns the indicator kernel computes, in table order.
+INDICATOR_COLUMNS = tuple(c.name for c in _INDICATORS)
+
 BARS = Table(
     name="bars",
     description="Cleaned, deduplicated intraday bars with technical indicators",
@@ -179,25 +203,7 @@ BARS = Table(
             "Exchange session: pre, regular, post (NYSE calendar), or closed (no session)",
             False,
         ),
-        # Indicators run over the indicator bars (STOCKPIPE_INDICATOR_SESSIONS, every bar
-        # by default) and are NULL on the others.
-        _d("change", "close - previous close in the series"),
-        _d("change_pct", "100 * change / previous close"),
-        _d("sma_5", "Simple moving average of close, 5 bars"),
-        _d("sma_20", "Simple moving average of close, 20 bars"),
-        _d("sma_50", "Simple moving average of close, 50 bars"),
-        _d("ema_12", "Exponential moving average of close, 12 bars (SMA seed)"),
-        _d("ema_26", "Exponential moving average of close, 26 bars (SMA seed)"),
-        _d("macd", "MACD line (12, 26)"),
-        _d("macd_signal", "MACD signal line (9)"),
-        _d("macd_hist", "MACD histogram: macd - macd_signal"),
-        _d("rsi_14", "Relative strength index, 14 bars, Wilder smoothing"),
-        _d("bb_upper", "Bollinger upper band (20, 2 population sigma)"),
-        _d("bb_middle", "Bollinger middle band (SMA 20)"),
-        _d("bb_lower", "Bollinger lower band (20, 2 population sigma)"),
-        _d("vwap", "Regular-session VWAP so far, from typical price (H+L+C)/3"),
-        _d("session_high", "Running high of the regular session so far"),
-        _d("session_low", "Running low of the regular session so far"),
+        *_INDICATORS,
         Column("ingest_shard", "string", "Stream shard the winning record came from"),
         Column("ingest_seq", "string", "Stream sequence number of the winning record"),
     ),

@@ -11,7 +11,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from stockpipe import calendar
+from stockpipe.contract import BARS
 from stockpipe.lake.local import LocalLake
+from stockpipe.processing.engine import Processor
 from stockpipe.records import Bar
 from stockpipe.sources.simulator import MarketSimulator
 from stockpipe.stream.base import StreamRecord
@@ -50,6 +52,27 @@ def read_table(lake: LocalLake, prefix: str) -> pd.DataFrame:
         frame["dt"] = path.split("/")[-2][3:]
         frames.append(frame)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def processed_series(lake: LocalLake, raw: pd.DataFrame) -> pd.DataFrame:
+    """`raw` (rows of random_series) through the engine, one stream record per row in row
+    order, all in one batch; the bars table read back file by file (dt order)."""
+    bars = [
+        Bar(
+            r.symbol,
+            r.interval,
+            r.ts.to_pydatetime(),
+            float(r.open),
+            float(r.high),
+            float(r.low),
+            float(r.close),
+            int(r.volume),
+            r.source,
+        )  # fmt: skip
+        for r in raw.itertuples(index=False)
+    ]
+    Processor(lake).process([bar_record(bar, seq) for seq, bar in enumerate(bars, start=1)])
+    return read_table(lake, BARS.prefix)
 
 
 def snapshot(lake: LocalLake) -> dict[str, bytes]:

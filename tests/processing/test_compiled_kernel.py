@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from processing_factories import random_series
 
+from stockpipe import calendar
 from stockpipe.processing.indicators import (
     BB_DEV,
     BB_PERIOD,
@@ -30,7 +31,6 @@ from stockpipe.processing.indicators import (
     STATE_COLUMNS,
     IndicatorState,
     compute_indicators,
-    session_dates,
 )
 
 _TA_EPSILON = 1e-8
@@ -201,7 +201,7 @@ def assert_bit_identical(
 
 def series(seed: int, n: int) -> pd.DataFrame:
     frame = random_series(seed, n)
-    frame["dt"] = session_dates(frame["ts"])
+    frame["dt"] = calendar.session_dates(frame["ts"])
     # The reference predates exchange sessions: its session values take in every bar of a
     # day, which is the kernel's behaviour when every bar is a regular-session bar.
     frame["session"] = "regular"

@@ -6,15 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import talib
-from processing_factories import random_series
+from processing_factories import processed_series, random_series
 
 from stockpipe.calendar import session_of
 from stockpipe.contract import BARS
+from stockpipe.lake.local import LocalLake
+from stockpipe.processing.base import HIDDEN_NAMES
 from stockpipe.processing.indicators import (
     IndicatorState,
     compute_daily,
     compute_indicators,
-    compute_series,
 )
 
 REL = 1e-9
@@ -28,8 +29,8 @@ def assert_matches(ours: pd.Series, ref: np.ndarray, name: str) -> None:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3], ids=["seed1", "seed2", "seed3"])
-def test_indicators_match_talib(seed: int) -> None:
-    frame = compute_series(random_series(seed))
+def test_indicators_match_talib(lake: LocalLake, seed: int) -> None:
+    frame = processed_series(lake, random_series(seed))
     close = frame["close"].to_numpy(dtype=float)
     assert_matches(frame["sma_5"], talib.SMA(close, 5), "sma_5")
     assert_matches(frame["sma_20"], talib.SMA(close, 20), "sma_20")
@@ -47,8 +48,8 @@ def test_indicators_match_talib(seed: int) -> None:
     assert_matches(frame["bb_lower"], lower, "bb_lower")
 
 
-def test_lookback_rows_are_null() -> None:
-    frame = compute_series(random_series(7, 60))
+def test_lookback_rows_are_null(lake: LocalLake) -> None:
+    frame = processed_series(lake, random_series(7, 60))
     first_value = {
         "change": 1, "change_pct": 1, "sma_5": 4, "sma_20": 19, "sma_50": 49, "ema_12": 11,
         "ema_26": 25, "macd": 33, "macd_signal": 33, "macd_hist": 33, "rsi_14": 14,
@@ -59,9 +60,9 @@ def test_lookback_rows_are_null() -> None:
         assert frame[name].iloc[first:].notna().all(), name
 
 
-def test_change_and_session_values() -> None:
+def test_change_and_session_values(lake: LocalLake) -> None:
     raw = random_series(11, 800)
-    frame = compute_series(raw)
+    frame = processed_series(lake, raw)
     close = raw["close"].to_numpy()
     np.testing.assert_allclose(frame["change"].iloc[1:], np.diff(close), rtol=REL)
     np.testing.assert_allclose(
@@ -78,9 +79,10 @@ def test_change_and_session_values() -> None:
     np.testing.assert_array_equal(frame["session_low"], raw["low"].groupby(session).cummin())
 
 
-def test_compute_series_returns_contract_columns_plus_dt() -> None:
-    frame = compute_series(random_series(5, 100).sample(frac=1, random_state=1))
-    assert list(frame.columns) == [*BARS.column_names, "dt"]
+def test_bars_arriving_shuffled_are_stored_in_ts_order(lake: LocalLake) -> None:
+    frame = processed_series(lake, random_series(5, 100).sample(frac=1, random_state=1))
+    # The file: the contract columns, then the hidden state (dt is the partition).
+    assert list(frame.columns) == [*BARS.column_names, *HIDDEN_NAMES, "dt"]
     assert frame["ts"].is_monotonic_increasing
     assert set(frame["dt"]) == {"2026-03-02"}
 
@@ -110,8 +112,8 @@ def test_resuming_too_early_is_refused() -> None:
     assert not IndicatorState.can_resume_from(compute_indicators(frame.iloc[:20])[0])
 
 
-def test_daily_against_pandas() -> None:
-    frame = compute_series(random_series(4, 2000))
+def test_daily_against_pandas(lake: LocalLake) -> None:
+    frame = processed_series(lake, random_series(4, 2000))
     daily = compute_daily(frame)
     # Monday 2026-03-02 to Friday 03-06 hold 390 regular bars each (14:30-21:00 UTC is
     # 09:30-16:00 EST); the last 50 bars fall on Saturday 03-07, which makes no row.

@@ -40,8 +40,8 @@ class ExpireReport:
 
 def compact(lake: Lake, now: datetime | None = None, dry_run: bool = False) -> CompactReport:
     """Merge the small files of every processed partition and of every closed raw hour."""
-    from stockpipe.processing.engine import processed_partitions
     from stockpipe.processing.store import PART_NAME
+    from stockpipe.processing.zone import processed_partitions
 
     report = CompactReport()
     for name, parts in processed_partitions(lake).items():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from stockpipe.processing.base import BatchStats, CleanBar, QuarantineRow
 from stockpipe.processing.cleaning import clean, clean_batch
-from stockpipe.processing.indicators import compute_daily, compute_indicators, compute_series
+from stockpipe.processing.indicators import compute_daily, compute_indicators
 
 __all__ = [
     "BatchStats",
@@ -14,5 +14,4 @@ __all__ = [
     "clean_batch",
     "compute_daily",
     "compute_indicators",
-    "compute_series",
 ]

@@ -42,9 +42,8 @@ RECURSIVE_ROWS = (
     "_cum_pv",
     "_cum_vol",
 )
-# Slots of the `carry` array: the recursive state going in and coming out.
-CARRY = ("prev", "ema_12", "ema_26", "ema_fast", "macd_signal", "avg_gain", "avg_loss",
-         "cum_pv", "cum_vol", "session_high", "session_low")  # fmt: skip
+# The `carry` array (the recursive state going in and coming out) has the slots of
+# indicators.CARRY: the previous close, then base.STATE_SLOTS in order.
 
 
 def _compile(fn: Callable[..., Any], **options: Any) -> Any:

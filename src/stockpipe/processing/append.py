@@ -14,13 +14,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from stockpipe import calendar
-from stockpipe.processing.base import BatchStats, CleanBar
+from stockpipe.processing.base import (
+    NEEDED_ON_INDICATOR,
+    NEEDED_ON_LAST,
+    ORDINAL,
+    STATE_SLOTS,
+    BatchStats,
+    CleanBar,
+)
 from stockpipe.processing.frames import bars_frame
 from stockpipe.processing.indicators import (
     CONTEXT,
@@ -28,16 +34,11 @@ from stockpipe.processing.indicators import (
     IndicatorState,
     compute_indicators,
     indicator_mask,
+    session_totals,
 )
-
-if TYPE_CHECKING:
-    from stockpipe.processing.engine import _Lakeside
+from stockpipe.processing.zone import ProcessedZone
 
 Series = tuple[str, str]
-# Columns `IndicatorState.can_resume_from` requires non-NULL: in the last stored row, and
-# in the last stored indicator bar.
-_NEEDED_LAST = ("_n", "_cum_pv", "_cum_vol")
-_NEEDED_IND = ("ema_12", "ema_26", "macd_signal", "_ema_fast", "_avg_gain", "_avg_loss")
 _DAILY_IN = ("open", "high", "low", "close", "volume", "vwap")
 
 
@@ -96,7 +97,7 @@ class _Plan:
 
 
 def append_batch(
-    side: _Lakeside,
+    side: ProcessedZone,
     by_series: Mapping[Series, Mapping[datetime, list[CleanBar]]],
     dt_of: Mapping[datetime, str],
     stats: BatchStats,
@@ -133,7 +134,7 @@ def append_batch(
 
 
 def _plan(
-    side: _Lakeside,
+    side: ProcessedZone,
     series: Series,
     dt0: str,
     first_ts: datetime,
@@ -170,7 +171,7 @@ def _plan(
             session = v.col("session")[rows]
             have += int(indicator_mask(session, sessions).sum())
             has_prev = has_prev or bool((session == "regular").any())
-            n = v.col("_n")[rows]
+            n = v.col(ORDINAL)[rows]
             if np.isnan(n).all():
                 return None  # int() of a NULL minimum: left to the general path
             reached_start = reached_start or int(np.nanmin(n)) <= 0
@@ -181,14 +182,14 @@ def _plan(
         return None  # stored rows out of session order: let the general path sort them
     _dt, last_view, last_rows = parts[-1]
     last = last_rows[-1]
-    if any(np.isnan(last_view.col(c)[last]) for c in _NEEDED_LAST):
+    if any(np.isnan(last_view.col(c)[last]) for c in NEEDED_ON_LAST):
         return None
-    n_last = int(last_view.col("_n")[last])
+    n_last = int(last_view.col(ORDINAL)[last])
     use = np.concatenate([indicator_mask(v.col("session")[r], sessions) for _, v, r in parts])
     if n_last < SEEDED_AT or int(use.sum()) < min(n_last + 1, CONTEXT):
         return None
     ind_view, ind = _last_indicator_bar(parts, use)
-    if any(np.isnan(ind_view.col(c)[ind]) for c in _NEEDED_IND):
+    if any(np.isnan(ind_view.col(c)[ind]) for c in NEEDED_ON_INDICATOR):
         return None
     return _Plan(series, parts, use)
 
@@ -209,28 +210,22 @@ def _state(plan: _Plan) -> IndicatorState:
     """`IndicatorState.from_rows` of the plan's context rows, from the arrays."""
     dt, v, rows = plan.parts[-1]
     last = rows[-1]
-    n = int(v.col("_n")[last]) + 1
+    n = int(v.col(ORDINAL)[last]) + 1
     closes = np.concatenate([pv.col("close")[r] for _, pv, r in plan.parts])[plan.use]
     iv, ind = _last_indicator_bar(plan.parts, plan.use)
-    return IndicatorState(
-        n=n,
-        closes=tuple(float(c) for c in closes[-min(n, CONTEXT) :]),
-        ema_12=float(iv.col("ema_12")[ind]),
-        ema_26=float(iv.col("ema_26")[ind]),
-        ema_fast=float(iv.col("_ema_fast")[ind]),
-        macd_signal=float(iv.col("macd_signal")[ind]),
-        avg_gain=float(iv.col("_avg_gain")[ind]),
-        avg_loss=float(iv.col("_avg_loss")[ind]),
-        dt=dt,
-        cum_pv=float(v.col("_cum_pv")[last]),
-        cum_vol=float(v.col("_cum_vol")[last]),
-        session_high=float(v.col("session_high")[last]),
-        session_low=float(v.col("session_low")[last]),
+    return IndicatorState.of(
+        n,
+        tuple(float(c) for c in closes[-min(n, CONTEXT) :]),
+        dt,
+        (
+            v.col(slot.column)[last] if slot.every_bar else iv.col(slot.column)[ind]
+            for slot in STATE_SLOTS
+        ),
     )
 
 
 def _append(
-    side: _Lakeside,
+    side: ProcessedZone,
     dt0: str,
     plans: list[_Plan],
     by_series: Mapping[Series, Mapping[datetime, list[CleanBar]]],
@@ -280,7 +275,7 @@ def _append(
 
 
 def _daily(
-    side: _Lakeside, dt0: str, plans: list[_Plan], new: pd.DataFrame, bounds: list[int]
+    side: ProcessedZone, dt0: str, plans: list[_Plan], new: pd.DataFrame, bounds: list[int]
 ) -> None:
     """engine's `compute_daily(ctx in dt0 + fresh, prev_close)` for every plan at once."""
     cols: dict[str, list[np.ndarray]] = {name: [] for name in (*_DAILY_IN, "session")}
@@ -303,31 +298,18 @@ def _daily(
     # Stored rows of a group precede its new ones and each part is in ts order, so
     # first/last below see each session's bars in time order, as compute_daily does.
     rows = pd.DataFrame({name: np.concatenate(parts) for name, parts in cols.items()})
-    rows["g"] = np.concatenate(group)
-    volume = rows["volume"].astype("int64")
-    extended = {
-        name: volume[rows["session"] == name].groupby(rows["g"]).sum() for name in ("pre", "post")
-    }
-    grouped = rows[rows["session"] == "regular"].groupby("g", sort=True)
-    have = grouped["close"].size().index.to_numpy()  # plans with a regular bar in dt0
-    close = grouped["close"].last().to_numpy()
+    totals = session_totals(rows, pd.Series(np.concatenate(group)))
+    have = totals.index.to_numpy()  # plans with a regular bar in dt0
+    close = totals["close"].to_numpy()
     change = close - prev_close[have]
     daily = pd.DataFrame(
         {
             "dt": dt0,
             "symbol": [plans[g].series[0] for g in have],
             "interval": [plans[g].series[1] for g in have],
-            "open": grouped["open"].first().to_numpy(),
-            "high": grouped["high"].max().to_numpy(),
-            "low": grouped["low"].min().to_numpy(),
-            "close": close,
-            "volume": grouped["volume"].sum().astype("int64").to_numpy(),
-            "vwap": grouped["vwap"].last().to_numpy(),
-            "bar_count": grouped["close"].size().astype("int64").to_numpy(),
+            **{name: totals[name].to_numpy() for name in totals.columns},
             "change": change,
             "change_pct": 100.0 * change / prev_close[have],
-            "pre_volume": extended["pre"].reindex(have, fill_value=0).astype("int64").to_numpy(),
-            "post_volume": extended["post"].reindex(have, fill_value=0).astype("int64").to_numpy(),
         }
     )
     frame = side.daily.get(dt0)

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 
-from stockpipe.contract import BARS, DAILY, QUARANTINE
+from stockpipe.contract import BARS, DAILY, INDICATOR_COLUMNS, QUARANTINE
 from stockpipe.stream.base import seq_key
 
 # Reason codes of the quarantine table, in the order the checks run.
@@ -40,19 +40,56 @@ REASONS = (
     "negative_volume",
 )
 
-# Hidden columns stored after the contract columns of every bars file. They carry the
-# recursive state (EMA, Wilder averages, session sums) so a later batch can resume
-# exactly at any bar. Readers select contract columns by name and never see them.
+
+class StateSlot(NamedTuple):
+    """One number of the recursive indicator state, the kernel's carry between bars.
+
+    `name` is its `IndicatorState` field and slot of the compiled loop's carry; `column`
+    the bars column that stores it. An indicator-bar slot is stored on indicator bars
+    only (NULL on the others), so a series resumes from its last indicator bar; an
+    every-bar slot from its last bar. A `nullable` slot may be NULL in a resumable state.
+    """
+
+    name: str
+    column: str
+    every_bar: bool
+    start: float  # its value before a series' first bar
+    nullable: bool = False
+
+
+_NAN = float("nan")
+# THE state layout, in the order of the compiled loop's carry (after the previous close).
+# The rest of a state: the ordinal (`_n` of the last bar + 1), the closes of the last
+# CONTEXT indicator bars (their `close`) and the session date of the last bar (`dt`).
+STATE_SLOTS = (
+    StateSlot("ema_12", "ema_12", every_bar=False, start=_NAN),
+    StateSlot("ema_26", "ema_26", every_bar=False, start=_NAN),
+    StateSlot("ema_fast", "_ema_fast", every_bar=False, start=_NAN),  # MACD's fast EMA
+    StateSlot("macd_signal", "macd_signal", every_bar=False, start=_NAN),
+    StateSlot("avg_gain", "_avg_gain", every_bar=False, start=_NAN),  # RSI Wilder averages
+    StateSlot("avg_loss", "_avg_loss", every_bar=False, start=_NAN),
+    StateSlot("cum_pv", "_cum_pv", every_bar=True, start=0.0),  # the day's regular-session
+    StateSlot("cum_vol", "_cum_vol", every_bar=True, start=0.0),  # sums for VWAP
+    # NULL until the day's first regular bar.
+    StateSlot("session_high", "session_high", every_bar=True, start=_NAN, nullable=True),
+    StateSlot("session_low", "session_low", every_bar=True, start=_NAN, nullable=True),
+)
+# Ordinal of the last indicator bar up to a bar in its (symbol, interval) series (-1
+# before the first); with the default choice (every bar), the bar's own ordinal.
+ORDINAL = "_n"
+# The state columns the kernel returns besides INDICATOR_COLUMNS: stored hidden.
+STATE_COLUMNS = (ORDINAL, *(s.column for s in STATE_SLOTS if s.column not in INDICATOR_COLUMNS))
+# Columns a resumable state needs non-NULL: in the last bar, and in the last indicator bar.
+NEEDED_ON_LAST = (ORDINAL, *(s.column for s in STATE_SLOTS if s.every_bar and not s.nullable))
+NEEDED_ON_INDICATOR = tuple(s.column for s in STATE_SLOTS if not s.every_bar)
+
+# Hidden columns stored after the contract columns of every bars file: the state columns,
+# so a later batch can resume exactly at any bar, and the earliest-arrived version of the
+# key, for counting. Readers select contract columns by name and never see them.
 HIDDEN_BAR_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
-    # Ordinal of the last indicator bar up to this one in its (symbol, interval) series
-    # (-1 before the first); with the default choice (every bar), the bar's own ordinal.
-    ("_n", pa.int64()),
-    ("_ema_fast", pa.float64()),  # MACD's fast EMA (seed window ends with the slow one's)
-    ("_avg_gain", pa.float64()),  # RSI Wilder averages
-    ("_avg_loss", pa.float64()),
-    ("_cum_pv", pa.float64()),  # the day's regular-session sums for VWAP
-    ("_cum_vol", pa.float64()),
-    ("_created_shard", pa.string()),  # earliest-arrived version of the key: for counting
+    (ORDINAL, pa.int64()),
+    *((name, pa.float64()) for name in STATE_COLUMNS[1:]),
+    ("_created_shard", pa.string()),
     ("_created_seq", pa.string()),
 )
 HIDDEN_NAMES = tuple(name for name, _ in HIDDEN_BAR_COLUMNS)
@@ -75,11 +112,19 @@ def quarantine_file_schema() -> pa.Schema:
 
 
 Position = tuple[int, str]
+NO_POSITION: Position = (-1, "")  # before every arrival: a stored row without a position
 
 
 def position(shard_id: str, sequence_number: str) -> Position:
     """Arrival order: larger sequence number is later; across shards, shard id breaks ties."""
     return (seq_key(sequence_number), shard_id)
+
+
+def row_position(shard: object, seq: object) -> Position:
+    """`position` of a stored row's (shard, seq) cells; NO_POSITION if either is NULL."""
+    if not isinstance(shard, str) or not isinstance(seq, str):
+        return NO_POSITION
+    return position(shard, seq)
 
 
 @dataclass(frozen=True, slots=True)

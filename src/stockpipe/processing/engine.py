@@ -13,15 +13,12 @@ replay still sees them as new and recomputes everything after them.
 
 from __future__ import annotations
 
-import io
-import json
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from stockpipe import calendar
 from stockpipe.contract import BARS, DAILY, QUARANTINE
@@ -29,14 +26,13 @@ from stockpipe.lake.archive import iter_raw
 from stockpipe.lake.base import Lake
 from stockpipe.processing.append import append_batch
 from stockpipe.processing.base import (
+    NO_POSITION,
+    ORDINAL,
     BatchStats,
     CleanBar,
-    Position,
     QuarantineRow,
-    bars_file_schema,
-    daily_file_schema,
     position,
-    quarantine_file_schema,
+    row_position,
 )
 from stockpipe.processing.cleaning import clean_batch
 from stockpipe.processing.frames import bars_frame
@@ -50,153 +46,14 @@ from stockpipe.processing.indicators import (
     indicator_mask,
 )
 from stockpipe.processing.sessions import RECORD, settle_indicator_sessions
-from stockpipe.processing.store import PartitionSet, as_utc, list_partitions
-from stockpipe.stream.base import StreamRecord, seq_key
+from stockpipe.processing.store import as_utc
+from stockpipe.processing.zone import SERIES_INDEX, ProcessedZone
+from stockpipe.stream.base import StreamRecord
 
-# Which dts each series spans, so a batch never scans history to find a series' rows.
-# Written before the data files and only ever widened, so after a crash it may name a
-# dt that holds no rows of the series yet (harmless), never miss one that does.
-SERIES_INDEX = "_state/processing/series.json"
 _BASE = ("symbol", "interval", "ts", "open", "high", "low", "close", "volume", "source")
-_NO_POS: Position = (-1, "")
 
 Series = tuple[str, str]
 _session_dates = calendar.session_dates
-
-
-def _sort_bars(df: pd.DataFrame) -> pd.DataFrame:
-    return df.sort_values(["symbol", "interval", "ts"], kind="mergesort")
-
-
-def _sort_daily(df: pd.DataFrame) -> pd.DataFrame:
-    return df.sort_values(["symbol", "interval"], kind="mergesort")
-
-
-def _sort_quarantine(df: pd.DataFrame) -> pd.DataFrame:
-    order = sorted(
-        range(len(df)),
-        key=lambda i: (df["shard_id"].iat[i], seq_key(df["sequence_number"].iat[i])),
-    )
-    return df.iloc[order]
-
-
-def _row_pos(shard: object, seq: object) -> Position:
-    if not isinstance(shard, str) or not isinstance(seq, str):
-        return _NO_POS
-    return position(shard, seq)
-
-
-def _dedupe_bars(df: pd.DataFrame) -> pd.DataFrame:
-    """Several files in one partition: keep the last-arrived version of each key."""
-    ranks = [_row_pos(s, q) for s, q in zip(df["ingest_shard"], df["ingest_seq"], strict=True)]
-    order = sorted(range(len(df)), key=lambda i: ranks[i])
-    return df.iloc[order].drop_duplicates(["symbol", "interval", "ts"], keep="last")
-
-
-class _Lakeside:
-    """One batch's view of the processed zone: partitions loaded once, written once."""
-
-    def __init__(self, lake: Lake) -> None:
-        self.lake = lake
-        self.bars = PartitionSet(lake, BARS.prefix, bars_file_schema(), _sort_bars, _dedupe_bars)
-        self.daily = PartitionSet(
-            lake,
-            DAILY.prefix,
-            daily_file_schema(),
-            _sort_daily,
-            lambda df: df.drop_duplicates(["symbol", "interval"], keep="last"),
-        )
-        self.quarantine = PartitionSet(
-            lake,
-            QUARANTINE.prefix,
-            quarantine_file_schema(),
-            _sort_quarantine,
-            lambda df: df.drop_duplicates(["shard_id", "sequence_number"]),
-        )
-        self.index = self._load_index()
-        self.index_dirty = False
-        # Bars partitions split by series once, so a series' rows are a dict lookup, not
-        # a mask over the whole day; dirty ones are reassembled for the write at flush.
-        self._split: dict[str, dict[Series, pd.DataFrame]] = {}
-        self._no_rows: dict[str, pd.DataFrame] = {}
-        self._split_dirty: set[str] = set()
-
-    def _load_index(self) -> dict[str, list[str]]:
-        try:
-            return dict(json.loads(self.lake.read_bytes(SERIES_INDEX)))
-        except FileNotFoundError:
-            return index_from_bars(self.lake)
-
-    def span(self, series: Series) -> tuple[str, str] | None:
-        found = self.index.get(f"{series[0]}|{series[1]}")
-        return (found[0], found[1]) if found else None
-
-    def widen(self, series: Series, first: str, last: str) -> None:
-        key = f"{series[0]}|{series[1]}"
-        old = self.index.get(key)
-        new = [min(first, old[0]), max(last, old[1])] if old else [first, last]
-        if new != old:
-            self.index[key] = new
-            self.index_dirty = True
-
-    def _series_rows(self, dt: str) -> dict[Series, pd.DataFrame]:
-        split = self._split.get(dt)
-        if split is None:
-            frame = self.bars.get(dt)
-            split = {}
-            if len(frame):
-                grouped = frame.groupby(["symbol", "interval"], sort=False, dropna=False)
-                for key, part in grouped:
-                    split[(key[0], key[1])] = part
-            self._split[dt] = split
-            self._no_rows[dt] = frame.iloc[:0]
-        return split
-
-    def rows(self, dt: str, series: Series) -> pd.DataFrame:
-        found = self._series_rows(dt).get(series)
-        return found if found is not None else self._no_rows[dt]
-
-    def put_rows(self, dt: str, series: Series, rows: pd.DataFrame) -> None:
-        """Replace every row of `series` in bars partition `dt` (written at flush)."""
-        self._series_rows(dt)[series] = rows
-        self._split_dirty.add(dt)
-
-    def _stage_bars(self) -> None:
-        # The file is sorted by (symbol, interval, ts) at flush, so the order in which
-        # the series are put back together here does not show in it.
-        for dt in sorted(self._split_dirty):
-            parts = [p for p in self._split[dt].values() if len(p)]
-            frame = pd.concat(parts, ignore_index=True) if parts else self._no_rows[dt]
-            self.bars.put(dt, frame)
-        self._split_dirty.clear()
-
-    def flush(self) -> None:
-        self._stage_bars()
-        self.quarantine.flush()
-        if self.index_dirty:
-            doc = dict(sorted(self.index.items()))
-            self.lake.write_bytes(SERIES_INDEX, json.dumps(doc, indent=0).encode())
-        self.daily.flush()
-        self.bars.flush(descending=True)
-
-
-def index_from_bars(lake: Lake) -> dict[str, list[str]]:
-    """The series index rebuilt from the bars files (a lake without one, or written by
-    another engine). Daily cannot stand in: weekend and holiday bars have no daily row."""
-    index: dict[str, list[str]] = {}
-    for dt, paths in sorted(list_partitions(lake, BARS.prefix).items()):
-        for path in paths:
-            table = pq.read_table(io.BytesIO(lake.read_bytes(path)), columns=["symbol", "interval"])
-            for pair in table.group_by(["symbol", "interval"]).aggregate([]).to_pylist():
-                span = index.setdefault(f"{pair['symbol']}|{pair['interval']}", [dt, dt])
-                span[0], span[1] = min(span[0], dt), max(span[1], dt)
-    return index
-
-
-def processed_partitions(lake: Lake) -> dict[str, PartitionSet]:
-    """The bars, daily and quarantine partition sets, with their sort and dedupe rules."""
-    side = _Lakeside(lake)
-    return {"bars": side.bars, "daily": side.daily, "quarantine": side.quarantine}
 
 
 class Processor:
@@ -236,7 +93,7 @@ class Processor:
         bars, rejected = clean_batch(records)
         stats = BatchStats(read=len(records), quarantined=len(rejected))
         stats.reasons = dict(sorted(Counter(r.reason for r in rejected).items()))
-        side = _Lakeside(self.lake)
+        side = ProcessedZone(self.lake)
         _add_quarantine(side, rejected)
         by_series: dict[Series, dict[datetime, list[CleanBar]]] = defaultdict(
             lambda: defaultdict(list)
@@ -258,7 +115,7 @@ class Processor:
         return stats
 
 
-def _add_quarantine(side: _Lakeside, rejected: Iterable[QuarantineRow]) -> None:
+def _add_quarantine(side: ProcessedZone, rejected: Iterable[QuarantineRow]) -> None:
     by_dt: dict[str, list[QuarantineRow]] = defaultdict(list)
     for row in rejected:
         by_dt[f"{row.arrival_ts.astimezone(UTC):%Y-%m-%d}"].append(row)
@@ -284,7 +141,7 @@ def _add_quarantine(side: _Lakeside, rejected: Iterable[QuarantineRow]) -> None:
 
 
 def _merge(
-    side: _Lakeside,
+    side: ProcessedZone,
     series: Series,
     versions: dict[datetime, list[CleanBar]],
     stats: BatchStats,
@@ -318,11 +175,11 @@ def _merge(
         winner: dict[str, object] | None = None
         creator = (cands[0].shard_id, cands[0].sequence_number)
         st = stored.iloc[row]
-        won = _row_pos(st["ingest_shard"], st["ingest_seq"])
+        won = row_position(st["ingest_shard"], st["ingest_seq"])
         was = (st["_created_shard"], st["_created_seq"])
-        if _row_pos(*was) == _NO_POS:
+        if row_position(*was) == NO_POSITION:
             was = (st["ingest_shard"], st["ingest_seq"])
-        first = _row_pos(*was)
+        first = row_position(*was)
         # A version whose position is the stored creator is that same record replayed
         # after a crash: it was counted as kept the first time.
         for cand in cands:
@@ -370,7 +227,7 @@ def _bar_row(bar: CleanBar) -> dict[str, object]:
 
 
 def _context(
-    side: _Lakeside, series: Series, dt0: str, t0: pd.Timestamp, sessions: Sequence[str]
+    side: ProcessedZone, series: Series, dt0: str, t0: pd.Timestamp, sessions: Sequence[str]
 ) -> pd.DataFrame:
     """Stored rows of the series before t0: enough to resume the kernel (>= CONTEXT
     indicator bars with state, or back to the first one) and to know the previous
@@ -392,13 +249,13 @@ def _context(
         have += int(indicator_mask(rows["session"], sessions).sum())
         has_prev = has_prev or bool((rows["session"] == "regular").any())
         # `_n` <= 0: the series' first indicator bar (0), or a bar before it (-1).
-        n_min = rows["_n"].min()
+        n_min = rows[ORDINAL].min()
         reached_start = reached_start or bool(pd.notna(n_min) and int(n_min) <= 0)
     return pd.concat(parts, ignore_index=True).sort_values("ts", kind="mergesort")
 
 
 def _recompute(
-    side: _Lakeside, series: Series, changed: pd.DataFrame, sessions: Sequence[str]
+    side: ProcessedZone, series: Series, changed: pd.DataFrame, sessions: Sequence[str]
 ) -> None:
     """Recompute a series from its earliest changed bar to its end; stage the partitions."""
     t0 = changed["ts"].min()

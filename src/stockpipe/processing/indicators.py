@@ -25,16 +25,23 @@ one pass over the whole series: the incremental engine relies on this.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from stockpipe import calendar
-from stockpipe.contract import BARS, SESSIONS
+from stockpipe.contract import DAILY, INDICATOR_COLUMNS, SESSIONS
 from stockpipe.processing import _loops
-from stockpipe.processing.store import as_utc
+from stockpipe.processing.base import (
+    NEEDED_ON_INDICATOR,
+    NEEDED_ON_LAST,
+    ORDINAL,
+    STATE_COLUMNS,
+    STATE_SLOTS,
+    StateSlot,
+)
 
 # The recursive periods live with the compiled loops, which bake them in as constants.
 FAST, SLOW, SIGNAL = _loops.FAST, _loops.SLOW, _loops.SIGNAL
@@ -46,29 +53,8 @@ CONTEXT = max(SMA_PERIODS) - 1
 # Ordinal at which every recursive indicator has been seeded (MACD's signal line).
 SEEDED_AT = _loops.SEEDED_AT
 
-INDICATOR_COLUMNS = (
-    "change",
-    "change_pct",
-    "sma_5",
-    "sma_20",
-    "sma_50",
-    "ema_12",
-    "ema_26",
-    "macd",
-    "macd_signal",
-    "macd_hist",
-    "rsi_14",
-    "bb_upper",
-    "bb_middle",
-    "bb_lower",
-    "vwap",
-    "session_high",
-    "session_low",
-)
-STATE_COLUMNS = ("_n", "_ema_fast", "_avg_gain", "_avg_loss", "_cum_pv", "_cum_vol")
-# State an indicator bar carries (NULL on the others) and state every bar carries.
-_INDICATOR_STATE = ("ema_12", "ema_26", "macd_signal", "_ema_fast", "_avg_gain", "_avg_loss")
-_SESSION_STATE = ("_n", "_cum_pv", "_cum_vol")
+# The carry of the compiled loops: the previous indicator close, then the state slots.
+CARRY = ("prev", *(slot.name for slot in STATE_SLOTS))
 
 
 def indicator_mask(session: pd.Series | np.ndarray, sessions: Sequence[str]) -> np.ndarray:
@@ -84,7 +70,8 @@ class IndicatorState:
     """Everything needed to continue a series after its last bar (ordinal n - 1).
 
     Only states with n > SEEDED_AT can resume; earlier series are recomputed from their
-    first bar instead, which costs at most SEEDED_AT bars.
+    first bar instead, which costs at most SEEDED_AT bars. The float fields between
+    `closes` and the end are base.STATE_SLOTS (tests check the two agree).
     """
 
     n: int  # bars seen
@@ -102,33 +89,40 @@ class IndicatorState:
     session_low: float
 
     @classmethod
+    def of(
+        cls, n: int, closes: tuple[float, ...], dt: str, slots: Iterable[float]
+    ) -> IndicatorState:
+        """The state from its ordinal, closes, session date and STATE_SLOTS values."""
+        values: dict[str, Any] = {
+            slot.name: float(v) for slot, v in zip(STATE_SLOTS, slots, strict=True)
+        }
+        return cls(n=n, closes=closes, dt=dt, **values)
+
+    @classmethod
     def from_rows(cls, rows: pd.DataFrame, sessions: Sequence[str] = SESSIONS) -> IndicatorState:
         """The state after the last of `rows` (a computed series tail with state columns)."""
         last = rows.iloc[-1]
         # `_n` of any bar is the ordinal of the last indicator bar up to it (-1: none yet).
-        n = int(last["_n"]) + 1
+        n = int(last[ORDINAL]) + 1
         use = indicator_mask(rows["session"], sessions)
         closes = rows["close"].to_numpy()[use]
         ind = rows[use].iloc[-1] if use.any() else None
 
-        def value(name: str) -> float:
-            return float(ind[name]) if ind is not None else math.nan
+        def value(slot: StateSlot) -> float:
+            if slot.every_bar:
+                return float(last[slot.column])
+            return float(ind[slot.column]) if ind is not None else math.nan
 
-        return cls(
-            n=n,
-            closes=tuple(float(c) for c in closes[-min(n, CONTEXT) :]) if n else (),
-            ema_12=value("ema_12"),
-            ema_26=value("ema_26"),
-            ema_fast=value("_ema_fast"),
-            macd_signal=value("macd_signal"),
-            avg_gain=value("_avg_gain"),
-            avg_loss=value("_avg_loss"),
-            dt=str(last["dt"]),
-            cum_pv=float(last["_cum_pv"]),
-            cum_vol=float(last["_cum_vol"]),
-            session_high=float(last["session_high"]),
-            session_low=float(last["session_low"]),
+        return cls.of(
+            n,
+            tuple(float(c) for c in closes[-min(n, CONTEXT) :]) if n else (),
+            str(last["dt"]),
+            (value(slot) for slot in STATE_SLOTS),
         )
+
+    def carry(self) -> np.ndarray:
+        """The compiled loops' carry (CARRY) that continues this state."""
+        return np.array([self.closes[-1], *(getattr(self, s.name) for s in STATE_SLOTS)])
 
     @staticmethod
     def can_resume_from(rows: pd.DataFrame, sessions: Sequence[str] = SESSIONS) -> bool:
@@ -136,18 +130,13 @@ class IndicatorState:
         if rows.empty or any(c not in rows.columns for c in (*STATE_COLUMNS, "session")):
             return False
         last = rows.iloc[-1]
-        if any(pd.isna(last[c]) for c in _SESSION_STATE) or int(last["_n"]) < SEEDED_AT:
+        if any(pd.isna(last[c]) for c in NEEDED_ON_LAST) or int(last[ORDINAL]) < SEEDED_AT:
             return False
         use = indicator_mask(rows["session"], sessions)
-        if int(use.sum()) < min(int(last["_n"]) + 1, CONTEXT):
+        if int(use.sum()) < min(int(last[ORDINAL]) + 1, CONTEXT):
             return False
         ind = rows[use].iloc[-1]
-        return not any(pd.isna(ind[c]) for c in _INDICATOR_STATE)
-
-
-def session_dates(ts: pd.Series) -> pd.Series:
-    """Exchange-local session date (YYYY-MM-DD) of UTC bar times (calendar.session_dates)."""
-    return pd.Series(calendar.session_dates(ts), index=ts.index, dtype=object)
+        return not any(pd.isna(ind[c]) for c in NEEDED_ON_INDICATOR)
 
 
 def compute_indicators(
@@ -188,14 +177,10 @@ def compute_indicators(
 
     if state is None:
         cur_dt = ""
-        carry = np.array([math.nan] * 7 + [0.0, 0.0, math.nan, math.nan])
+        carry = np.array([math.nan, *(slot.start for slot in STATE_SLOTS)])
     else:
         cur_dt = state.dt
-        carry = np.array(
-            [float(prior[-1]), state.ema_12, state.ema_26, state.ema_fast, state.macd_signal,
-             state.avg_gain, state.avg_loss, state.cum_pv, state.cum_vol, state.session_high,
-             state.session_low]
-        )  # fmt: skip
+        carry = state.carry()
     # Session values restart where the exchange-local date differs from the bar before.
     new_session = np.empty(count, dtype=bool)
     if count:
@@ -224,58 +209,51 @@ def compute_indicators(
         else:
             columns[name] = np.full(count, math.nan)
             columns[name][use] = values
-    columns["_n"] = ordinal
+    columns[ORDINAL] = ordinal
     # copy=False keeps one block per column instead of stacking 23 columns into one.
     result = pd.DataFrame(
         {name: columns[name] for name in INDICATOR_COLUMNS + STATE_COLUMNS},
         index=frame.index,
         copy=False,
     )
-    _prev, e12, e26, fast, signal, gain, loss, cum_pv, cum_vol, s_high, s_low = (
-        float(v) for v in carry
-    )
     n = n0 + len(used)
-    new_state = IndicatorState(
-        n=n,
-        closes=tuple(float(c) for c in closes[-min(n, CONTEXT) :]) if n else (),
-        ema_12=e12,
-        ema_26=e26,
-        ema_fast=fast,
-        macd_signal=signal,
-        avg_gain=gain,
-        avg_loss=loss,
-        dt=cur_dt,
-        cum_pv=cum_pv,
-        cum_vol=cum_vol,
-        session_high=s_high,
-        session_low=s_low,
-    )
+    closes_after = tuple(float(c) for c in closes[-min(n, CONTEXT) :]) if n else ()
+    new_state = IndicatorState.of(n, closes_after, cur_dt, carry[1:].tolist())
     return result, new_state
 
 
-def compute_series(pdf: pd.DataFrame, sessions: Sequence[str] = SESSIONS) -> pd.DataFrame:
-    """pandas in, pandas out, for one whole (symbol, interval) series.
+DAILY_COLUMNS = (*DAILY.column_names[:2], "dt", *DAILY.column_names[2:])
 
-    `pdf` holds the BARS input columns (symbol, interval, ts, open, high, low, close,
-    volume, source, ingest_shard, ingest_seq), one row per ts, in any order. Returns
-    exactly the BARS contract columns plus `dt`, sorted by ts.
+
+def session_totals(bars: pd.DataFrame, by: pd.Series) -> pd.DataFrame:
+    """The daily aggregates of `bars` per value of `by` (a session date, or a series
+    number when several series are stacked), sorted by it: open, high, low, close,
+    volume, vwap and bar_count of its regular-session bars, then the volumes of its pre-
+    and post-market bars. A group without a regular bar has no row.
+
+    `bars` needs columns session, open, high, low, close, volume, vwap; each group's
+    bars in ts order.
     """
-    frame = pdf.copy()
-    frame["ts"] = as_utc(frame["ts"])
-    frame = frame.sort_values("ts", kind="mergesort").reset_index(drop=True)
-    frame["dt"] = session_dates(frame["ts"])
-    frame["session"] = calendar.session_of(frame["ts"], str(frame["interval"].iat[0]))
-    for name in ("source", "ingest_shard", "ingest_seq"):
-        if name not in frame.columns:
-            frame[name] = None
-    values, _ = compute_indicators(frame, sessions=sessions)
-    for name in INDICATOR_COLUMNS:
-        frame[name] = values[name]
-    return frame[[*BARS.column_names, "dt"]]
-
-
-DAILY_COLUMNS = ("symbol", "interval", "dt", "open", "high", "low", "close", "volume", "vwap",
-                 "change", "change_pct", "bar_count", "pre_volume", "post_volume")  # fmt: skip
+    session = bars["session"]
+    regular = session == "regular"
+    grouped = bars[regular].groupby(by[regular], sort=True)
+    totals = pd.DataFrame(
+        {
+            "open": grouped["open"].first(),
+            "high": grouped["high"].max(),
+            "low": grouped["low"].min(),
+            "close": grouped["close"].last(),
+            "volume": grouped["volume"].sum().astype("int64"),
+            # The session VWAP at the last regular bar is the whole session's VWAP.
+            "vwap": grouped["vwap"].last(),
+            "bar_count": grouped["close"].size().astype("int64"),
+        }
+    )
+    volume = bars["volume"].astype("int64")
+    for name in ("pre", "post"):
+        sums = volume[session == name].groupby(by[session == name]).sum()
+        totals[f"{name}_volume"] = sums.reindex(totals.index, fill_value=0).astype("int64")
+    return totals
 
 
 def compute_daily(bars: pd.DataFrame, prev_close: float | None = None) -> pd.DataFrame:
@@ -287,30 +265,11 @@ def compute_daily(bars: pd.DataFrame, prev_close: float | None = None) -> pd.Dat
     last regular close before the first day in `bars`, if known: the first row's change
     is measured against it.
     """
-    regular = bars[bars["session"] == "regular"]
-    if regular.empty:
+    daily = session_totals(bars, bars["dt"])
+    if daily.empty:
         return pd.DataFrame(columns=list(DAILY_COLUMNS))
-    grouped = regular.groupby("dt", sort=True)
-    volume = bars["volume"].astype("int64")
-    extended = {
-        name: volume[bars["session"] == name].groupby(bars["dt"]).sum() for name in ("pre", "post")
-    }
-    daily = pd.DataFrame(
-        {
-            "symbol": grouped["symbol"].first(),
-            "interval": grouped["interval"].first(),
-            "open": grouped["open"].first(),
-            "high": grouped["high"].max(),
-            "low": grouped["low"].min(),
-            "close": grouped["close"].last(),
-            "volume": grouped["volume"].sum().astype("int64"),
-            # The session VWAP at the last regular bar is the whole session's VWAP.
-            "vwap": grouped["vwap"].last(),
-            "bar_count": grouped["close"].size().astype("int64"),
-        }
-    )
-    for name, sums in extended.items():
-        daily[f"{name}_volume"] = sums.reindex(daily.index, fill_value=0).astype("int64")
+    daily.insert(0, "symbol", bars["symbol"].iat[0])
+    daily.insert(1, "interval", bars["interval"].iat[0])
     daily = daily.reset_index()
     previous = daily["close"].shift(1)
     if prev_close is not None and not math.isnan(prev_close):

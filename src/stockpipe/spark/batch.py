@@ -27,9 +27,9 @@ from stockpipe.contract import BARS, DAILY, QUARANTINE, RAW
 from stockpipe.errors import ConfigError
 from stockpipe.lake import Lake, open_lake
 from stockpipe.processing.base import BatchStats
-from stockpipe.processing.engine import SERIES_INDEX, index_from_bars
 from stockpipe.processing.sessions import RECORD, settle_indicator_sessions
 from stockpipe.processing.store import DT_RE
+from stockpipe.processing.zone import SERIES_INDEX, load_series_index
 from stockpipe.spark import tasks
 
 if TYPE_CHECKING:
@@ -55,16 +55,9 @@ def stored_bars(spark: SparkSession, lake: Lake) -> DataFrame:
     return files.select("path", "content").mapInPandas(tasks.split_stored, tasks.STORED_DDL)
 
 
-def _load_index(lake: Lake) -> dict[str, list[str]]:
-    try:
-        return dict(json.loads(lake.read_bytes(SERIES_INDEX)))
-    except FileNotFoundError:
-        return index_from_bars(lake)  # the engine's fallback
-
-
 def _widen_index(lake: Lake, spans: dict[str, tuple[str, str]]) -> None:
     """Widen the engine's series index before any data file is written (its rule)."""
-    index = _load_index(lake)
+    index = load_series_index(lake)
     for key, (first, last) in spans.items():
         old = index.get(key)
         index[key] = [min(first, old[0]), max(last, old[1])] if old else [first, last]

@@ -28,8 +28,9 @@ from stockpipe.lake import Lake, open_lake
 from stockpipe.lake.archive import from_envelope
 from stockpipe.processing.base import BatchStats, CleanBar, position
 from stockpipe.processing.cleaning import clean
-from stockpipe.processing.engine import SERIES_INDEX, Processor, processed_partitions
+from stockpipe.processing.engine import Processor
 from stockpipe.processing.store import from_arrow
+from stockpipe.processing.zone import SERIES_INDEX, processed_partitions
 from stockpipe.spark.memory_lake import MemoryLake
 from stockpipe.stream.base import StreamRecord
 

@@ -33,8 +33,8 @@ import pandas as pd
 
 from stockpipe import calendar
 from stockpipe.contract import BARS, SESSIONS
+from stockpipe.lake.partitions import as_utc
 from stockpipe.processing import _loops
-from stockpipe.processing.store import as_utc
 
 # The recursive periods live with the compiled loops, which bake them in as constants.
 FAST, SLOW, SIGNAL = _loops.FAST, _loops.SLOW, _loops.SIGNAL

@@ -14,7 +14,7 @@ from stockpipe.errors import LakeError, StockpipeError
 from stockpipe.lake.checkpoints import LakeCheckpointStore
 from stockpipe.lake.local import LocalLake
 from stockpipe.lake.raw import RawArchiver, iter_raw
-from stockpipe.pipeline.stages import run_consumer
+from stockpipe.pipeline.stages import run_archive, run_consumer, run_process
 from stockpipe.processing.engine import Processor
 from stockpipe.records import Bar
 from stockpipe.stream.base import StreamRecord
@@ -184,3 +184,24 @@ def test_the_archiver_keeps_what_a_failed_flush_did_not_land(tmp_path: Path) -> 
     archiver.flush()
     assert [r.sequence_number for r in iter_raw(lake)] == ["1", "2"]
     assert archiver.archived == 2
+
+
+def test_the_stages_report_what_their_sinks_made_durable(tmp_path: Path) -> None:
+    bars = _bars(5)
+    stream, lake = _setup(tmp_path, [*bars, bars[0], b"not json"])
+    sums: dict[str, float] = {}
+
+    def metric(name: str, value: float, unit: str) -> None:
+        sums[name] = sums.get(name, 0) + value
+
+    archived = run_archive(stream, lake, metric=metric, max_records=3)
+    processed = run_process(stream, lake, metric=metric, max_records=3)
+    assert (archived.records, processed.records) == (7, 7)
+    assert sums["RecordsArchived"] == 7
+    counts = (sums["RecordsProcessed"], sums["DuplicatesDropped"], sums["RecordsQuarantined"])
+    assert counts == (5, 1, 1)
+    assert processed.extra == processed.run
+    assert (processed.run["read"], processed.run["kept"]) == (7, 5)
+    # A second run reads nothing new: its own counts are zero, the totals are kept.
+    again = run_process(stream, lake, metric=metric)
+    assert (again.records, again.run["read"], again.extra["read"]) == (0, 0, 7)

@@ -112,7 +112,7 @@ def run_consumer(
         started = time.monotonic()
         batch = consumer.poll(max_records)
         if batch.records or batch.finished:
-            if not deliver(consumer, sink, batch, stop, on_flush):
+            if not deliver(consumer, sink, batch, stop, on_flush, lock):
                 break  # stopped while the sink pushed back: the batch is read again
             result.records += len(batch.records)
             result.batches += 1
@@ -133,12 +133,13 @@ def deliver(
     batch: Batch,
     stop: threading.Event,
     on_flush: Callable[[int], None] = _nothing,
+    lock: ConsumerLock | None = None,
 ) -> bool:
     """Make `batch` durable in `sink`, then commit it; False if `stop` came first.
 
-    On `BackPressure` nothing is committed: wait `retry_after` (cut short by `stop`) and
-    flush again; the sink still holds the records. A batch that only closes shards has
-    nothing to flush and is committed at once.
+    On `BackPressure` nothing is committed: wait `retry_after` (cut short by `stop`),
+    renew the `lock`'s lease and flush again; the sink still holds the records. A batch
+    that only closes shards has nothing to flush and is committed at once.
     """
     state: Mapping[str, Any] | None = None
     if batch.records:
@@ -151,6 +152,8 @@ def deliver(
                 log.warning("%s; retrying in %.1f s", exc, exc.retry_after)
                 if stop.wait(exc.retry_after):
                     return False
+                if lock is not None:
+                    lock.renew()
         on_flush(len(batch.records))
     consumer.commit(batch, dict(state) if state is not None else None)
     return True
@@ -177,9 +180,8 @@ def run_archive(
     writes a few files per shard a minute instead of several a second.
     """
     with consumer_lock(lake, ARCHIVE_CONSUMER) as lock:
-        checkpoints = LakeCheckpointStore(lake)
         consumer = BufferedConsumer(
-            Consumer(stream, checkpoints, ARCHIVE_CONSUMER, reset=reset),
+            Consumer(stream, LakeCheckpointStore(lake), ARCHIVE_CONSUMER, reset=reset),
             batch_bytes,
             batch_seconds,
             follow,
@@ -202,7 +204,7 @@ def run_archive(
         # Stopping: what is buffered is written and committed, not left to be re-read.
         tail = consumer.drain()
         if (tail.records or tail.finished) and deliver(
-            consumer, archiver, tail, stop or threading.Event(), archived
+            consumer, archiver, tail, stop or threading.Event(), archived, lock
         ):
             result.records += len(tail.records)
             result.batches += 1

@@ -24,8 +24,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from stockpipe.contract import BARS
-from stockpipe.lake.archive import iter_raw
 from stockpipe.lake.local import LocalLake
+from stockpipe.lake.raw import iter_raw
 from stockpipe.sources.simulator import session_bars
 from stockpipe.stream.local import LocalStream
 

@@ -11,10 +11,10 @@ from rich.console import Console
 from stockpipe.cli.common import open_lake_from, settings_from
 from stockpipe.config import env_help
 from stockpipe.errors import ConfigError
+from stockpipe.lake.lock import consumer_lock
 from stockpipe.pipeline.reprocess_guard import check_raw_covers_processed, check_writable
 from stockpipe.pipeline.stages import PROCESS_CONSUMER
 from stockpipe.processing.base import BatchStats
-from stockpipe.stream.lock import consumer_lock
 
 console = Console()
 ENGINES = ("local", "spark")

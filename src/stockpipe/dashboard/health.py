@@ -14,7 +14,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from stockpipe.config import Settings
-from stockpipe.stream.consumer import CONSUMER_NAME_RE, Checkpoint
+from stockpipe.lake.checkpoints import LakeCheckpointStore
+from stockpipe.stream.checkpoint import Checkpoint
+from stockpipe.stream.consumer import CONSUMER_NAME_RE
 
 CHECKPOINTS_PREFIX = "_checkpoints"
 
@@ -105,7 +107,7 @@ class HealthReader:
             errors.append(f"cannot list consumer checkpoints: {type(exc).__name__}: {exc}")
         for name in names:
             try:
-                cp = Checkpoint.load(self.lake, name)
+                cp = LakeCheckpointStore(self.lake).load(name)
             except Exception as exc:  # noqa: BLE001
                 errors.append(f"cannot read checkpoint of {name}: {type(exc).__name__}")
                 continue

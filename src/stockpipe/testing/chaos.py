@@ -26,11 +26,11 @@ import pyarrow.parquet as pq
 
 from stockpipe import calendar
 from stockpipe.contract import BARS, DAILY, QUARANTINE, Table
-from stockpipe.lake.archive import iter_raw
+from stockpipe.lake.checkpoints import LakeCheckpointStore
 from stockpipe.lake.local import LocalLake
+from stockpipe.lake.raw import iter_raw
 from stockpipe.pipeline import stages
 from stockpipe.sources.simulator import MarketSimulator
-from stockpipe.stream.consumer import Checkpoint
 from stockpipe.stream.local import LocalStream
 
 CONSUMERS = ("archive", "process")
@@ -103,7 +103,7 @@ def _table(lake_root: Path, table: Table) -> pa.Table:
 
 def _caught_up(stream: LocalStream, lake: LocalLake) -> bool:
     for name in CONSUMERS:
-        cp = Checkpoint.load(lake, name)
+        cp = LakeCheckpointStore(lake).load(name)
         for shard in stream.list_shards():
             if stream.pending(shard.shard_id, cp.shards.get(shard.shard_id)):
                 return False
@@ -188,7 +188,7 @@ def run_chaos(
         tables_identical=identical,
         accounting={
             k: int(v)
-            for k, v in Checkpoint.load(chaos_lake, "process").state.items()
+            for k, v in LakeCheckpointStore(chaos_lake).load("process").state.items()
             if isinstance(v, int)
         },
     )

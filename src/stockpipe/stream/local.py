@@ -4,7 +4,7 @@ Each record gets a sequence number from one AUTOINCREMENT counter, so sequence n
 grow within each shard (and across the stream, as Kinesis's do over time).
 
 Records are stored in blocks: one row per PutRecords call and shard, holding the call's
-records for that shard (see `_SCHEMA`), so a put writes a few rows and a read fetches a few.
+records for that shard (see `_BLOCKS`), so a put writes a few rows and a read fetches a few.
 A database made with one row per record is converted when it is opened (`_migrate_rows`).
 """
 
@@ -88,6 +88,13 @@ def shard_name(index: int) -> str:
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def _block_seqs(first: int, last_seq: int, offsets: str | None) -> Sequence[int]:
+    """The sequence numbers of a block's records, ascending."""
+    if offsets is None:
+        return range(first, last_seq + 1)
+    return [first + offset for offset in json.loads(offsets)]
 
 
 def _pack_block(
@@ -257,9 +264,10 @@ class LocalStream(Stream):
     def put_records(self, entries: Sequence[tuple[str, bytes]]) -> list[PutResult]:
         check_put_limits(entries)
         routes: dict[str, str] = {}  # a call often repeats its keys: hash each once
-        shard_ids = [
-            routes.get(key) or routes.setdefault(key, self.shard_for(key)) for key, _ in entries
-        ]
+        for key, _ in entries:
+            if key not in routes:
+                routes[key] = self.shard_for(key)
+        shard_ids = [routes[key] for key, _ in entries]
         # Per shard, the positions of its records in the call (their sequence numbers are
         # the call's first number + position, as one AUTOINCREMENT insert each gave).
         positions: dict[str, list[int]] = {}
@@ -410,8 +418,8 @@ class LocalStream(Stream):
         self, shard_id: str, after: int, limit: int
     ) -> tuple[list[StreamRecord], bool]:
         """Up to `limit` records after `after` and within MAX_GET_BYTES, in one query, and
-        whether the shard holds more (millis_behind_latest): the blocks are fetched one at
-        a time and the query stops at the first block the batch does not need."""
+        whether the shard holds more (millis_behind_latest). The blocks are fetched one at
+        a time: the first block the batch has no room for (or cuts) answers "more"."""
         records: list[StreamRecord] = []
         size = 0
         with contextlib.closing(
@@ -422,17 +430,11 @@ class LocalStream(Stream):
             )
         ) as blocks:
             for first, last_seq, offsets, keys_json, sizes_json, data, arrival_ms in blocks:
-                if len(records) == limit:
-                    return records, True
-                seqs: Sequence[int] = (
-                    range(first, last_seq + 1)
-                    if offsets is None
-                    else [first + offset for offset in json.loads(offsets)]
-                )
+                seqs = _block_seqs(first, last_seq, offsets)
                 begin = bisect_right(seqs, after)  # an iterator may point inside a block
                 ends = list(accumulate(json.loads(sizes_json), initial=0))
-                # Records begin..fit-1 keep the batch within MAX_GET_BYTES; the batch's
-                # first record always goes in (Kinesis returns at least one record).
+                # Records begin..fit-1 keep the batch within MAX_GET_BYTES; the batch's first
+                # record always goes in, so a read never stalls (puts keep records <= 1 MiB).
                 fit = bisect_right(ends, ends[begin] + MAX_GET_BYTES - size, lo=begin) - 1
                 if not records:
                     fit = max(fit, begin + 1)
@@ -459,22 +461,20 @@ class LocalStream(Stream):
         after = int(after_sequence_number) if after_sequence_number else 0
 
         def count() -> int:
-            whole = self._db.execute(
-                "SELECT coalesce(sum(record_count), 0) FROM records WHERE shard_id = ? AND seq > ?",
+            # Every record of the blocks that end after the position...
+            row = self._db.execute(
+                "SELECT coalesce(sum(record_count), 0) FROM records "
+                "WHERE shard_id = ? AND last_seq > ?",
                 (shard_id, after),
-            ).fetchone()[0]
-            # At most one block holds `after` and records beyond it: count those.
-            split = self._db.execute(
-                "SELECT seq, last_seq, offsets FROM records "
-                "WHERE shard_id = ? AND seq <= ? AND last_seq > ?",
-                (shard_id, after, after),
             ).fetchone()
-            if split is None:
-                return int(whole)
-            first, last_seq, offsets = split
-            if offsets is None:
-                return int(whole) + last_seq - after
-            return int(whole) + sum(first + o > after for o in json.loads(offsets))
+            # ...less those of the first such block at or before it (a position mid-block).
+            first = self._db.execute(
+                "SELECT seq, last_seq, offsets FROM records "
+                "WHERE shard_id = ? AND last_seq > ? ORDER BY last_seq LIMIT 1",
+                (shard_id, after),
+            ).fetchone()
+            passed = bisect_right(_block_seqs(*first), after) if first else 0
+            return int(row[0]) - passed
 
         return self._retry(count)
 

@@ -4,7 +4,11 @@ database made with one row per record is converted when opened (issue 21 item 4)
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
+import signal
 import sqlite3
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,11 +39,13 @@ def stream(tmp_path: Path, clock: Clock):  # type: ignore[no-untyped-def]
     s.close()
 
 
-def read(stream: LocalStream, shard: str, kind: str = "TRIM_HORIZON", **kw) -> list[StreamRecord]:  # type: ignore[no-untyped-def]
+def read(  # type: ignore[no-untyped-def]
+    stream: LocalStream, shard: str, kind: str = "TRIM_HORIZON", limit: int = 2, **kw
+) -> list[StreamRecord]:
     it = stream.get_shard_iterator(shard, kind, **kw)
     out: list[StreamRecord] = []
     while True:
-        res = stream.get_records(it, limit=2)
+        res = stream.get_records(it, limit=limit)
         if not res.records:
             return out
         out.extend(res.records)
@@ -300,4 +306,37 @@ def test_an_empty_old_database_keeps_its_counter(tmp_path: Path, clock: Clock) -
     stream = LocalStream(path, shard_count=2, clock_ms=clock)
     assert stream.end_of_shard(SHARD0) == seq(41)
     assert [r.sequence_number for r in stream.put_records([("AAPL", b"a0")])] == [seq(42)]
+    stream.close()
+
+
+def _put_forever(path: str, progress: str) -> None:
+    """Calls of 500 records over 4 shards; record i (over all calls) holds b"i"."""
+    stream = LocalStream(path, shard_count=4)
+    done = 0
+    while True:
+        stream.put_records([(f"K{i % 37}", str(done + i).encode()) for i in range(500)])
+        done += 500
+        Path(progress).write_text(str(done))
+
+
+@pytest.mark.integration
+def test_a_producer_killed_mid_put_leaves_whole_calls_only(tmp_path: Path) -> None:
+    path, progress = tmp_path / "stream.db", tmp_path / "progress"
+    LocalStream(path, shard_count=4).close()
+    proc = mp.get_context("spawn").Process(target=_put_forever, args=(str(path), str(progress)))
+    proc.start()
+    deadline = time.monotonic() + 60
+    while not (progress.is_file() and int(progress.read_text() or 0) >= 5_000):
+        assert time.monotonic() < deadline and proc.is_alive()
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)  # most likely inside a put: they run back to back
+    proc.join()
+    stream = LocalStream(path, shard_count=4)
+    got = [r for s in stream.list_shards() for r in read(stream, s.shard_id, limit=10_000)]
+    assert len(got) % 500 == 0 and len(got) >= 5_000
+    first = min(int(r.sequence_number) for r in got)
+    # Every record of every whole call, numbered without gaps, each with its own data.
+    assert sorted(int(r.sequence_number) - first for r in got) == list(range(len(got)))
+    assert all(int(r.data) == int(r.sequence_number) - first for r in got)
+    assert stream.end_of_shard(SHARD0) == f"{first + len(got) - 1:020d}"
     stream.close()

@@ -148,9 +148,10 @@ class LocalStream(Stream):
         One transaction: a crash leaves the old table whole, and the next open converts it.
         Sequence numbers, arrival times and the counter of numbers handed out are kept.
         """
+        if not self._has_record_rows():  # the usual case: no write lock taken
+            return
         with self._tx():
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(records)")}
-            if "partition_key" not in columns:
+            if not self._has_record_rows():  # another process converted it meanwhile
                 return
             row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'records'")
             handed_out = row.fetchone()
@@ -168,6 +169,11 @@ class LocalStream(Stream):
                 self._db.execute(
                     "INSERT INTO sqlite_sequence (name, seq) VALUES ('records', ?)", handed_out
                 )
+
+    def _has_record_rows(self) -> bool:
+        """True for the layout of one row per record (it has a `partition_key` column)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(records)")}
+        return "partition_key" in columns
 
     def _init_shards(self, shard_count: int) -> list[ShardInfo]:
         with self._tx():

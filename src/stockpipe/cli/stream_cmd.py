@@ -15,9 +15,10 @@ from rich.console import Console
 from rich.table import Table
 
 from stockpipe.aws.retry import error_code
-from stockpipe.cli.common import open_stream, settings_from
+from stockpipe.cli.common import settings_from
 from stockpipe.config import Settings, env_help
 from stockpipe.errors import ConfigError, StreamError
+from stockpipe.stream import open_stream
 
 stream_app = typer.Typer(help="Manage the Kinesis stream (development).", no_args_is_help=True)
 console = Console()
@@ -108,30 +109,23 @@ def describe(
     settings = settings_from(ctx, kinesis_stream_name=name)
     stream = open_stream(settings)
     try:
-        table = Table("shard", "hash range start", "parents", "state", title=stream.name)
-        if settings.stream == "kinesis":
-            try:
-                summary = _kinesis(settings).describe_stream_summary(
-                    StreamName=settings.kinesis_stream_name
-                )["StreamDescriptionSummary"]
-            except (ClientError, BotoCoreError) as exc:
-                raise _aws_errors(settings.kinesis_stream_name, "describe", exc) from exc
-            mode = summary.get("StreamModeDetails", {}).get("StreamMode", "PROVISIONED")
-            console.print(
-                f"{summary['StreamName']}: {summary['StreamStatus']}, {mode}, "
-                f"retention {summary.get('RetentionPeriodHours')} h, "
-                f"{summary.get('OpenShardCount')} open shards"
-            )
-        for shard in stream.list_shards():
-            table.add_row(
-                shard.shard_id,
-                str(shard.starting_hash_key),
-                ", ".join(shard.parents()) or "-",
-                "closed" if shard.closed else "open",
-            )
-        console.print(table)
+        info = stream.describe()
     finally:
         stream.close()
+    held = "" if info.records is None else f", {info.records} records"
+    console.print(
+        f"{info.name}: {info.status}, {info.mode}, retention {info.retention_hours:g} h, "
+        f"{info.open_shards} open shards{held}"
+    )
+    table = Table("shard", "hash range start", "parents", "state", title=info.name)
+    for shard in info.shards:
+        table.add_row(
+            shard.shard_id,
+            str(shard.starting_hash_key),
+            ", ".join(shard.parents()) or "-",
+            "closed" if shard.closed else "open",
+        )
+    console.print(table)
 
 
 @stream_app.command("delete")

@@ -100,3 +100,35 @@ def test_a_ctrl_c_while_children_start_is_held_then_delivered(handlers) -> None:
                 break
             time.sleep(0.01)
         assert stop.is_set()
+
+
+class Stage:
+    """A stage process as `_stop_stages` sees it; `join` is where a second Ctrl-C lands."""
+
+    def __init__(self, interrupt: bool) -> None:
+        self.pid = None  # nothing to send SIGTERM to
+        self.alive = True
+        self.interrupt = interrupt
+        self.killed = False
+
+    def is_alive(self) -> bool:
+        return self.alive
+
+    def join(self, timeout: float | None = None) -> None:
+        if self.interrupt:
+            raise KeyboardInterrupt
+        self.alive = False
+
+    def kill(self) -> None:
+        self.killed, self.alive = True, False
+
+
+def test_a_second_ctrl_c_while_stages_checkpoint_kills_them() -> None:
+    from stockpipe.pipeline.runner import _stop_stages
+
+    calm = {"archive": Stage(False), "process": Stage(False)}
+    assert _stop_stages(calm) is False
+    assert not any(p.killed for p in calm.values())
+    cut = {"archive": Stage(True), "process": Stage(True)}
+    assert _stop_stages(cut) is True
+    assert all(p.killed for p in cut.values())

@@ -171,7 +171,9 @@ def _start_stages(ctx: Any, names: tuple[str, ...], args: tuple[Any, ...]) -> di
     return procs
 
 
-def _stop_stages(procs: dict[str, Any]) -> None:
+def _stop_stages(procs: dict[str, Any]) -> bool:
+    """SIGTERM each stage and wait for its checkpoint; True when a second Ctrl-C cut the
+    wait short and the stages still running were killed."""
     for proc in procs.values():
         if proc.is_alive() and proc.pid is not None:
             with contextlib.suppress(ProcessLookupError):
@@ -184,11 +186,13 @@ def _stop_stages(procs: dict[str, Any]) -> None:
                 proc.kill()
                 proc.join(5)
     except KeyboardInterrupt:
-        # A second Ctrl-C while the stages save their checkpoints: do not wait for them.
+        # A second Ctrl-C while the stages save their checkpoints: do not wait for them
+        # (a killed stage resumes from its last checkpoint).
         for proc in procs.values():
             if proc.is_alive():
                 proc.kill()
-        raise
+        return True
+    return False
 
 
 def run_pipeline(
@@ -266,13 +270,17 @@ def _run_locked(  # type: ignore[no-untyped-def]
         console.print(f"lake: {lake.root}   stream: {settings.stream}   (Ctrl-C stops cleanly)")
         failed = _live_view(settings, stream, lake, procs, stop, duration)
     finally:
-        _stop_stages(procs)
+        killed = _stop_stages(procs)
         if handle is not None:
             handle.stop()
         result = "failed: " + "; ".join(failed) if failed else "stopped cleanly"
+        if killed:
+            result = "stopped by a second Ctrl-C: stages killed (they resume from checkpoints)"
         _write_run(settings, url, procs, result)
         _final_frame(settings, stream, lake, result)
         stream.close()
+    if killed:
+        raise KeyboardInterrupt(result)  # the CLI exits 130, as for any interrupted command
     if failed:
         raise StageFailed(
             f"stage {'; '.join(failed)}; the other stages were stopped with their "

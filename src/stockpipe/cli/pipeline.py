@@ -139,8 +139,8 @@ def ingest(
             **_stream_opts(channel, feed, lateness, stall_timeout),
         ),
     )
-    with StopSignals() as stop, open_stage(settings, "ingest") as io:
-        result = stages.run_ingest(src, io.stream, stop, io.metric)
+    with StopSignals() as stop, open_stage(settings, "ingest") as backends:
+        result = stages.run_ingest(src, backends.stream, stop, backends.metric)
     rejected = src.stats.extra.get("rejected", 0)
     bars = f"{src.stats.bars} bars"
     if rejected:
@@ -176,11 +176,11 @@ def archive(
 ) -> None:
     """Stream -> raw-data/ (every record exactly as received)."""
     settings = settings_from(ctx)
-    with StopSignals() as stop, open_stage(settings, "archive") as io:
+    with StopSignals() as stop, open_stage(settings, "archive") as backends:
         result = stages.run_archive(
-            io.stream, io.lake, follow, stop, io.metric, reset=reset_checkpoints
+            backends.stream, backends.lake, follow, stop, backends.metric, reset=reset_checkpoints
         )
-    console.print(f"archived {result.records} records to {io.lake.uri('raw-data')}")
+    console.print(f"archived {result.records} records to {backends.lake.uri('raw-data')}")
 
 
 def process(
@@ -192,13 +192,13 @@ def process(
 ) -> None:
     """Stream -> processed-data/ (bars, daily) and quarantine/."""
     settings = settings_from(ctx)
-    with StopSignals() as stop, open_stage(settings, "process") as io:
+    with StopSignals() as stop, open_stage(settings, "process") as backends:
         result = stages.run_process(
-            io.stream,
-            io.lake,
+            backends.stream,
+            backends.lake,
             follow,
             stop,
-            io.metric,
+            backends.metric,
             reset=reset_checkpoints,
             indicator_sessions=settings.indicator_sessions,
         )

@@ -112,9 +112,9 @@ def _stage(
         level=logging.WARNING, handlers=[runstate.WarningFile(settings.state_dir, stage)]
     )
     # SIGTERM only: the stage starts with SIGINT ignored (Ctrl-C is the parent's to handle).
-    with StopSignals((signal.SIGTERM,)) as stop, open_stage(settings, stage) as io:
+    with StopSignals((signal.SIGTERM,)) as stop, open_stage(settings, stage) as backends:
         threading.Thread(target=_watch_parent, args=(stop,), daemon=True).start()
-        stream, lake, put = io.stream, io.lake, io.metric
+        stream, lake, put = backends.stream, backends.lake, backends.metric
         if stage == "ingest":
             _ingest(settings, stream, lake, source_opts, stop, put)
         elif stage == "archive":

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
-import threading
 import time
 from datetime import date
 from typing import Any
@@ -12,36 +10,17 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from stockpipe.cli.common import open_lake_from, open_stream, settings_from
+from stockpipe.cli.common import open_lake_from, settings_from
 from stockpipe.config import Settings, env_help
 from stockpipe.errors import ConfigError
 from stockpipe.pipeline import stages
-from stockpipe.pipeline.status import COUNTERS
+from stockpipe.pipeline.backends import open_stage
+from stockpipe.pipeline.signals import StopSignals
+from stockpipe.pipeline.status import process_summary
 from stockpipe.sources.factory import build_source
+from stockpipe.stream import open_existing_stream
 
 console = Console()
-
-
-def _stop_on_signals() -> threading.Event:
-    """SIGINT/SIGTERM finish the batch in hand, checkpoint, and exit cleanly."""
-    stop = threading.Event()
-
-    def handler(signum: int, frame: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
-    return stop
-
-
-def metric_fn(settings: Settings, stage: str):  # type: ignore[no-untyped-def]
-    """A metric callback for a stage, on the configured metrics backend."""
-    from stockpipe.metrics import get_metrics, stream_dimension
-    from stockpipe.metrics.stage import StageMetrics
-
-    metrics = get_metrics(settings)
-    # Flushes at each checkpoint and while idle, not only when the stage exits.
-    return metrics, StageMetrics(metrics, stage, stream_dimension(settings))
 
 
 def _parse_start(start: str | None) -> date | None:
@@ -160,14 +139,8 @@ def ingest(
             **_stream_opts(channel, feed, lateness, stall_timeout),
         ),
     )
-    stream = open_stream(settings)
-    metrics, put = metric_fn(settings, "ingest")
-    stop = _stop_on_signals()
-    try:
-        result = stages.run_ingest(src, stream, stop, put)
-    finally:
-        metrics.flush()
-        stream.close()
+    with StopSignals() as stop, open_stage(settings, "ingest") as backends:
+        result = stages.run_ingest(src, backends.stream, stop, backends.metric)
     rejected = src.stats.extra.get("rejected", 0)
     bars = f"{src.stats.bars} bars"
     if rejected:
@@ -203,16 +176,11 @@ def archive(
 ) -> None:
     """Stream -> raw-data/ (every record exactly as received)."""
     settings = settings_from(ctx)
-    stream, lake = open_stream(settings), open_lake_from(settings)
-    metrics, put = metric_fn(settings, "archive")
-    try:
+    with StopSignals() as stop, open_stage(settings, "archive") as backends:
         result = stages.run_archive(
-            stream, lake, follow, _stop_on_signals(), put, reset=reset_checkpoints
+            backends.stream, backends.lake, follow, stop, backends.metric, reset=reset_checkpoints
         )
-    finally:
-        metrics.flush()
-        stream.close()
-    console.print(f"archived {result.records} records to {lake.uri('raw-data')}")
+    console.print(f"archived {result.records} records to {backends.lake.uri('raw-data')}")
 
 
 def process(
@@ -224,47 +192,20 @@ def process(
 ) -> None:
     """Stream -> processed-data/ (bars, daily) and quarantine/."""
     settings = settings_from(ctx)
-    stream, lake = open_stream(settings), open_lake_from(settings)
-    metrics, put = metric_fn(settings, "process")
-    try:
+    with StopSignals() as stop, open_stage(settings, "process") as backends:
         result = stages.run_process(
-            stream,
-            lake,
+            backends.stream,
+            backends.lake,
             follow,
-            _stop_on_signals(),
-            put,
+            stop,
+            backends.metric,
             reset=reset_checkpoints,
             indicator_sessions=settings.indicator_sessions,
         )
-    finally:
-        metrics.flush()
-        stream.close()
     console.print(process_summary(result.records, result.run, result.extra))
 
 
-def process_summary(records: int, run: dict[str, Any], totals: dict[str, Any]) -> str:
-    """This run's figures (read = kept + duplicates + quarantined), then the totals apart."""
-    reasons = ", ".join(f"{k} {v}" for k, v in run.get("reasons", {}).items())
-    line = (
-        f"processed {records} records this run: read {run.get('read', 0)} = "
-        f"kept {run.get('kept', 0)} + duplicates {run.get('duplicates', 0)} + "
-        f"quarantined {run.get('quarantined', 0)}"
-    )
-    if reasons:
-        line += f" ({reasons})"
-    return line + "; since the first run: " + ", ".join(f"{k} {totals.get(k, 0)}" for k in COUNTERS)
-
-
 RATE_WINDOW = 1.0  # seconds between the two readings `status` takes of a running pipeline
-
-
-def _open_for_status(settings: Settings):  # type: ignore[no-untyped-def]
-    """The stream and lake to report on, creating nothing: `status` on an empty home
-    leaves it empty (no stream database, no folders)."""
-    stream = None
-    if settings.stream != "local" or settings.stream_path.is_file():
-        stream = open_stream(settings)
-    return stream, open_lake_from(settings)
 
 
 def status(
@@ -278,7 +219,8 @@ def status(
     from stockpipe.pipeline.status import StatusReader, status_json
 
     settings = settings_from(ctx)
-    stream, lake = _open_for_status(settings)
+    # Creating nothing: `status` on an empty home leaves it empty (no database, no folders).
+    stream, lake = open_existing_stream(settings), open_lake_from(settings)
     try:
         reader = StatusReader(settings, stream, lake)
         report = reader.read()

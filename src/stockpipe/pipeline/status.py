@@ -200,6 +200,20 @@ class StatusReader:
         }
 
 
+def process_summary(records: int, run: dict[str, Any], totals: dict[str, Any]) -> str:
+    """`stockpipe process`'s line: this run's figures (read = kept + duplicates +
+    quarantined), then the totals since the first run apart."""
+    reasons = ", ".join(f"{k} {v}" for k, v in run.get("reasons", {}).items())
+    line = (
+        f"processed {records} records this run: read {run.get('read', 0)} = "
+        f"kept {run.get('kept', 0)} + duplicates {run.get('duplicates', 0)} + "
+        f"quarantined {run.get('quarantined', 0)}"
+    )
+    if reasons:
+        line += f" ({reasons})"
+    return line + "; since the first run: " + ", ".join(f"{k} {totals.get(k, 0)}" for k in COUNTERS)
+
+
 def status_json(report: dict[str, Any]) -> dict[str, Any]:
     """`stockpipe status --json`: the panel's values plus checkpoints (sequence numbers)."""
     lake: LakeStatus = report["lake"]

@@ -29,12 +29,13 @@ from stockpipe.errors import (
     StreamError,
 )
 from stockpipe.stream.base import (
-    ITERATOR_TYPES,
     GetRecordsResult,
     PutResult,
     ShardInfo,
     Stream,
+    StreamDescription,
     StreamRecord,
+    check_iterator_request,
     check_put_limits,
     even_hash_ranges,
     hash_key,
@@ -347,14 +348,9 @@ class LocalStream(Stream):
         timestamp: datetime | None = None,
     ) -> str:
         self._check_shard(shard_id)
-        if iterator_type not in ITERATOR_TYPES:
-            raise StreamError(
-                f"iterator type {iterator_type!r} is unknown; use one of {', '.join(ITERATOR_TYPES)}"
-            )
+        check_iterator_request(iterator_type, sequence_number, timestamp)
         if iterator_type in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER"):
-            if sequence_number is None or not sequence_number.isdigit():
-                raise StreamError(f"{iterator_type} needs a decimal sequence number")
-            seq = int(sequence_number)
+            seq = int(sequence_number or 0)
             after = seq - 1 if iterator_type == "AT_SEQUENCE_NUMBER" else seq
         elif iterator_type == "TRIM_HORIZON":
             after = 0
@@ -374,8 +370,7 @@ class LocalStream(Stream):
                 )
                 after = row[0] if row else 0
         else:
-            if timestamp is None or timestamp.tzinfo is None:
-                raise StreamError("AT_TIMESTAMP needs a timezone-aware timestamp")
+            assert timestamp is not None  # checked by check_iterator_request
             ts_ms = int(timestamp.timestamp() * 1000)
             row = self._retry(
                 lambda: self._db.execute(
@@ -483,6 +478,19 @@ class LocalStream(Stream):
             return int(row[0]) - passed
 
         return self._retry(count)
+
+    def describe(self) -> StreamDescription:
+        """The embedded stream is always ACTIVE; it counts the records it holds."""
+        row = self._retry(lambda: self._db.execute("SELECT count(*) FROM records").fetchone())
+        return StreamDescription(
+            name=self.name,
+            kind="local",
+            status="ACTIVE",
+            mode="EMBEDDED",
+            retention_hours=self.retention_ms / 3_600_000,
+            shards=tuple(self._shards),
+            records=int(row[0]),
+        )
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):

@@ -14,7 +14,6 @@ import multiprocessing as mp
 import os
 import random
 import signal
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from stockpipe.lake.checkpoints import LakeCheckpointStore
 from stockpipe.lake.local import LocalLake
 from stockpipe.lake.raw import iter_raw
 from stockpipe.pipeline import stages
+from stockpipe.pipeline.signals import StopSignals
 from stockpipe.sources.simulator import MarketSimulator
 from stockpipe.stream.local import LocalStream
 
@@ -76,10 +76,9 @@ class ChaosVerdict:
 def _consumer_main(stage: str, stream_path: str, lake_root: str, max_records: int) -> None:
     stream = LocalStream(stream_path)
     lake = LocalLake(lake_root)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     runner = stages.run_archive if stage == "archive" else stages.run_process
-    runner(stream, lake, True, stop, max_records=max_records)
+    with StopSignals((signal.SIGTERM,)) as stop:
+        runner(stream, lake, True, stop, max_records=max_records)
 
 
 def ingest_dataset(stream: LocalStream, seed: int, symbols: list[str], days: int) -> int:

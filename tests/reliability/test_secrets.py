@@ -12,7 +12,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from stockpipe.config import describe, load_settings
-from stockpipe.sources.alphavantage_client import AlphaVantageClient
+from stockpipe.sources.alphavantage.client import AlphaVantageClient
 
 AV_KEY = "PLANTEDavKEY7f3a9c"
 AWS_SECRET = "PLANTEDawsSECRET/9f8e7d+6c5b4a3"

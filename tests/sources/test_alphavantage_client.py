@@ -14,7 +14,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from stockpipe.errors import ConfigError
-from stockpipe.sources.alphavantage_client import (
+from stockpipe.sources.alphavantage.budget import BudgetExhaustedError, RequestBudget
+from stockpipe.sources.alphavantage.client import (
     AlphaVantageClient,
     BurstLimitError,
     DailyLimitError,
@@ -24,7 +25,6 @@ from stockpipe.sources.alphavantage_client import (
     TransportError,
     redact,
 )
-from stockpipe.sources.budget import BudgetExhaustedError, RequestBudget
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "alphavantage"
 KEY = "SECRETKEY0123456789"

@@ -13,8 +13,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from stockpipe.sources.alphavantage import AlphaVantageSource
-from stockpipe.sources.alphavantage_client import AlphaVantageClient, DailyLimitError
-from stockpipe.sources.budget import RequestBudget
+from stockpipe.sources.alphavantage.budget import RequestBudget
+from stockpipe.sources.alphavantage.client import AlphaVantageClient, DailyLimitError
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "alphavantage"
 KEY = "SOURCEKEY987654321"

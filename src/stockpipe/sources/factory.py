@@ -52,8 +52,8 @@ def build_source(name: str, symbols: list[str], **opts: Any) -> Source:
 def _alphavantage(symbols: list[str], opts: dict[str, Any]) -> Source:
     from stockpipe.config import get_settings
     from stockpipe.sources.alphavantage import AlphaVantageSource
-    from stockpipe.sources.alphavantage_client import AlphaVantageClient
-    from stockpipe.sources.budget import RequestBudget
+    from stockpipe.sources.alphavantage.budget import RequestBudget
+    from stockpipe.sources.alphavantage.client import AlphaVantageClient
 
     settings = get_settings()
     key = settings.alpha_vantage_api_key

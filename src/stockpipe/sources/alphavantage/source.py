@@ -18,11 +18,11 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from stockpipe import calendar
 from stockpipe.contract import INTERVAL_SECONDS, SYMBOL_RE
 from stockpipe.errors import ConfigError, SourceError
 from stockpipe.records import format_ts, parse_ts
-from stockpipe.sources.alphavantage_client import (
+from stockpipe.sources.alphavantage.budget import BudgetExhaustedError
+from stockpipe.sources.alphavantage.client import (
     DATATYPES,
     EXCHANGE_TZ,
     INTRADAY_INTERVALS,
@@ -38,7 +38,6 @@ from stockpipe.sources.alphavantage_client import (
     check_month,
 )
 from stockpipe.sources.base import Payload, Source
-from stockpipe.sources.budget import BudgetExhaustedError
 
 log = logging.getLogger("stockpipe.sources.alphavantage")
 
@@ -176,6 +175,10 @@ class AlphaVantageSource(Source):
         """Whether new bars can appear now (a session day, within the covered hours)."""
         if not self.market_hours_only:
             return True
+        # Imported here: the exchange calendar is slow to load, and importing the package
+        # (for the client or the parsers) must not pay for it.
+        from stockpipe import calendar
+
         local = now.astimezone(EXCHANGE_TZ)
         try:
             if not calendar.is_session(local.date()):

@@ -1,8 +1,8 @@
-"""Alpha Vantage: the HTTP client and the response parsers (errors: alphavantage_errors.py).
+"""Alpha Vantage: the HTTP client and the response parsers (errors: errors.py).
 
 Alpha Vantage answers errors with HTTP 200 and a body holding `Error Message`,
 `Information` or `Note`, so every body is checked for those keys before any data is read.
-Bodies are parsed in `alphavantage_parse.py`: one bad bar is one rejected bar, never a
+Bodies are parsed in `parse.py`: one bad bar is one rejected bar, never a
 refused response, and intraday labels (bar ends) become bar starts there.
 """
 
@@ -20,7 +20,8 @@ from datetime import date
 import httpx
 
 from stockpipe.errors import ConfigError, SourceError
-from stockpipe.sources.alphavantage_errors import (
+from stockpipe.sources.alphavantage.budget import BudgetExhaustedError, RequestBudget
+from stockpipe.sources.alphavantage.errors import (
     EXCHANGE_TZ,
     AlphaVantageError,
     BurstLimitError,
@@ -33,7 +34,7 @@ from stockpipe.sources.alphavantage_errors import (
     check_error_body,
     redact,
 )
-from stockpipe.sources.alphavantage_parse import (
+from stockpipe.sources.alphavantage.parse import (
     CSV_HEADER,
     RejectedBar,
     Series,
@@ -43,7 +44,6 @@ from stockpipe.sources.alphavantage_parse import (
     parse_csv_series,
     parse_json_series,
 )
-from stockpipe.sources.budget import BudgetExhaustedError, RequestBudget
 
 log = logging.getLogger("stockpipe.sources.alphavantage")
 
@@ -74,7 +74,7 @@ __all__ = [
 ]
 
 
-# -- parsing (alphavantage_parse.py) ----------------------------------------------------
+# -- parsing (parse.py) -----------------------------------------------------------------
 
 
 def _number(value: object, what: str) -> float:

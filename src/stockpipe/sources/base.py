@@ -11,10 +11,25 @@ Payload = tuple[str, bytes]
 
 
 @dataclass
+class FaultReport:
+    """What the simulator injected, so tests can check the cleaning stage's counts."""
+
+    duplicates: int = 0
+    out_of_order: int = 0
+    malformed: int = 0
+    kinds: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
 class SourceStats:
+    """What a source sent and what went wrong on the way: the CLI's summary reads only this."""
+
     bars: int = 0
     payloads: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
+    faults: FaultReport | None = None  # injected on purpose (the simulator's --fault-rate)
+    symbol_errors: dict[str, str] = field(default_factory=dict)  # symbol -> why it was skipped
+    gap_notes: list[str] = field(default_factory=list)  # gaps the source could not fill
+    extra: dict[str, int] = field(default_factory=dict)  # counters of one kind of source
 
 
 class Source(ABC):

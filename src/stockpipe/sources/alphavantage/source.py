@@ -146,7 +146,7 @@ class AlphaVantageSource(Source):
         self.market_hours_only = market_hours_only
         self._clock = clock
         self._sleep = sleep
-        self.symbol_errors: dict[str, str] = {}
+        self.symbol_errors = self.stats.symbol_errors
         self.stats.extra.update({"polls": 0, "symbol_errors": 0, "rate_limited": 0, "rejected": 0})
         if not self.once:
             per_day = len(self.symbols) * 86400 / poll

@@ -17,10 +17,27 @@ from stockpipe.sources.options import (
     WebsocketOptions,
 )
 
-SHARED = (
-    "source symbols seed interval poll once month requests_per_day min_spacing symbol "
-    "outputsize adjusted extended_hours datatype channel feed lateness stall_timeout files"
-).split()
+SHARED = [
+    "source",
+    "symbols",
+    "seed",
+    "interval",
+    "poll",
+    "once",
+    "month",
+    "requests_per_day",
+    "min_spacing",
+    "symbol",
+    "outputsize",
+    "adjusted",
+    "extended_hours",
+    "datatype",
+    "channel",
+    "feed",
+    "lateness",
+    "stall_timeout",
+    "files",
+]
 
 
 def _params(name: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 from stockpipe.lake.archive import RawArchiver
 from stockpipe.lake.base import Lake
 from stockpipe.pipeline.buffered import RAW_BATCH_BYTES, RAW_BATCH_SECONDS, BufferedConsumer
-from stockpipe.sources.base import Source
+from stockpipe.sources.base import Retry, Source
 from stockpipe.stream.base import Stream, batched_puts
 from stockpipe.stream.consumer import Consumer
 from stockpipe.stream.lock import ConsumerLock, consumer_lock
@@ -64,6 +64,12 @@ def run_ingest(
     stop = stop or threading.Event()
     result = StageResult()
     for batch in source.batches():
+        if isinstance(batch, Retry):
+            # A polling source waits here, where a stop cuts the wait short.
+            if stop.wait(batch.seconds):
+                source.stop()
+                break
+            continue
         for call in batched_puts(batch):
             stream.put_records(call)
             result.records += len(call)

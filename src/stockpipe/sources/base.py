@@ -5,9 +5,25 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 # (partition key, payload bytes): what a producer hands to Stream.put_records.
 Payload = tuple[str, bytes]
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Yielded by a polling source instead of a batch: "ask me again after `after`".
+
+    The stage loop that drives the source does the waiting, and a stop cuts it short, so a
+    source never sleeps in its own loop (bytewax's `Retry`).
+    """
+
+    after: timedelta
+
+    @property
+    def seconds(self) -> float:
+        return max(self.after.total_seconds(), 0.0)
 
 
 @dataclass
@@ -35,7 +51,9 @@ class SourceStats:
 class Source(ABC):
     """Produces payloads in batches; each yielded batch is sent to the stream at once.
 
-    A live source blocks between batches and returns when `stop()` is called.
+    A live source returns when `stop()` is called. Between batches it either blocks (a
+    websocket, the simulator's clock) or, when polling, yields a `Retry` for the caller to
+    wait out.
     """
 
     name: str
@@ -45,7 +63,7 @@ class Source(ABC):
         self._stopped = False
 
     @abstractmethod
-    def batches(self) -> Iterator[list[Payload]]: ...
+    def batches(self) -> Iterator[list[Payload] | Retry]: ...
 
     def stop(self) -> None:
         self._stopped = True

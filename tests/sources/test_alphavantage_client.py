@@ -399,3 +399,14 @@ def test_redact() -> None:
     url = "https://www.alphavantage.co/query?function=X&apikey=ABC123&symbol=IBM"
     assert redact(url) == "https://www.alphavantage.co/query?function=X&apikey=***&symbol=IBM"
     assert redact("key ABC123 seen", "ABC123") == "key *** seen"
+
+
+def test_transport_error_keeps_its_context_without_the_key(server: HTTPServer, make_client) -> None:  # type: ignore[no-untyped-def]
+    server.expect_request("/query").respond_with_data("down", status=503)
+    client = make_client(max_retries=1)
+    with pytest.raises(TransportError) as info:
+        client.intraday("IBM", "5min")
+    error = info.value
+    assert (error.function, error.symbol, error.status) == ("TIME_SERIES_INTRADAY", "IBM", 503)
+    assert error.url is not None and "apikey=***" in error.url and KEY not in error.url
+    assert error.transient

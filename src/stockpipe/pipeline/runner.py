@@ -37,6 +37,7 @@ from stockpipe.pipeline import runstate, stages
 from stockpipe.pipeline.backends import open_stage
 from stockpipe.pipeline.homelock import HomeLock
 from stockpipe.pipeline.signals import StopSignals, sigint_ignored
+from stockpipe.sources.options import SourceOptions
 from stockpipe.stream import open_stream
 
 console = Console()
@@ -66,7 +67,7 @@ def stage_main(
     stage: str,
     overrides: dict[str, Any],
     config_file: str | None,
-    source_opts: dict[str, Any],
+    source_opts: SourceOptions,
     debug: bool = False,
 ) -> None:
     """Entry point of one stage process: a stage error is one line, never a traceback
@@ -104,7 +105,7 @@ def _stage(
     stage: str,
     overrides: dict[str, Any],
     config_file: str | None,
-    source_opts: dict[str, Any],
+    source_opts: SourceOptions,
 ) -> None:
     settings = configure(overrides, config_file)
     # Warnings go to the status view (warning.json), not across the terminal's live panel.
@@ -130,10 +131,9 @@ def _ingest(settings, stream, lake, source_opts, stop, put) -> None:  # type: ig
     from stockpipe.pipeline.resume import MarkedSource, resume_points
     from stockpipe.sources.factory import build_source
 
-    opts = dict(source_opts)
-    name, symbols = opts.pop("source"), opts.pop("symbols")
+    name, symbols = source_opts.source, list(source_opts.symbols)
     held = resume_points(lake, name, symbols) if name == "simulator" else {}
-    inner = build_source(name, symbols, resume_after=held, **opts)
+    inner = build_source(source_opts, resume_after=held)
 
     def publish(src: Any) -> None:
         # Only the simulator knows sessions and a simulated clock; other sources just run.
@@ -199,7 +199,7 @@ def run_pipeline(
     settings: Settings,
     overrides: dict[str, Any],
     config_file: str | None,
-    source_opts: dict[str, Any],
+    source_opts: SourceOptions,
     dashboard: bool = True,
     refresh: float = 5.0,
     duration: float | None = None,

@@ -21,7 +21,7 @@ from stockpipe.lake.checkpoints import LakeCheckpointStore
 from stockpipe.lake.lock import ConsumerLock, consumer_lock
 from stockpipe.lake.raw import RawArchiver
 from stockpipe.pipeline.buffered import RAW_BATCH_BYTES, RAW_BATCH_SECONDS, BufferedConsumer
-from stockpipe.sources.base import Source
+from stockpipe.sources.base import Retry, Source
 from stockpipe.stream.base import Stream, batched_puts
 from stockpipe.stream.consumer import Batch, Consumer
 from stockpipe.stream.sink import BackPressure, Sink
@@ -74,6 +74,12 @@ def run_ingest(
     stop = stop or threading.Event()
     result = StageResult()
     for batch in source.batches():
+        if isinstance(batch, Retry):
+            # A polling source waits here, where a stop cuts the wait short.
+            if stop.wait(batch.seconds):
+                source.stop()
+                break
+            continue
         for call in batched_puts(batch):
             stream.put_records(call)
             result.records += len(call)

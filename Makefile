@@ -61,13 +61,14 @@ lint: install
 # Bytecode is cached in .venv/pycache even where PYTHONDONTWRITEBYTECODE is set: compiling
 # pandas, pyarrow and the rest from source again cost each run (and each process the tests
 # spawn) seconds of CPU; the prefix keeps __pycache__ folders out of the source tree.
+PYCACHE := PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(CURDIR)/$(VENV)/pycache
 unit: install
-	PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(CURDIR)/$(VENV)/pycache $(BIN)/pytest -q -m "not integration"
+	$(PYCACHE) $(BIN)/pytest -q -m "not integration"
 
 # Every test, with line coverage of src/stockpipe; below the floor in pyproject.toml
 # ([tool.coverage.report] fail_under) the target fails.
 test: install system-deps $(CHECKOV) lint
-	$(BIN)/pytest -q --cov --cov-report=term:skip-covered
+	$(PYCACHE) $(BIN)/pytest -q --cov --cov-report=term:skip-covered
 
 # The newest release of everything pyproject.toml allows, in a throwaway venv: shows the next
 # break before a user meets it, without touching .venv or uv.lock. Not part of `make test`.

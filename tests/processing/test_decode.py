@@ -61,6 +61,8 @@ LEFT_OVER = [
     ("float_volume", payload(volume=1.0)),
     ("volume_past_int64", payload(volume=2**63)),
     ("version_past_int64", payload(schema_version=2**63)),
+    ("version_below_int64", payload(schema_version=-(2**63) - 1)),
+    ("volume_below_int64", payload(volume=-(2**63) - 1)),
     ("nan_literal", payload().replace(b'"open": 10.25', b'"open": NaN')),
     ("price_past_double", payload().replace(b'"open": 10.25', b'"open": 1e400')),
     ("null_symbol", payload(symbol=None)),

@@ -275,7 +275,11 @@ class CleanColumns:
 
 
 def clean_columns(records: Sequence[StreamRecord]) -> tuple[CleanColumns, list[QuarantineRow]]:
-    """`clean_batch` in columns: the same bars in the same order, the same quarantine rows."""
+    """`clean_batch` in columns: the same bars in the same order, the same quarantine rows.
+
+    Payloads that decode and pass every check as whole columns become rows at once; the
+    rest (rare: rejects, and bars with extra fields) go through `clean` one by one.
+    """
     decoded = decode_bars([r.data for r in records])
     arrival_us = _arrival_micros(records)
     ts_us = _map_unique(decoded["ts"], _ts_micros, np.int64)
@@ -287,23 +291,29 @@ def clean_columns(records: Sequence[StreamRecord]) -> tuple[CleanColumns, list[Q
     columns["sequence_number"] = _objects([records[i].sequence_number for i in fast.tolist()])
     columns["arrival_ts"] = arrival_us[fast]
     rest = np.sort(np.concatenate([decoded.failed, decoded.rows[~passed]]))
-    slow_rows: list[int] = []
-    slow_bars: list[CleanBar] = []
-    rejected: list[QuarantineRow] = []
-    for i in rest.tolist():
-        result = clean(records[i])
-        if isinstance(result, CleanBar):
-            slow_rows.append(i)
-            slow_bars.append(result)
-        else:
-            rejected.append(result)
-    if slow_bars:
-        order = np.argsort(np.concatenate([fast, slow_rows]), kind="stable")
-        slow = _bar_columns(slow_bars)
+    kept, rejected = _clean_each(records, rest.tolist())
+    if kept:
+        order = np.argsort(np.concatenate([fast, list(kept)]), kind="stable")
+        slow = _bar_columns(list(kept.values()))
         columns = {name: np.concatenate([columns[name], slow[name]])[order] for name in _FIELDS}
     for name in _TIMES:
         columns[name] = columns[name].astype(np.int64).view("datetime64[us]")
     return CleanColumns(**columns), rejected
+
+
+def _clean_each(
+    records: Sequence[StreamRecord], rows: list[int]
+) -> tuple[dict[int, CleanBar], list[QuarantineRow]]:
+    """`clean` the records at `rows`: the bars by row, and the quarantine rows in order."""
+    kept: dict[int, CleanBar] = {}
+    rejected: list[QuarantineRow] = []
+    for i in rows:
+        result = clean(records[i])
+        if isinstance(result, CleanBar):
+            kept[i] = result
+        else:
+            rejected.append(result)
+    return kept, rejected
 
 
 def _passes_in_bulk(

@@ -18,13 +18,14 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-_INT64_MAX = 2**63 - 1
+# An integer outside int64 is `clean`'s to name (bad_type or the like), not a numpy overflow.
+_Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 
 
 class BarPayload(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     """The canonical bar JSON (`RECORD_FIELDS`, in order), as msgspec decodes it."""
 
-    schema_version: Annotated[int, msgspec.Meta(le=_INT64_MAX)]
+    schema_version: _Int64
     symbol: str
     interval: str
     ts: str
@@ -32,8 +33,7 @@ class BarPayload(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     high: float
     low: float
     close: float
-    # An integer beyond int64 is `clean`'s to name (bad_type), not a numpy overflow.
-    volume: Annotated[int, msgspec.Meta(le=_INT64_MAX)]
+    volume: _Int64
     source: str | None
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_cleaning import CASES
+from test_cleaning import CASES, GOOD
 
 from stockpipe.contract import RECORD_FIELDS
 from stockpipe.processing.base import CleanBar, QuarantineRow
@@ -30,18 +30,6 @@ TIMES = (
     "2027-04-14T15:00:00Z",
     "2027-04-14T15:00:04Z",
 )
-GOOD = {
-    "schema_version": 1,
-    "symbol": "AAPL",
-    "interval": "1min",
-    "ts": "2026-03-10T14:30:00Z",
-    "open": 10.0,
-    "high": 11.0,
-    "low": 9.5,
-    "close": 10.5,
-    "volume": 100,
-    "source": "sim",
-}
 # Values that break a field when put in its place: every JSON type, the range and
 # precision edges of int64 and double, names that look almost right.
 ODD_VALUES = (
@@ -231,7 +219,7 @@ def test_every_known_bad_record_and_good_ones_in_one_batch() -> None:
     assert [q.reason for q in quarantine] == [case[2] for case in CASES]
     assert quarantine == per_record(records)[1]
     assert columns.sequence_number.tolist() == ["1", str(len(data))]
-    assert columns.symbol.tolist() == ["AAPL", "AAPL"]
+    assert columns.symbol.tolist() == ["BRK.B", "BRK.B"]
 
 
 def test_a_bar_the_bulk_path_leaves_over_is_kept_in_its_place() -> None:

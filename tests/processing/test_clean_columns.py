@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
 import pyarrow as pa
+from cleaning_cases import CASES, GOOD
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_cleaning import CASES, GOOD
 
 from stockpipe.contract import RECORD_FIELDS
 from stockpipe.processing.base import CleanBar, QuarantineRow

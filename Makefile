@@ -24,9 +24,10 @@ $(STAMP): pyproject.toml uv.lock $(UV)
 	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync -q --locked --python $(PYTHON) --extra test --extra spark
 	@touch $(STAMP)
 
-# Re-resolve on purpose (then run `make test` and commit uv.lock with pyproject.toml).
+# Resolve what pyproject.toml changed and keep every other pin; `make lock UPGRADE=1` moves
+# everything to the newest allowed versions (then run `make test`, commit uv.lock with it).
 lock: $(UV)
-	$(UV) lock --upgrade
+	$(UV) lock$(if $(UPGRADE), --upgrade)
 	$(UV) pip compile -q --generate-hashes --python-version 3.11 requirements/checkov.in -o requirements/checkov.txt
 	$(UV) pip compile -q --generate-hashes --python-version 3.11 requirements/uv.in -o requirements/uv.txt
 

@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from stockpipe import calendar
-from stockpipe.contract import BARS, DAILY, QUARANTINE
+from stockpipe.contract import BARS, DAILY, LATEST, QUARANTINE
 from stockpipe.lake.archive import iter_raw
 from stockpipe.lake.base import Lake
 from stockpipe.processing.append import append_batch
@@ -49,6 +49,7 @@ from stockpipe.processing.indicators import (
     compute_indicators,
     indicator_mask,
 )
+from stockpipe.processing.latest import update_latest
 from stockpipe.processing.sessions import RECORD, settle_indicator_sessions
 from stockpipe.processing.store import PartitionSet, as_utc, list_partitions
 from stockpipe.stream.base import StreamRecord, seq_key
@@ -255,6 +256,7 @@ class Processor:
             if not changed.empty:
                 _recompute(side, series, changed, sessions)
         side.flush()
+        update_latest(self.lake, side.bars)
         return stats
 
 
@@ -471,7 +473,7 @@ def reprocess(
     lo = from_date.isoformat() if isinstance(from_date, date) else from_date
     hi = to_date.isoformat() if isinstance(to_date, date) else to_date
     if lo is None and hi is None:
-        for prefix in (BARS.prefix, DAILY.prefix, QUARANTINE.prefix):
+        for prefix in (BARS.prefix, DAILY.prefix, QUARANTINE.prefix, LATEST.prefix):
             for path in lake.list(prefix):
                 lake.delete(path)
         lake.delete(SERIES_INDEX)

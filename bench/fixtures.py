@@ -172,6 +172,7 @@ def build_processed(
     first, last = days[0].isoformat(), days[-1].isoformat()
     index = {f"{sym}|1min": [first, last] for sym in sorted(syms)}
     lake.write_bytes(SERIES_INDEX, json.dumps(index, indent=0).encode())
+    _with_latest(root)
 
 
 def raw_zone(n_symbols: int, n_sessions: int, start: date = workloads.BACKFILL_START) -> Path:

@@ -2,7 +2,8 @@
 
 Pushing 10-50 million bars through the stream would take hours on two cores, so:
 
-- `processed_lake` writes processed-data/bars and processed-data/daily directly, in the
+- `processed_lake` writes processed-data/bars and processed-data/daily directly (then the
+  latest table from them, with the engine's `rebuild_latest`), in the
   engine's on-disk format: one `part-0.parquet` per table and dt, sorted like the
   engine sorts, with the contract columns and the engine's hidden state columns
   (`bars_file_schema()`), daily rows from the engine's `compute_daily`, and the engine's
@@ -59,7 +60,17 @@ def processed_lake(n_symbols: int, n_sessions: int, start: date = workloads.YEAR
         _fresh(folder)
         build_processed(folder / "lake", n_symbols, n_sessions, start)
         (folder / COMPLETE).write_text("ok\n")
+    _with_latest(folder / "lake")
     return folder / "lake"
+
+
+def _with_latest(root: Path) -> None:
+    """The latest table, as the engine keeps it (built here for caches from before it)."""
+    from stockpipe.lake.local import LocalLake
+    from stockpipe.processing.latest import LATEST_FILE, rebuild_latest
+
+    if not (root / LATEST_FILE).is_file():
+        rebuild_latest(LocalLake(root))
 
 
 def _series_frame(sym: str, days: list[date], shard: str, first_seq: int) -> Any:
@@ -162,6 +173,7 @@ def build_processed(
     first, last = days[0].isoformat(), days[-1].isoformat()
     index = {f"{sym}|1min": [first, last] for sym in sorted(syms)}
     lake.write_bytes(SERIES_INDEX, json.dumps(index, indent=0).encode())
+    _with_latest(root)
 
 
 def raw_zone(n_symbols: int, n_sessions: int, start: date = workloads.BACKFILL_START) -> Path:

@@ -15,6 +15,7 @@ from stockpipe.contract import (
     DAILY,
     INTERVAL_SECONDS,
     INTERVALS,
+    LATEST,
     QUARANTINE,
     RAW,
     RECORD_FIELDS,
@@ -125,7 +126,13 @@ def test_column_lookup_covers_partitions_and_refuses_unknown_names() -> None:
 
 
 def test_the_other_tables() -> None:
-    assert TABLES == {"bars": BARS, "daily": DAILY, "quarantine": QUARANTINE, "raw": RAW}
+    assert TABLES == {
+        "bars": BARS,
+        "daily": DAILY,
+        "quarantine": QUARANTINE,
+        "raw": RAW,
+        "latest": LATEST,
+    }
     assert DAILY.prefix == "processed-data/daily" and DAILY.key == ("symbol", "dt")
     assert DAILY.column_names == [
         "symbol", "interval", "open", "high", "low", "close", "volume", "vwap", "change",

@@ -139,7 +139,10 @@ PARTITION_PROJECTIONS: dict[str, dict[str, str]] = {
 
 
 def projection_properties(table: Table) -> dict[str, str]:
-    """`projection.*` table properties of `table`, the same in the Athena DDL and in Glue."""
+    """`projection.*` table properties of `table`, the same in the Athena DDL and in Glue;
+    none for an unpartitioned table (one folder, nothing to project)."""
+    if not table.partitions:
+        return {}
     props = {"projection.enabled": "true"}
     for part in table.partitions:
         if part.name not in PARTITION_PROJECTIONS:
@@ -269,7 +272,37 @@ RAW = Table(
     ),
 )
 
-TABLES: dict[str, Table] = {t.name: t for t in (BARS, DAILY, QUARANTINE, RAW)}
+# Derived from bars, one file rewritten whole after each processed batch
+# (stockpipe.processing.latest), so the dashboard's "latest quote" queries read a few
+# thousand rows instead of every bar. A row per session date, not per series: the catalog
+# query's `dt >= from_dt` stays exact, and a late bar only recomputes its own date's row.
+LATEST = Table(
+    name="latest",
+    description="One row per symbol, interval and session date: bar count, first bar time, "
+    "first open and the newest bar of that date",
+    prefix="processed-data/latest",
+    key=("symbol", "interval", "dt"),
+    columns=(
+        Column("symbol", "string", "Ticker symbol", False),
+        Column("interval", "string", "Bar interval, e.g. 1min", False),
+        Column("dt", "string", "Exchange-local session date, YYYY-MM-DD", False),
+        Column("first_ts", "timestamp", "Start time of the first bar of the date, UTC", False),
+        Column("bar_count", "bigint", "Number of bars of the date", False),
+        Column("day_open", "double", "Open of the first bar of the date", False),
+        Column("ts", "timestamp", "Start time of the newest bar of the date, UTC", False),
+        Column("open", "double", "Open price of the newest bar", False),
+        Column("high", "double", "High price of the newest bar", False),
+        Column("low", "double", "Low price of the newest bar", False),
+        Column("close", "double", "Close price of the newest bar", False),
+        Column("volume", "bigint", "Traded volume of the newest bar", False),
+        _d("vwap", "bars.vwap of the newest bar"),
+        _d("session_high", "bars.session_high of the newest bar"),
+        _d("session_low", "bars.session_low of the newest bar"),
+    ),
+    partitions=(),
+)
+
+TABLES: dict[str, Table] = {t.name: t for t in (BARS, DAILY, QUARANTINE, RAW, LATEST)}
 
 # Fields of the canonical stream record (one bar per record, JSON).
 RECORD_FIELDS = (

@@ -44,6 +44,7 @@ UNICODE_SYMBOLS = ("ÄPPLE", "АAPL", "AAPL\u200b", "A\tB", "A\nB", "\u202eLPAA"
 LAKE_LAYOUT = re.compile(
     r"^(raw-data/dt=\d{4}-\d{2}-\d{2}/hour=\d{2}/shardId-\d{12}-\d{20}\.jsonl"
     r"|processed-data/(bars|daily)/dt=\d{4}-\d{2}-\d{2}/part-0\.parquet"
+    r"|processed-data/latest/part-0\.parquet"
     r"|quarantine/dt=\d{4}-\d{2}-\d{2}/part-0\.parquet"
     r"|_checkpoints/(archive|process)/(checkpoint\.json|lock)"
     r"|_state/processing/(series|contract)\.json)$"

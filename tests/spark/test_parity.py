@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from sparkhelp import TABLES, assert_same_rows, copy_raw, read_table, simulated
+
+from stockpipe.processing.latest import LATEST_FILE
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration]
 
@@ -32,6 +37,14 @@ def test_spark_and_local_reprocess_give_identical_tables(
     assert duplicates > 0 and quarantined > 0
     for name in TABLES:
         assert_same_rows(read_table(distributed, name), read_table(local, name), name)
+    assert_same_rows(_latest(distributed), _latest(local), "latest")
+
+
+def _latest(lake: Path) -> pa.Table:
+    """The latest table (one file, dt a column), kept by each engine's own writer."""
+    table = pq.read_table(lake / LATEST_FILE)
+    assert table.num_rows > 0
+    return table.sort_by([(k, "ascending") for k in ("symbol", "interval", "dt")])
 
 
 def test_spark_reprocess_twice_rewrites_the_same_bytes(spark, raw_zone, two_sessions) -> None:

@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from stockpipe.contract import BARS, DAILY, QUARANTINE
 from stockpipe.lake.local import LocalLake
+from stockpipe.processing.latest import rebuild_latest
 
 D1, D2 = "2026-01-05", "2026-01-06"
 MINUTES = ((14, 30), (14, 31), (15, 0), (15, 1))
@@ -128,6 +129,8 @@ def write_fixture_lake(root: Path) -> LocalLake:
         lake.write_parquet(
             f"processed-data/daily/dt={dt}/part-0.parquet", _table(daily, DAILY.arrow_schema())
         )
+    # The latest table, as the processing engine keeps it after each batch.
+    rebuild_latest(lake)
     # A writer's half-written temporary file is invisible to readers.
     (root / f"processed-data/bars/dt={D2}/.tmp-deadbeef").write_bytes(b"not parquet")
     quarantine = [

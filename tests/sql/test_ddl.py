@@ -8,7 +8,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from stockpipe.contract import BARS, DAILY, QUARANTINE, RAW, TABLES
+from stockpipe.contract import BARS, DAILY, LATEST, QUARANTINE, RAW, TABLES
 from stockpipe.lake.partitions import PART_NAME, partition_dir
 from stockpipe.lake.raw import raw_path
 from stockpipe.sql.catalog import QUERIES_ROOT
@@ -39,7 +39,26 @@ def _parsed(table_name: str) -> tuple[exp.Create, dict[str, str], str]:
     return stmt, props, location
 
 
-@pytest.mark.parametrize("table", list(TABLES.values()), ids=lambda t: t.name)
+PARTITIONED = [t for t in TABLES.values() if t.partitions]
+
+
+def test_only_latest_is_unpartitioned() -> None:
+    assert [t.name for t in TABLES.values() if not t.partitions] == ["latest"]
+
+
+def test_latest_ddl_is_one_folder_without_projection() -> None:
+    stmt, props, location = _parsed("latest")
+    columns = [(c.name, c.args["kind"].sql("athena").lower()) for c in stmt.this.expressions]
+    assert [(n, t.replace("varchar", "string")) for n, t in columns] == [
+        (c.name, c.athena_type) for c in LATEST.columns
+    ]
+    assert ("dt", "varchar") in columns  # a column here, not a partition
+    assert props == {"parquet.compression": "ZSTD"}
+    assert location == f"{LAKE_ROOT_PLACEHOLDER}/processed-data/latest/"
+    assert "PARTITIONED BY" not in (DDL / "05_latest.sql").read_text()
+
+
+@pytest.mark.parametrize("table", PARTITIONED, ids=lambda t: t.name)
 def test_ddl_columns_and_projection_follow_the_contract(table) -> None:
     stmt, props, location = _parsed(table.name)
     columns = [(c.name, c.args["kind"].sql("athena").lower()) for c in stmt.this.expressions]

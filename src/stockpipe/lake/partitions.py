@@ -123,6 +123,10 @@ class PartitionSet:
             self._frames[dt] = frame
         return self._frames[dt]
 
+    def loaded(self) -> dict[str, pd.DataFrame]:
+        """dt -> every row of each partition read or put so far (written ones as written)."""
+        return dict(self._frames)
+
     def put(self, dt: str, frame: pd.DataFrame) -> None:
         partition_dir(self.prefix, dt)  # validates dt before it ever reaches a path
         self._frames[dt] = frame

@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from stockpipe import calendar
-from stockpipe.contract import BARS, DAILY, QUARANTINE
+from stockpipe.contract import BARS, DAILY, LATEST, QUARANTINE
 from stockpipe.lake.base import Lake
 from stockpipe.lake.partitions import as_utc
 from stockpipe.lake.raw import iter_raw
@@ -47,6 +47,7 @@ from stockpipe.processing.indicators import (
     compute_indicators,
     indicator_mask,
 )
+from stockpipe.processing.latest import update_latest
 from stockpipe.processing.sessions import RECORD, settle_indicator_sessions
 from stockpipe.processing.zone import SERIES_INDEX, ProcessedZone
 from stockpipe.stream.base import StreamRecord
@@ -113,6 +114,7 @@ class Processor:
             if not changed.empty:
                 _recompute(side, series, changed, sessions)
         side.flush()
+        update_latest(self.lake, side.bars)
         return stats
 
     # -- the Sink contract (stream/sink.py), for the `process` stage ----------------------
@@ -354,7 +356,7 @@ def reprocess(
     lo = from_date.isoformat() if isinstance(from_date, date) else from_date
     hi = to_date.isoformat() if isinstance(to_date, date) else to_date
     if lo is None and hi is None:
-        for prefix in (BARS.prefix, DAILY.prefix, QUARANTINE.prefix):
+        for prefix in (BARS.prefix, DAILY.prefix, QUARANTINE.prefix, LATEST.prefix):
             for path in lake.list(prefix):
                 lake.delete(path)
         lake.delete(SERIES_INDEX)

@@ -23,11 +23,12 @@ from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING
 
-from stockpipe.contract import BARS, DAILY, QUARANTINE, RAW
+from stockpipe.contract import BARS, DAILY, LATEST, QUARANTINE, RAW
 from stockpipe.errors import ConfigError
 from stockpipe.lake import Lake, open_lake
 from stockpipe.lake.partitions import DT_RE
 from stockpipe.processing.base import BatchStats
+from stockpipe.processing.latest import flush_latest, mark_latest_pending
 from stockpipe.processing.sessions import RECORD, settle_indicator_sessions
 from stockpipe.processing.zone import SERIES_INDEX, load_series_index
 from stockpipe.spark import tasks
@@ -81,6 +82,7 @@ def process_envelopes(
     from pyspark.sql import functions as F
 
     lake = open_lake(location, region)
+    flush_latest(lake)  # the dates of a batch that crashed before its rows were written
     sessions = settle_indicator_sessions(lake, indicator_sessions)
 
     def run(envelopes, stored):  # type: ignore[no-untyped-def]
@@ -125,6 +127,7 @@ def _write(lake: Lake, location: str, out: DataFrame, F, region: str | None) -> 
     if not any(r["table"] != tasks.STATS for r in meta):
         return stats
     _widen_index(lake, spans)
+    mark_latest_pending(lake, {r["dt"] for r in meta if r["table"] == "bars"})
     earliest = sorted({first for first, _ in spans.values()})
     data = out.filter(~is_stats)
     last_phase = (F.col("table") == "bars") & F.col("dt").isin(earliest)
@@ -139,6 +142,7 @@ def _write(lake: Lake, location: str, out: DataFrame, F, region: str | None) -> 
     for dt in reversed(earliest):
         rows = data.filter((F.col("table") == "bars") & (F.col("dt") == dt)).select("data")
         tasks.merge_partition(lake, "bars", dt, [r["data"] for r in rows.collect()])
+    flush_latest(lake)
     return stats
 
 
@@ -183,7 +187,7 @@ def read_raw(
 
 def clear_processed(lake: Lake) -> None:
     """What `engine.reprocess` deletes before a full rebuild."""
-    for prefix in (BARS.prefix, DAILY.prefix, QUARANTINE.prefix):
+    for prefix in (BARS.prefix, DAILY.prefix, QUARANTINE.prefix, LATEST.prefix):
         for path in lake.list(prefix):
             lake.delete(path)
     lake.delete(SERIES_INDEX)

@@ -33,6 +33,8 @@ def location_template(table: Table) -> str:
 
 def _properties(table: Table) -> list[tuple[str, str]]:
     """The partition projection (from the contract), then where each partition lives."""
+    if not table.partitions:
+        return []
     return [
         *projection_properties(table).items(),
         ("storage.location.template", location_template(table)),
@@ -46,6 +48,7 @@ def render_table(table: Table) -> str:
     parts = ", ".join(
         f"`{p.name}` {p.athena_type} COMMENT '{_escape(p.description)}'" for p in table.partitions
     )
+    partitioned = f"PARTITIONED BY ({parts})\n" if parts else ""
     if table.file_format == "parquet":
         storage = "STORED AS PARQUET"
         extra = [("parquet.compression", "ZSTD")]
@@ -63,7 +66,7 @@ def render_table(table: Table) -> str:
         "-- generated from stockpipe.contract by `stockpipe athena ddl --write`; do not edit.\n"
         f"CREATE EXTERNAL TABLE IF NOT EXISTS {table.name} (\n{cols}\n)\n"
         f"COMMENT '{_escape(table.description)}'\n"
-        f"PARTITIONED BY ({parts})\n"
+        f"{partitioned}"
         f"{storage}\n"
         f"LOCATION '{table_location(table)}'\n"
         f"TBLPROPERTIES (\n{props}\n);\n"

@@ -120,10 +120,12 @@ def parquet_list_view_sql(table: Table, paths: Sequence[str], same_schema: bool)
     """
     files = "[" + ", ".join(_quote(p) for p in paths) + "]"
     union = "" if same_schema else "union_by_name = true, "
-    source = (
-        f"read_parquet({files}, hive_partitioning = true, {union}"
-        f"hive_types = {{{_hive_types(table)}}})"
+    hive = (
+        f"hive_partitioning = true, hive_types = {{{_hive_types(table)}}}"
+        if table.partitions
+        else "hive_partitioning = false"
     )
+    source = f"read_parquet({files}, {union}{hive})"
     return (
         f"CREATE OR REPLACE VIEW {_ident(table.name)} AS SELECT {_select_list(table)} FROM {source}"
     )
@@ -172,6 +174,8 @@ def arrow_dataset(table: Table, filesystem: pafs.FileSystem, base: str) -> ds.Da
     fmt: ds.FileFormat = (
         ds.ParquetFileFormat() if table.file_format == "parquet" else ds.JsonFileFormat()
     )
+    if not table.partitions:
+        return ds.dataset(paths, schema=schema, format=fmt, filesystem=filesystem)
     return ds.dataset(
         paths,
         schema=schema,

@@ -1,14 +1,14 @@
 -- name: dashboard_catalog
 -- purpose: Dashboard slicers and health: every (symbol, interval) in the lake with its first and last bar time and bar count.
 -- params: from_dt varchar = ''
--- pruning: yes (dt >= from_dt, a literal, so partition projection prunes too); the default '' reads every partition (DuckDB); the dashboard on Athena gives from_dt (its recent days only)
+-- pruning: no (none needed): it reads the small `latest` table (one row per symbol, interval and session date, so dt >= from_dt stays exact), never bars; the default '' covers every date
 SELECT
     symbol,
     "interval",
-    min(ts) AS first_ts,
+    min(first_ts) AS first_ts,
     max(ts) AS last_ts,
-    count(*) AS bar_count
-FROM bars
+    CAST(sum(bar_count) AS bigint) AS bar_count
+FROM latest
 WHERE dt >= ?
 GROUP BY symbol, "interval"
 ORDER BY symbol, "interval"

@@ -1,7 +1,7 @@
 -- name: latest_kpis
 -- purpose: Per symbol and interval: last price, change and change % against the previous session close, session high/low, session volume and VWAP. Empty symbols means every symbol.
 -- params: symbols varchar = '', symbols varchar = ''
--- pruning: no (reads latest_quotes, which needs each symbol's latest session)
+-- pruning: no (none needed: reads latest_quotes, which reads the small `latest` table and daily, never bars)
 SELECT
     symbol,
     "interval",

@@ -1,6 +1,6 @@
 -- view: latest_quotes
 -- purpose: The last bar per symbol and interval, with change and change % against the previous trading day's regular-session close (from daily; the day's regular open, else its first open, when there is none), and the regular session's volume so far.
--- pruning: no (it needs the latest session of every symbol); filter by dt to bound it
+-- pruning: no (none needed): it reads the small `latest` table (one row per symbol, interval and session date) and daily, never bars
 CREATE OR REPLACE VIEW latest_quotes AS
 WITH ranked AS (
     SELECT
@@ -16,18 +16,12 @@ WITH ranked AS (
         vwap,
         session_high,
         session_low,
+        day_open,
         row_number() OVER (PARTITION BY symbol, "interval" ORDER BY ts DESC) AS rn
-    FROM bars
+    FROM latest
 ),
 last_bar AS (
     SELECT * FROM ranked WHERE rn = 1
-),
-day_open AS (
-    SELECT b.symbol, b."interval", min_by(b.open, b.ts) AS first_open
-    FROM bars AS b
-    JOIN last_bar AS l
-        ON b.symbol = l.symbol AND b."interval" = l."interval" AND b.dt = l.dt
-    GROUP BY b.symbol, b."interval"
 ),
 previous AS (
     SELECT l.symbol, l."interval", max_by(d.close, d.dt) AS prev_close
@@ -50,12 +44,11 @@ SELECT
     r.session_high,
     r.session_low,
     r.vwap,
-    coalesce(p.prev_close, t.open, o.first_open) AS reference_price,
-    r.close - coalesce(p.prev_close, t.open, o.first_open) AS change,
-    100 * (r.close - coalesce(p.prev_close, t.open, o.first_open))
-        / nullif(coalesce(p.prev_close, t.open, o.first_open), 0) AS change_pct
+    coalesce(p.prev_close, t.open, r.day_open) AS reference_price,
+    r.close - coalesce(p.prev_close, t.open, r.day_open) AS change,
+    100 * (r.close - coalesce(p.prev_close, t.open, r.day_open))
+        / nullif(coalesce(p.prev_close, t.open, r.day_open), 0) AS change_pct
 FROM last_bar AS r
-JOIN day_open AS o ON o.symbol = r.symbol AND o."interval" = r."interval"
 LEFT JOIN daily AS t
     ON t.symbol = r.symbol AND t."interval" = r."interval" AND t.dt = r.dt
 LEFT JOIN previous AS p ON p.symbol = r.symbol AND p."interval" = r."interval"

@@ -272,7 +272,9 @@ class StackDeployer:
         except ClientError as exc:
             raise DeployError(f"CloudFormation rejected the template: {exc}") from exc
 
-    def _template_arg(self, body: str, upload: bool, bucket: str | None = None) -> dict[str, str]:
+    def _template_arg(
+        self, body: str, *, upload: bool, bucket: str | None = None
+    ) -> dict[str, str]:
         if len(body.encode()) <= MAX_TEMPLATE_BODY:
             return {"TemplateBody": body}
         if not upload or not bucket:
@@ -386,7 +388,7 @@ class StackDeployer:
             )
         return self.outputs()
 
-    def wait_stack(self, gone_ok: bool = False) -> str:
+    def wait_stack(self, *, gone_ok: bool = False) -> str:
         deadline = time.monotonic() + self.timeout_seconds
         while True:
             stack = self.stack()

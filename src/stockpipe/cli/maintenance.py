@@ -70,11 +70,7 @@ def _explain_expire(store: Lake) -> None:
     )
     for option, prefixes in _ZONES:
         for prefix in prefixes:
-            dates: dict[str, int] = {}
-            for path in store.list(prefix):
-                seg = path[len(prefix) + 1 :].split("/", 1)[0]
-                if seg.startswith("dt="):
-                    dates[seg[3:]] = dates.get(seg[3:], 0) + 1
+            dates = maintenance.files_per_date(store, prefix)
             held = (
                 f"{len(dates)} date(s), {min(dates)} to {max(dates)}, {sum(dates.values())} file(s)"
                 if dates

@@ -31,6 +31,7 @@ def _echo(message: str) -> None:
 
 def deploy(
     ctx: typer.Context,
+    *,
     stack_name: str = typer.Option(
         None, "--stack-name", help=f"CloudFormation stack name {env_help('stack_name')}"
     ),
@@ -108,6 +109,7 @@ def _confirm(*, yes: bool) -> bool:
 
 def destroy(
     ctx: typer.Context,
+    *,
     stack_name: str = typer.Option(
         None, "--stack-name", help=f"CloudFormation stack name {env_help('stack_name')}"
     ),

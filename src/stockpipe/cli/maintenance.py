@@ -15,6 +15,7 @@ console = Console()
 
 def compact(
     ctx: typer.Context,
+    *,
     lake: str = typer.Option(None, "--lake", help=f"Lake folder or s3:// URI {env_help('lake')}"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only report what would be merged"),
 ) -> None:
@@ -31,6 +32,7 @@ def compact(
 
 def expire(
     ctx: typer.Context,
+    *,
     raw_days: int = typer.Option(None, "--raw-days", help="Keep raw-data/ this many days"),
     processed_days: int = typer.Option(
         None, "--processed-days", help="Keep processed-data/ (bars, daily) this many days"

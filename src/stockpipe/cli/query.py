@@ -80,6 +80,7 @@ def _parse_params(items: list[str]) -> dict[str, str]:
 
 def query(
     ctx: typer.Context,
+    *,
     sql: str = typer.Argument(
         None, help='Athena SQL, e.g. "SELECT symbol, count(*) FROM bars GROUP BY 1".'
     ),
@@ -140,6 +141,7 @@ def query(
 @athena_app.command("setup")
 def athena_setup(
     ctx: typer.Context,
+    *,
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print the statements instead of running them."
     ),
@@ -163,6 +165,7 @@ def athena_setup(
 
 @athena_app.command("ddl")
 def athena_ddl(
+    *,
     write: bool = typer.Option(
         False, "--write", help="Rewrite src/stockpipe/sql/athena_queries/ddl/ from the contract."
     ),

@@ -12,6 +12,8 @@ import boto3
 import pytest
 from cfn_support import exports_of
 
+from stockpipe.aws.deploy import ChangeSetDeclined, DeployRequest, deploy_stack
+
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.filterwarnings("ignore:Tried to parse AWS.*not supported by moto:UserWarning"),
@@ -20,19 +22,19 @@ pytestmark = [
 STACK = "stockpipe-it"
 
 
+def _live_stacks() -> list[str]:
+    """The names of the stacks that exist (not deleted)."""
+    summaries = boto3.client("cloudformation").list_stacks()["StackSummaries"]
+    return [s["StackName"] for s in summaries if s["StackStatus"] != "DELETE_COMPLETE"]
+
+
 def test_dry_run_shows_change_set_and_creates_nothing(moto_aws, cli, glue_artifacts):  # type: ignore[no-untyped-def]
     result = cli("deploy", "--stack-name", "stockpipe-dry", "--dry-run", "--poll-seconds", "0.05")
     assert result.code == 0, result.err
     assert "change set for stockpipe-dry (CREATE)" in result.err
     assert "dry run" in result.err
     assert result.out == ""
-    cfn = boto3.client("cloudformation")
-    live = [
-        s["StackName"]
-        for s in cfn.list_stacks()["StackSummaries"]
-        if s["StackStatus"] != "DELETE_COMPLETE"
-    ]
-    assert "stockpipe-dry" not in live
+    assert "stockpipe-dry" not in _live_stacks()
     buckets = [b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]]
     assert not any(b.startswith("stockpipe-dry") for b in buckets)
 
@@ -151,3 +153,25 @@ def test_deploy_then_pipeline_end_to_end(moto_aws, cli, glue_artifacts, home, mo
         if s["StackStatus"] != "DELETE_COMPLETE"
     ]
     assert STACK not in live
+
+
+def test_a_declined_change_set_is_deleted_and_creates_nothing(moto_aws, glue_artifacts):  # type: ignore[no-untyped-def]
+    asked: list[str] = []
+    progress: list[str] = []
+    request = DeployRequest(
+        stack_name="stockpipe-no",
+        region="us-east-1",
+        artifacts_dir=glue_artifacts,
+        poll_seconds=0.05,
+    )
+
+    def decline() -> bool:
+        asked.append("execute?")
+        return False
+
+    with pytest.raises(ChangeSetDeclined, match="stockpipe-no"):
+        deploy_stack(request, echo=progress.append, confirm=decline)
+    assert asked == ["execute?"]
+    assert "change set for stockpipe-no (CREATE):" in progress
+    assert "executing; waiting for the stack" not in progress
+    assert "stockpipe-no" not in _live_stacks()

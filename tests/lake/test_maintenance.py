@@ -89,6 +89,16 @@ def test_expire_deletes_partitions_older_than_retention(tmp_path) -> None:
     assert lake.list("quarantine") == ["quarantine/dt=2026-03-01/part-0.parquet"]
 
 
+def test_files_per_date_counts_the_files_of_each_dt_partition(tmp_path) -> None:
+    lake = LocalLake(tmp_path)
+    lake.write_bytes("raw-data/dt=2026-03-01/hour=09/s-1.jsonl", b"{}\n")
+    lake.write_bytes("raw-data/dt=2026-03-01/hour=10/s-1.jsonl", b"{}\n")
+    lake.write_bytes("raw-data/dt=2026-03-02/hour=10/s-2.jsonl", b"{}\n")
+    lake.write_bytes("raw-data/stray.txt", b"not a partition")
+    assert maintenance.files_per_date(lake, "raw-data") == {"2026-03-01": 2, "2026-03-02": 1}
+    assert maintenance.files_per_date(lake, "quarantine") == {}
+
+
 def test_cli_compact_and_expire(cli, tmp_path) -> None:
     lake = LocalLake(tmp_path / "lk")
     lake.write_bytes("raw-data/dt=2001-01-01/hour=10/s-1.jsonl", b"{}\n")

@@ -14,7 +14,7 @@ from stockpipe.errors import LakeError, StockpipeError
 from stockpipe.lake.checkpoints import LakeCheckpointStore
 from stockpipe.lake.local import LocalLake
 from stockpipe.lake.raw import RawArchiver, iter_raw
-from stockpipe.pipeline.stages import run_archive, run_consumer, run_process
+from stockpipe.pipeline.stages import deliver, run_archive, run_consumer, run_process
 from stockpipe.processing.engine import Processor
 from stockpipe.records import Bar
 from stockpipe.stream.base import StreamRecord
@@ -205,3 +205,37 @@ def test_the_stages_report_what_their_sinks_made_durable(tmp_path: Path) -> None
     # A second run reads nothing new: its own counts are zero, the totals are kept.
     again = run_process(stream, lake, metric=metric)
     assert (again.records, again.run["read"], again.extra["read"]) == (0, 0, 7)
+
+
+class _RecordingStop(threading.Event):
+    """A stop event whose waits are recorded and return at once (not stopped)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float | None] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(timeout)
+        return self.is_set()
+
+
+class _CountingLock:
+    renewals = 0
+
+    def renew(self) -> None:
+        self.renewals += 1
+
+
+def test_back_pressure_waits_what_the_sink_asked_and_renews_the_lease_each_time(
+    tmp_path: Path,
+) -> None:
+    stream, lake = _setup(tmp_path, [b"a", b"b"])
+    consumer = _consumer(stream, lake, "archive")
+    sink = _PushingBack(refusals=3, retry_after=7.5)
+    stop, lock = _RecordingStop(), _CountingLock()
+    delivered = deliver(consumer, sink, consumer.poll(), stop, lock=lock)  # type: ignore[arg-type]
+    assert delivered
+    assert (sink.flushes, sink.flushed) == (4, [b"a", b"b"])
+    assert stop.waits == [7.5, 7.5, 7.5]  # no jitter, no cap: exactly the sink's delay
+    assert lock.renewals == 3
+    assert LakeCheckpointStore(lake).load("archive").state == {"flushed": 2}

@@ -13,7 +13,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from stockpipe.errors import ConfigError
+from stockpipe.errors import ConfigError, SourceError
 from stockpipe.sources.alphavantage.budget import BudgetExhaustedError, RequestBudget
 from stockpipe.sources.alphavantage.client import (
     AlphaVantageClient,
@@ -25,6 +25,7 @@ from stockpipe.sources.alphavantage.client import (
     TransportError,
     redact,
 )
+from stockpipe.sources.alphavantage.errors import check_error_body
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "alphavantage"
 KEY = "SECRETKEY0123456789"
@@ -410,3 +411,39 @@ def test_transport_error_keeps_its_context_without_the_key(server: HTTPServer, m
     assert (error.function, error.symbol, error.status) == ("TIME_SERIES_INTRADAY", "IBM", 503)
     assert error.url is not None and "apikey=***" in error.url and KEY not in error.url
     assert error.transient
+
+
+@pytest.mark.parametrize(
+    "fixture",
+    [
+        "error_invalid_call.json",
+        "info_daily_limit.json",
+        "note_rate_limit.json",
+        "info_premium.json",
+    ],
+    ids=["invalid-call", "daily-limit", "note", "premium"],
+)
+def test_refusal_errors_carry_the_call_without_the_key(
+    server: HTTPServer, make_client, fixture: str
+) -> None:  # type: ignore[no-untyped-def]
+    server.expect_request("/query").respond_with_handler(serve(fixture))
+    with pytest.raises(SourceError) as info:
+        make_client().intraday("IBM", "5min")
+    error = info.value
+    # Alpha Vantage refuses with HTTP 200; the URL names the call, with the key hidden.
+    assert (error.function, error.symbol, error.status) == ("TIME_SERIES_INTRADAY", "IBM", 200)
+    assert error.url is not None and KEY not in error.url
+    assert "apikey=***" in error.url and "function=TIME_SERIES_INTRADAY" in error.url
+    assert "symbol=IBM" in error.url
+
+
+def test_refusal_of_a_saved_body_has_no_status_or_url() -> None:
+    with pytest.raises(SymbolError) as info:
+        check_error_body({"Error Message": "Invalid API call."}, "TIME_SERIES_DAILY", "XYZ")
+    error = info.value
+    assert (error.function, error.symbol, error.status, error.url) == (
+        "TIME_SERIES_DAILY",
+        "XYZ",
+        None,
+        None,
+    )

@@ -12,6 +12,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+import stockpipe.sql as sql
 from stockpipe.config import load_settings
 from stockpipe.errors import ConfigError, QueryError
 from stockpipe.sql import run_named_query, run_query
@@ -390,3 +391,34 @@ def test_direct_engine_runs_statements_in_order() -> None:
     with stub:
         done = run_setup(engine, statements)
     assert [label for label, _ in done] == ["00_database.sql", "01_bars.sql"]
+
+
+def test_a_failed_named_query_carries_its_name_and_execution_id(monkeypatch) -> None:
+    engine, stub = _engine()
+    monkeypatch.setattr(sql, "get_engine", lambda *_args: engine)
+    stub.add_response("start_query_execution", {"QueryExecutionId": "q-1"})
+    stub.add_response("get_query_execution", _state("FAILED", reason="HIVE_BAD_DATA: bad file"))
+    with stub, pytest.raises(QueryError, match="Athena query q-1 FAILED") as info:
+        sql.run_named_query(
+            "symbol_series",
+            {"symbol": "AAPL", "from_ts": "2026-01-05", "to_ts": "2026-01-06"},
+        )
+    assert (info.value.query, info.value.execution_id) == ("symbol_series", "q-1")
+
+
+def test_a_query_that_fails_while_fetching_carries_the_execution_id() -> None:
+    engine, stub = _engine()
+    stub.add_response("start_query_execution", {"QueryExecutionId": "q-9"})
+    stub.add_response("get_query_execution", _state("SUCCEEDED"))
+    stub.add_client_error("get_query_results", "InternalServerException", "try again")
+    with stub, pytest.raises(QueryError, match="Athena query q-9 failed") as info:
+        engine.execute("SELECT 1", query="adhoc_report")
+    assert (info.value.query, info.value.execution_id) == ("adhoc_report", "q-9")
+
+
+def test_a_refused_submission_has_no_execution_id() -> None:
+    engine, stub = _engine()
+    stub.add_client_error("start_query_execution", "InvalidRequestException", "bad")
+    with stub, pytest.raises(QueryError) as info:
+        engine.execute("SELECT 1", query="volume_by_symbol")
+    assert (info.value.query, info.value.execution_id) == ("volume_by_symbol", None)

@@ -12,10 +12,11 @@ import pytest
 from sql_fixture_lake import D1, D2, DAILY_ROWS, SESSIONS, SMA, bar_ts, vwap_of, write_fixture_lake
 
 import stockpipe.sql.duckdb as duckdb_module
+from stockpipe.config import load_settings
 from stockpipe.contract import BARS, TABLES
 from stockpipe.errors import QueryError
 from stockpipe.lake.local import LocalLake
-from stockpipe.sql import list_named_queries, run_named_query, run_query
+from stockpipe.sql import list_named_queries, missing_symbol_hint, run_named_query, run_query
 from stockpipe.sql.duckdb import DuckDBEngine
 
 
@@ -435,3 +436,44 @@ def test_queries_while_a_writer_replaces_and_deletes_files(fixture_lake) -> None
     finally:
         final.close()
     assert rows == [("AAPL", 4 + 4 + 3 * 4), ("MSFT", 4 + 3 * 4), ("TSLA", 4)]
+
+
+def test_sql_errors_name_the_query_they_come_from(engine) -> None:
+    with pytest.raises(QueryError) as failed:
+        engine.execute("SELECT nope FROM bars", query="my_report")
+    assert (failed.value.query, failed.value.execution_id) == ("my_report", None)
+    with pytest.raises(QueryError, match="missing_table") as unknown:
+        engine.execute("SELECT * FROM missing_table", query="my_report")
+    assert unknown.value.query == "my_report"
+    with pytest.raises(QueryError, match="COPY statements are refused") as refused:
+        engine.execute("COPY (SELECT 1) TO 'x.csv'", query="my_report")
+    assert refused.value.query == "my_report"
+    with pytest.raises(QueryError) as ad_hoc:
+        engine.execute("SELECT nope FROM bars")
+    assert ad_hoc.value.query is None
+
+
+def test_a_named_query_error_carries_its_name(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("STOCKPIPE_LAKE", str(tmp_path / "lake"))
+    monkeypatch.setenv("STOCKPIPE_SQL", "duckdb")
+    with pytest.raises(QueryError, match="from_ts") as bad_param:
+        run_named_query(
+            "symbol_series", {"symbol": "AAPL", "from_ts": "soon", "to_ts": "2026-01-06"}
+        )
+    assert bad_param.value.query == "symbol_series"
+
+
+def test_missing_symbol_hint_names_the_symbols_in_the_lake(
+    module_lake: LocalLake, tmp_path
+) -> None:
+    settings = load_settings({"lake": str(module_lake.root), "sql": "duckdb"}).settings
+    assert missing_symbol_hint({"symbol": "ZZZ"}, settings=settings) == (
+        "hint: no bars for symbol 'ZZZ' in the lake; symbols in the lake: AAPL, MSFT, TSLA"
+    )
+    assert missing_symbol_hint({"symbol": "AAPL"}, settings=settings) is None
+    assert missing_symbol_hint({"symbol": "ZZZ,YYY"}, settings=settings) is None
+    assert missing_symbol_hint({}, settings=settings) is None
+    empty = load_settings({"lake": str(tmp_path / "empty"), "sql": "duckdb"}).settings
+    assert missing_symbol_hint({"symbol": "ZZZ"}, settings=empty) == (
+        "hint: no bars for symbol 'ZZZ' in the lake; symbols in the lake: none yet"
+    )

@@ -7,9 +7,14 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from stockpipe.errors import ExpiredIteratorError
 from stockpipe.lake.checkpoints import LakeCheckpointStore
 from stockpipe.lake.local import LocalLake
+from stockpipe.stream.base import GetRecordsResult
 from stockpipe.stream.consumer import Consumer
 from stockpipe.stream.local import LocalStream
 
@@ -103,3 +108,36 @@ def test_two_producer_processes_lose_nothing(tmp_path: Path) -> None:
     got = _drain(Consumer(stream, LakeCheckpointStore(lake), "archive"))
     expected = {f"{t}-{i}".encode() for t in "AB" for i in range(500)}
     assert len(got) == 1000 and set(got) == expected
+
+
+class _ExpiringStream(LocalStream):
+    """A LocalStream whose next `expire` GetRecords calls refuse the iterator as expired."""
+
+    expire = 0
+    iterators_asked = 0
+
+    def get_shard_iterator(self, *args: Any, **kwargs: Any) -> str:
+        self.iterators_asked += 1
+        return super().get_shard_iterator(*args, **kwargs)
+
+    def get_records(self, iterator: str, limit: int = 10000) -> GetRecordsResult:
+        if self.expire > 0:
+            self.expire -= 1
+            raise ExpiredIteratorError("iterator expired")
+        return super().get_records(iterator, limit)
+
+
+def test_an_expired_iterator_is_renewed_once_from_the_last_record_read(tmp_path: Path) -> None:
+    stream = _ExpiringStream(tmp_path / "stream.db", shard_count=1)
+    stream.put_records([("AAPL", str(i).encode()) for i in range(6)])
+    c = Consumer(stream, LakeCheckpointStore(LocalLake(tmp_path / "lake")), "process")
+    first = c.poll(4)
+    assert [r.data for r in first.records] == [b"0", b"1", b"2", b"3"]
+    asked = stream.iterators_asked
+    stream.expire = 1
+    # The renewed iterator starts after record 3: nothing is skipped or read twice.
+    assert [r.data for r in c.poll(4).records] == [b"4", b"5"]
+    assert stream.iterators_asked == asked + 1
+    stream.expire = 2  # expired again right after renewing: that error reaches the caller
+    with pytest.raises(ExpiredIteratorError):
+        c.poll(4)

@@ -22,6 +22,8 @@ import boto3
 import yaml
 from botocore.exceptions import ClientError
 
+from stockpipe.aws.processors import ProcessorControl, engine_of, how_to_run
+from stockpipe.aws.template_render import minified
 from stockpipe.errors import ConfigError, StockpipeError
 
 # The template ships inside the package, so an installed wheel deploys from any folder.
@@ -60,6 +62,10 @@ FIXED_ENV = (
 
 class DeployError(StockpipeError):
     """CloudFormation, or an upload the deploy needs, failed."""
+
+
+class ChangeSetDeclined(DeployError):
+    """The user did not confirm the change set; it was deleted and nothing changed."""
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -272,7 +278,9 @@ class StackDeployer:
         except ClientError as exc:
             raise DeployError(f"CloudFormation rejected the template: {exc}") from exc
 
-    def _template_arg(self, body: str, upload: bool, bucket: str | None = None) -> dict[str, str]:
+    def _template_arg(
+        self, body: str, *, upload: bool, bucket: str | None = None
+    ) -> dict[str, str]:
         if len(body.encode()) <= MAX_TEMPLATE_BODY:
             return {"TemplateBody": body}
         if not upload or not bucket:
@@ -386,7 +394,7 @@ class StackDeployer:
             )
         return self.outputs()
 
-    def wait_stack(self, gone_ok: bool = False) -> str:
+    def wait_stack(self, *, gone_ok: bool = False) -> str:
         deadline = time.monotonic() + self.timeout_seconds
         while True:
             stack = self.stack()
@@ -463,8 +471,6 @@ class StackDeployer:
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
         if outputs.get("ProcessingEngine") == "emr-serverless":
             # CloudFormation cannot delete an application that is started or has runs.
-            from stockpipe.aws.processors import ProcessorControl
-
             ProcessorControl(
                 self.session, self.region, echo=self.echo, poll_seconds=self.poll_seconds
             ).stop_serverless(outputs)
@@ -492,3 +498,138 @@ class StackDeployer:
                 if "NoSuchBucket" not in str(exc):
                     raise DeployError(f"stack deleted, but bucket {bucket} remains: {exc}") from exc
         self.echo(f"deleted stack {self.stack_name}")
+
+
+# ------------------------------------------------------------ the deploy, step by step
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    """What `stockpipe deploy` was asked to do (its options, parsed)."""
+
+    stack_name: str
+    region: str | None
+    template: Path = DEFAULT_TEMPLATE
+    params: tuple[str, ...] = ()  # KEY=VALUE strings, checked against the template
+    artifacts_dir: Path = DEFAULT_ARTIFACTS_DIR
+    artifacts_bucket: str | None = None
+    skip_artifacts: bool = False
+    dry_run: bool = False
+    start_job: bool = False
+    poll_seconds: float = 5.0
+
+
+def deploy_stack(
+    request: DeployRequest,
+    *,
+    echo: Callable[[str], None],
+    confirm: Callable[[], bool],
+    session: Any = None,
+) -> dict[str, str] | None:
+    """Upload the job artifacts, then create or update the stack through a change set.
+
+    Progress goes to `echo`. `confirm()` is asked before a non-empty change set runs;
+    False deletes it and raises ChangeSetDeclined. Returns the stack outputs, or None
+    after a dry run (which validates and shows the change set, then deletes it).
+    """
+    dry_run = request.dry_run
+    doc = load_template(request.template)
+    params = parse_params(request.params, doc)
+    # The same document as compact JSON: the commented YAML is over the inline size limit.
+    body = minified(doc)
+    if not dry_run and not request.skip_artifacts:
+        find_artifacts(request.artifacts_dir)  # fail before touching AWS
+    deployer = StackDeployer(
+        request.stack_name,
+        request.region,
+        session=session,
+        echo=echo,
+        poll_seconds=request.poll_seconds,
+    )
+    check_emr_subnet(deployer, params)
+    if dry_run:
+        # A real deploy needs no separate call: CreateChangeSet validates the template too.
+        echo(f"validating {request.template}")
+        deployer.validate(body)
+    bucket = (
+        params.get("ArtifactsBucket")
+        or request.artifacts_bucket
+        or deployer.default_artifacts_bucket()
+    )
+    params["ArtifactsBucket"] = bucket
+    if not dry_run:
+        deployer.ensure_artifacts_bucket(bucket)
+        if not request.skip_artifacts:
+            for key, value in deployer.upload_artifacts(bucket, request.artifacts_dir).items():
+                params.setdefault(key, value)
+    plan = deployer.create_change_set(
+        body,
+        params,
+        artifacts_bucket=None if dry_run else bucket,
+        declared=doc.get("Parameters", {}),
+    )
+    if plan.empty:
+        echo(f"stack {request.stack_name}: no changes")
+        if dry_run:
+            deployer.discard(plan)
+    else:
+        echo(f"change set for {request.stack_name} ({plan.change_set_type}):")
+        for change in plan.changes:
+            echo(f"  {change}")
+        if dry_run:
+            deployer.discard(plan)
+            echo("dry run: change set deleted, nothing changed")
+            return None
+        if not confirm():
+            deployer.discard(plan)
+            raise ChangeSetDeclined(f"change set for {request.stack_name} not executed")
+        echo("executing; waiting for the stack")
+        deployer.execute(plan)
+    if dry_run:
+        return None
+    outputs = deployer.outputs()
+    for line in how_to_run(outputs, deployer.region):
+        echo(line)
+    if request.start_job:
+        start_processor(deployer, outputs)
+        # One processor per lake: the local `process` stage must not run next to the job.
+        echo(
+            f"the {engine_of(outputs)} job processes the stream now: use `stockpipe run --no-process`"
+        )
+    return outputs
+
+
+def check_emr_subnet(deployer: StackDeployer, params: dict[str, str]) -> None:
+    """ProcessingEngine=emr without a subnet fails here, before any upload.
+
+    (The template's Rules tell CloudFormation the same; this says it earlier.) Parameters
+    not given keep the stack's previous values, so those count too.
+    """
+    if params.get("ProcessingEngine", "emr") != "emr" or params.get("EmrSubnetId"):
+        return
+    stack = deployer.stack()
+    previous = {
+        p["ParameterKey"]: p.get("ParameterValue", "") for p in (stack or {}).get("Parameters", [])
+    }
+    engine = params.get("ProcessingEngine", previous.get("ProcessingEngine", "glue"))
+    subnet = params["EmrSubnetId"] if "EmrSubnetId" in params else previous.get("EmrSubnetId")
+    if engine == "emr" and not subnet:
+        raise ConfigError(
+            "ProcessingEngine=emr needs a subnet for the cluster: add "
+            "--param EmrSubnetId=subnet-... (routes to S3, Kinesis and PyPI; see docs/deploy.md)"
+        )
+
+
+def start_processor(deployer: StackDeployer, outputs: dict[str, str]) -> None:
+    """Start the streaming job of the stack's ProcessingEngine: Glue, an EMR step or a run."""
+    engine = engine_of(outputs)
+    if engine == "glue":
+        deployer.start_glue_job(outputs["GlueJobName"])
+        return
+    control = ProcessorControl(
+        deployer.session, deployer.region, echo=deployer.echo, poll_seconds=deployer.poll_seconds
+    )
+    if engine == "emr":
+        control.start_emr_step(outputs)
+    else:
+        control.start_serverless_run(outputs)

@@ -15,6 +15,7 @@ console = Console()
 
 def compact(
     ctx: typer.Context,
+    *,
     lake: str = typer.Option(None, "--lake", help=f"Lake folder or s3:// URI {env_help('lake')}"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only report what would be merged"),
 ) -> None:
@@ -31,6 +32,7 @@ def compact(
 
 def expire(
     ctx: typer.Context,
+    *,
     raw_days: int = typer.Option(None, "--raw-days", help="Keep raw-data/ this many days"),
     processed_days: int = typer.Option(
         None, "--processed-days", help="Keep processed-data/ (bars, daily) this many days"
@@ -70,11 +72,7 @@ def _explain_expire(store: Lake) -> None:
     )
     for option, prefixes in _ZONES:
         for prefix in prefixes:
-            dates: dict[str, int] = {}
-            for path in store.list(prefix):
-                seg = path[len(prefix) + 1 :].split("/", 1)[0]
-                if seg.startswith("dt="):
-                    dates[seg[3:]] = dates.get(seg[3:], 0) + 1
+            dates = maintenance.files_per_date(store, prefix)
             held = (
                 f"{len(dates)} date(s), {min(dates)} to {max(dates)}, {sum(dates.values())} file(s)"
                 if dates

@@ -16,8 +16,14 @@ import typer
 from stockpipe.cli.common import settings_from
 from stockpipe.cli.query_output import print_table
 from stockpipe.config import env_help
-from stockpipe.errors import ConfigError, StockpipeError
-from stockpipe.sql import QueryResult, get_engine, list_named_queries, run_named_query
+from stockpipe.errors import ConfigError
+from stockpipe.sql import (
+    QueryResult,
+    list_named_queries,
+    missing_symbol_hint,
+    run_named_query,
+    run_query,
+)
 from stockpipe.sql.catalog import QUERIES_ROOT, get_named_query
 
 FORMATS = ("table", "csv", "json")
@@ -62,25 +68,6 @@ def _list(name: str | None) -> None:
         typer.echo(f"{q.name}({params})  pruning: {q.pruning}\n    {q.purpose}")
 
 
-def _no_match_hint(params: dict[str, str], settings: Any) -> str | None:
-    """When `--param symbol=X` matched nothing because X is not in the lake, say so."""
-    symbol = params.get("symbol", "").strip()
-    if not symbol or "," in symbol:
-        return None
-    engine = get_engine(settings)
-    try:
-        known = [str(r[0]) for r in engine.execute(_SYMBOLS_SQL).rows]
-    except StockpipeError:
-        return None
-    if symbol in known:
-        return None
-    shown = ", ".join(known[:20]) + (" ..." if len(known) > 20 else "") if known else "none yet"
-    return f"hint: no bars for symbol {symbol!r} in the lake; symbols in the lake: {shown}"
-
-
-_SYMBOLS_SQL = "SELECT DISTINCT symbol FROM daily ORDER BY symbol"
-
-
 def _parse_params(items: list[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in items:
@@ -93,6 +80,7 @@ def _parse_params(items: list[str]) -> dict[str, str]:
 
 def query(
     ctx: typer.Context,
+    *,
     sql: str = typer.Argument(
         None, help='Athena SQL, e.g. "SELECT symbol, count(*) FROM bars GROUP BY 1".'
     ),
@@ -130,7 +118,7 @@ def query(
         result = run_named_query(name, _parse_params(param), settings=settings)
     else:
         # Ad-hoc SQL: values are bound to ? in order, never pasted into the text.
-        result = get_engine(settings).execute(sql, list(param))
+        result = run_query(sql, list(param), settings=settings)
     if fmt == "table":
         if result.rows:
             print_table(result, sql)
@@ -139,7 +127,7 @@ def query(
     else:
         sys.stdout.write(render(result, fmt))
     if not result.rows and name is not None:
-        hint = _no_match_hint(_parse_params(param), settings)
+        hint = missing_symbol_hint(_parse_params(param), settings=settings)
         if hint:
             typer.echo(hint, err=True)
     if result.scanned_bytes is not None:
@@ -153,6 +141,7 @@ def query(
 @athena_app.command("setup")
 def athena_setup(
     ctx: typer.Context,
+    *,
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print the statements instead of running them."
     ),
@@ -176,6 +165,7 @@ def athena_setup(
 
 @athena_app.command("ddl")
 def athena_ddl(
+    *,
     write: bool = typer.Option(
         False, "--write", help="Rewrite src/stockpipe/sql/athena_queries/ddl/ from the contract."
     ),

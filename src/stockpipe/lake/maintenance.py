@@ -115,6 +115,16 @@ def _compact_raw(lake: Lake, now: datetime, dry_run: bool, report: CompactReport
             lake.delete(path)
 
 
+def files_per_date(lake: Lake, prefix: str) -> dict[str, int]:
+    """How many files each dt= partition under `prefix` holds, by date (a read-only listing)."""
+    dates: dict[str, int] = {}
+    for path in lake.list(prefix):
+        seg = path[len(prefix) + 1 :].split("/", 1)[0]
+        if seg.startswith("dt="):
+            dates[seg[3:]] = dates.get(seg[3:], 0) + 1
+    return dates
+
+
 def expire(
     lake: Lake,
     raw_days: int | None = None,

@@ -10,12 +10,14 @@ stage's is `RawArchiver`, the process stage's the embedded `Processor`.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from stockpipe.errors import Backoff, retry
 from stockpipe.lake.base import Lake
 from stockpipe.lake.checkpoints import LakeCheckpointStore
 from stockpipe.lake.lock import ConsumerLock, consumer_lock
@@ -150,19 +152,72 @@ def deliver(
     state: Mapping[str, Any] | None = None
     if batch.records:
         sink.add(batch.records)
-        while True:
-            try:
-                state = sink.flush()
-                break
-            except BackPressure as exc:
-                log.warning("%s; retrying in %.1f s", exc, exc.retry_after)
-                if stop.wait(exc.retry_after):
-                    return False
-                if lock is not None:
-                    lock.renew()
+        try:
+            state = _flush(sink, stop, lock)
+        except _Stopped:
+            return False
         on_flush(len(batch.records))
     consumer.commit(batch, dict(state) if state is not None else None)
     return True
+
+
+class _Stopped(Exception):
+    """`stop` came while a sink's BackPressure was waited out."""
+
+
+class _SinkPace(Backoff):
+    """The pauses a sink asks for: each BackPressure's `retry_after`, cut short by `stop`.
+
+    It never gives up: the sink holds the records until it takes them or the stage stops.
+    """
+
+    def __init__(self, stop: threading.Event) -> None:
+        super().__init__(max_attempts=sys.maxsize, sleep=self._wait)
+        self.stop = stop
+        self.asked = 0.0
+        self.paused = False
+
+    def _wait(self, seconds: float) -> None:
+        self.stop.wait(seconds)
+
+    def delay(self, attempt: int) -> float:
+        return self.asked
+
+    def pause(self, attempt: int) -> None:
+        super().pause(attempt)
+        self.paused = True
+
+
+def _flush(
+    sink: Sink, stop: threading.Event, lock: ConsumerLock | None
+) -> Mapping[str, Any] | None:
+    """`sink.flush()` on the one retry helper, retrying its BackPressure (and only that).
+
+    After each wait the `lock`'s lease is renewed; a `stop` during a wait raises _Stopped
+    before the sink is asked again.
+    """
+    pace = _SinkPace(stop)
+
+    def attempt() -> Mapping[str, Any] | None:
+        if pace.paused:
+            if stop.is_set():
+                raise _Stopped
+            if lock is not None:
+                lock.renew()
+        return sink.flush()
+
+    def waiting(exc: BaseException) -> None:
+        assert isinstance(exc, BackPressure)
+        log.warning("%s; retrying in %.1f s", exc, exc.retry_after)
+        pace.asked = exc.retry_after
+
+    return retry(
+        attempt,
+        "flushing the sink",
+        pace,
+        transient=lambda exc: isinstance(exc, BackPressure),
+        on_retry=waiting,
+    )
 
 
 def run_archive(

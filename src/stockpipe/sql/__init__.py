@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from stockpipe.config import Settings, get_settings
-from stockpipe.errors import ConfigError
+from stockpipe.errors import ConfigError, StockpipeError
 from stockpipe.sql.base import QueryEngine, QueryResult, estimate_cost_usd
 from stockpipe.sql.catalog import NamedQuery, get_named_query
 from stockpipe.sql.catalog import list_named_queries as _list_named_queries
@@ -85,11 +85,35 @@ def run_named_query(
     """Run src/stockpipe/sql/athena_queries/queries/<name>.sql with parameters given by name (strings)."""
     query = get_named_query(name)
     values = query.bind(dict(params or {}))
-    return get_engine(settings, engine).execute(query.sql, values)
+    return get_engine(settings, engine).execute(query.sql, values, query=query.name)
 
 
 def list_named_queries() -> list[NamedQuery]:
     return _list_named_queries()
+
+
+_SYMBOLS_SQL = "SELECT DISTINCT symbol FROM daily ORDER BY symbol"
+
+
+def missing_symbol_hint(
+    params: Mapping[str, str], *, settings: Settings | None = None
+) -> str | None:
+    """Why a named query with `symbol=X` matched nothing, when X is not in the lake.
+
+    None when no single symbol was asked for, when it is in the lake, or when the lake
+    cannot be asked (the hint is a courtesy, never a second error).
+    """
+    symbol = params.get("symbol", "").strip()
+    if not symbol or "," in symbol:
+        return None
+    try:
+        known = [str(r[0]) for r in get_engine(settings).execute(_SYMBOLS_SQL).rows]
+    except StockpipeError:
+        return None
+    if symbol in known:
+        return None
+    shown = ", ".join(known[:20]) + (" ..." if len(known) > 20 else "") if known else "none yet"
+    return f"hint: no bars for symbol {symbol!r} in the lake; symbols in the lake: {shown}"
 
 
 __all__ = [
@@ -100,6 +124,7 @@ __all__ = [
     "estimate_cost_usd",
     "get_engine",
     "list_named_queries",
+    "missing_symbol_hint",
     "reset_engines",
     "run_named_query",
     "run_query",

@@ -101,7 +101,12 @@ class AthenaEngine(QueryEngine):
         )
 
     def start(
-        self, sql: str, params: Sequence[Any] | None = None, *, use_database: bool = True
+        self,
+        sql: str,
+        params: Sequence[Any] | None = None,
+        *,
+        use_database: bool = True,
+        query: str | None = None,
     ) -> str:
         request: dict[str, Any] = {"QueryString": sql, "WorkGroup": self.workgroup}
         if use_database:
@@ -113,10 +118,13 @@ class AthenaEngine(QueryEngine):
         try:
             return str(self.client.start_query_execution(**request)["QueryExecutionId"])
         except Exception as exc:  # botocore ClientError, EndpointConnectionError, ...
-            raise QueryError(f"Athena refused the query: {_aws_message(exc)}") from exc
+            raise QueryError(f"Athena refused the query: {_aws_message(exc)}", query=query) from exc
 
-    def wait(self, query_id: str) -> dict[str, Any]:
-        """Poll until the query finishes, backing off from poll_initial to poll_max."""
+    def wait(self, query_id: str, *, query: str | None = None) -> dict[str, Any]:
+        """Poll until the query finishes, backing off from poll_initial to poll_max.
+
+        A failure names the execution `query_id` and the named `query`, if any.
+        """
         delay = self.poll_initial
         waited = 0.0
         while True:
@@ -129,12 +137,18 @@ class AthenaEngine(QueryEngine):
                 reason = status.get("StateChangeReason") or "no reason given"
                 scanned = execution.get("Statistics", {}).get("DataScannedInBytes")
                 extra = f"; scanned {scanned} bytes" if scanned else ""
-                raise QueryError(f"Athena query {query_id} {state}: {reason}{extra}")
+                raise QueryError(
+                    f"Athena query {query_id} {state}: {reason}{extra}",
+                    query=query,
+                    execution_id=query_id,
+                )
             if waited >= self.timeout_s:
                 self.client.stop_query_execution(QueryExecutionId=query_id)
                 raise QueryError(
                     f"Athena query {query_id} still {state} after {self.timeout_s:.0f}s; "
-                    "cancelled it. Narrow the dt range or raise the timeout"
+                    "cancelled it. Narrow the dt range or raise the timeout",
+                    query=query,
+                    execution_id=query_id,
                 )
             self._sleep(delay)
             waited += delay
@@ -163,16 +177,25 @@ class AthenaEngine(QueryEngine):
         return columns, rows
 
     def execute(
-        self, sql: str, params: Sequence[Any] | None = None, *, use_database: bool = True
+        self,
+        sql: str,
+        params: Sequence[Any] | None = None,
+        *,
+        query: str | None = None,
+        use_database: bool = True,
     ) -> QueryResult:
-        query_id = self.start(sql, params, use_database=use_database)
+        query_id = self.start(sql, params, use_database=use_database, query=query)
         try:
-            execution = self.wait(query_id)
+            execution = self.wait(query_id, query=query)
             columns, rows = self.fetch(query_id)
         except QueryError:
             raise
         except Exception as exc:
-            raise QueryError(f"Athena query {query_id} failed: {_aws_message(exc)}") from exc
+            raise QueryError(
+                f"Athena query {query_id} failed: {_aws_message(exc)}",
+                query=query,
+                execution_id=query_id,
+            ) from exc
         stats = execution.get("Statistics", {})
         scanned = int(stats.get("DataScannedInBytes", 0) or 0)
         # DDL statements are free; everything else pays at least the 10 MB minimum.
@@ -209,7 +232,10 @@ def setup_statements(lake_root: str, database: str, root: Path | None = None) ->
 
 def run_setup(engine: AthenaEngine, statements: list[Statement]) -> list[tuple[str, QueryResult]]:
     """Run each statement in order; every one is idempotent, so setup can run again."""
-    return [(s.label, engine.execute(s.sql, use_database=s.use_database)) for s in statements]
+    return [
+        (s.label, engine.execute(s.sql, query=s.label, use_database=s.use_database))
+        for s in statements
+    ]
 
 
 def _strip(sql: str) -> str:

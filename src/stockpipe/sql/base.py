@@ -54,8 +54,13 @@ class QueryEngine(ABC):
     name: str
 
     @abstractmethod
-    def execute(self, sql: str, params: Sequence[Any] | None = None) -> QueryResult:
-        """Run one Athena-dialect statement with positional `?` parameters."""
+    def execute(
+        self, sql: str, params: Sequence[Any] | None = None, *, query: str | None = None
+    ) -> QueryResult:
+        """Run one Athena-dialect statement with positional `?` parameters.
+
+        `query` names the named query `sql` comes from; a QueryError carries it.
+        """
 
 
 def estimate_cost_usd(scanned_bytes: int) -> float:
@@ -98,8 +103,10 @@ def validate_param(query: str, param: Param, raw: str) -> object:
         if param.type == "double":
             return float(raw)
     except ValueError as exc:
-        raise QueryError(f"parameter {param.name!r} of query {query!r}: {exc}") from None
-    raise QueryError(f"parameter {param.name!r} has unknown type {param.type!r}")
+        raise QueryError(
+            f"parameter {param.name!r} of query {query!r}: {exc}", query=query
+        ) from None
+    raise QueryError(f"parameter {param.name!r} has unknown type {param.type!r}", query=query)
 
 
 def athena_literal(value: Any) -> str:

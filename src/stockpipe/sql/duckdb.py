@@ -291,20 +291,20 @@ class DuckDBEngine(QueryEngine):
 
     # -- queries -----------------------------------------------------------------------
 
-    def execute(self, sql: str, params: Sequence[Any] | None = None) -> QueryResult:
+    def execute(
+        self, sql: str, params: Sequence[Any] | None = None, *, query: str | None = None
+    ) -> QueryResult:
         duck_sql = to_duckdb(sql)
-        _check_read_only(self._con, duck_sql)
+        _check_read_only(self._con, duck_sql, query)
         values = list(params or [])
         for attempt in range(_IO_RETRIES):
             try:
                 return self._run(duck_sql, values)
             except duckdb.CatalogException as exc:
-                raise QueryError(self._catalog_message(exc)) from None
+                raise QueryError(self._catalog_message(exc), query=query) from None
             except duckdb.Error as exc:
-                if not _lake_changed_underneath(exc):
-                    raise QueryError(_one_line(str(exc))) from None
-                if attempt == _IO_RETRIES - 1:
-                    raise QueryError(_one_line(str(exc))) from None
+                if not _lake_changed_underneath(exc) or attempt == _IO_RETRIES - 1:
+                    raise QueryError(_one_line(str(exc)), query=query) from None
                 self._has_files.clear()
                 # Give a writer between its delete and its next write a moment to finish.
                 time.sleep(0.005 * 2**attempt)
@@ -371,18 +371,21 @@ def _lock_down(con: duckdb.DuckDBPyConnection, lake_root: str | None) -> None:
     con.execute("SET enable_external_access = false")
 
 
-def _check_read_only(con: duckdb.DuckDBPyConnection, duck_sql: str) -> None:
+def _check_read_only(
+    con: duckdb.DuckDBPyConnection, duck_sql: str, query: str | None = None
+) -> None:
     """Refuse anything but SELECT/EXPLAIN before it runs (COPY into the lake included)."""
     try:
         statements = con.extract_statements(duck_sql)
     except duckdb.Error as exc:
-        raise QueryError(_one_line(str(exc))) from None
+        raise QueryError(_one_line(str(exc)), query=query) from None
     for statement in statements:
         kind = statement.type.name
         if kind not in _READ_ONLY:
             raise QueryError(
                 f"{kind} statements are refused: stockpipe runs read-only queries (SELECT, "
-                "WITH ... SELECT, EXPLAIN) over the lake's tables and views"
+                "WITH ... SELECT, EXPLAIN) over the lake's tables and views",
+                query=query,
             )
 
 

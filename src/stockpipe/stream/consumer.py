@@ -19,12 +19,22 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from stockpipe.errors import CheckpointError, ConfigError, ExpiredIteratorError
-from stockpipe.stream.base import ShardInfo, Stream, StreamRecord, seq_key
+from stockpipe.errors import (
+    Backoff,
+    CheckpointError,
+    ConfigError,
+    ExpiredIteratorError,
+    retry,
+)
+from stockpipe.stream.base import GetRecordsResult, ShardInfo, Stream, StreamRecord, seq_key
 from stockpipe.stream.checkpoint import Checkpoint, CheckpointStore, reset_hint
 
 CONSUMER_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 INITIAL_POSITIONS = ("TRIM_HORIZON", "LATEST")
+
+
+def _no_pause(_seconds: float) -> None:
+    """A renewed iterator is read at once: there is nothing to wait for."""
 
 
 @dataclass
@@ -46,6 +56,7 @@ class Consumer:
         checkpoints: CheckpointStore,
         name: str,
         initial_position: str = "TRIM_HORIZON",
+        *,
         reset: bool = False,
     ) -> None:
         if not CONSUMER_NAME_RE.match(name):
@@ -78,7 +89,7 @@ class Consumer:
     def state(self) -> dict[str, Any]:
         return self.checkpoint.state
 
-    def _refresh_shards(self, force: bool = False) -> None:
+    def _refresh_shards(self, *, force: bool = False) -> None:
         if force or not self._shards or time.monotonic() - self._shards_at > 10:
             self._shards = self.stream.list_shards()
             self._shards_at = time.monotonic()
@@ -131,12 +142,7 @@ class Consumer:
                 all_quiet = False
                 continue
             self._last_call[shard.shard_id] = time.monotonic()
-            try:
-                result = self.stream.get_records(self._iterator(shard.shard_id), remaining)
-            except ExpiredIteratorError:
-                # A fresh iterator from the last record read; nothing is skipped.
-                self._iterators.pop(shard.shard_id, None)
-                result = self.stream.get_records(self._iterator(shard.shard_id), remaining)
+            result = self._get_records(shard.shard_id, remaining)
             self._behind[shard.shard_id] = result.millis_behind_latest
             if result.records:
                 records.extend(result.records)
@@ -160,6 +166,20 @@ class Consumer:
             # A split or merge closed a shard: discover its children now, not in 10 s.
             self._refresh_shards(force=True)
         return Batch(records, positions, finished)
+
+    def _get_records(self, shard_id: str, limit: int) -> GetRecordsResult:
+        """One GetRecords; an expired iterator is renewed once, at once, from the last
+        record read (so nothing is skipped), through the one retry helper."""
+        return retry(
+            lambda: self.stream.get_records(self._iterator(shard_id), limit),
+            f"reading shard {shard_id}",
+            Backoff(max_attempts=2, sleep=_no_pause),
+            transient=lambda exc: isinstance(exc, ExpiredIteratorError),
+            on_retry=lambda _exc: self._forget_iterator(shard_id),
+        )
+
+    def _forget_iterator(self, shard_id: str) -> None:
+        self._iterators.pop(shard_id, None)
 
     def _child_of_ended(self, shard_id: str) -> bool:
         shard = next((s for s in self._shards if s.shard_id == shard_id), None)

@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import TypeVar
 
 from stockpipe.errors import (
+    Backoff,
     ConfigError,
     ExpiredIteratorError,
     StreamBusyError,
     StreamError,
+    retry,
 )
 from stockpipe.stream.base import (
     GetRecordsResult,
@@ -46,6 +48,20 @@ MAX_GET_BYTES = 10 * 1024 * 1024  # GetRecords returns at most 10 MiB
 SEQ_WIDTH = 20  # zero-padded, so string order is numeric order
 SEQ_PER_MS = 1_000_000  # first sequence number = creation time in ms x this (fits 20 digits)
 _BUSY_RETRIES = 8
+
+
+class _BusyBackoff(Backoff):
+    """0.05 s, 0.1 s, ... up to 2 s between attempts on a locked database, without jitter."""
+
+    def __init__(self) -> None:
+        # `time.sleep` is looked up per call, so tests can watch the pauses.
+        super().__init__(
+            base=0.05, cap=2.0, max_attempts=_BUSY_RETRIES, sleep=lambda s: time.sleep(s)
+        )
+
+    def delay(self, attempt: int) -> float:
+        return min(self.cap, self.base * 2**attempt)
+
 
 T = TypeVar("T")
 
@@ -241,23 +257,25 @@ class LocalStream(Stream):
         self._db.execute("COMMIT")
 
     def _retry(self, fn: Callable[[], T]) -> T:
-        """Retry a locked or busy database within bounds, then give up clearly."""
-        delay = 0.05
-        for attempt in range(_BUSY_RETRIES):
+        """Retry a locked or busy database within bounds, then give up clearly.
+
+        The one retry helper (`stockpipe.errors.retry`) drives it: a locked database is a
+        `StreamBusyError` (transient); any other SQLite failure is a terminal StreamError.
+        """
+
+        def attempt() -> T:
             try:
                 return fn()
             except sqlite3.OperationalError as exc:
                 msg = str(exc)
                 if "locked" not in msg and "busy" not in msg:
                     raise StreamError(f"stream database {self.path}: {msg}") from exc
-                if attempt == _BUSY_RETRIES - 1:
-                    raise StreamBusyError(
-                        f"stream database {self.path} stayed locked after "
-                        f"{_BUSY_RETRIES} attempts; is another process holding it?"
-                    ) from exc
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
-        raise AssertionError("unreachable")
+                raise StreamBusyError(
+                    f"stream database {self.path} stayed locked after "
+                    f"{_BUSY_RETRIES} attempts; is another process holding it?"
+                ) from exc
+
+        return retry(attempt, f"stream database {self.path}", _BusyBackoff())
 
     # -- producer ----------------------------------------------------------
 

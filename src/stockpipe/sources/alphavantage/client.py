@@ -91,6 +91,7 @@ def parse_body(
     interval: str | None = None,
     key: str | None = None,
     where: str | None = None,
+    url: str | None = None,
 ) -> Series:
     """A JSON or CSV body: refusals raise, data is parsed. CSV requests get JSON errors.
 
@@ -107,7 +108,9 @@ def parse_body(
                 raise SourceError(
                     f"{function} {symbol}: the response is not valid JSON ({exc})"
                 ) from None
-            check_error_body(doc, function, symbol, key)
+            # A refusal from the API came with HTTP 200 from `url`; a saved file has neither.
+            status = None if url is None else 200
+            check_error_body(doc, function, symbol, key, status=status, url=url)
             return parse_json_series(doc, source, interval, json_line_of(stripped, where))
         return parse_csv_series(stripped, symbol, interval, source, where=where)
     except (KeyError, IndexError, ValueError, OverflowError, RecursionError) as exc:
@@ -191,10 +194,14 @@ class AlphaVantageClient:
     def close(self) -> None:
         self._http.close()
 
+    def shown_url(self, params: dict[str, str]) -> str:
+        """The request URL for `params`, with the key redacted (for logs and errors)."""
+        return redact(str(httpx.URL(self.base_url, params={**params, "apikey": "***"})))
+
     def get_text(self, params: dict[str, str]) -> str:
         """One API call (with its retries); returns the body text, HTTP errors raised."""
         function, symbol = params["function"], params.get("symbol", "")
-        shown = redact(str(httpx.URL(self.base_url, params={**params, "apikey": "***"})))
+        shown = self.shown_url(params)
 
         def attempt() -> str:
             self.budget.acquire()
@@ -271,7 +278,15 @@ class AlphaVantageClient:
         if month:
             params["month"] = check_month(month)
         body = self.get_text(params)
-        return parse_body(body, "TIME_SERIES_INTRADAY", symbol, source, interval, self._key)
+        return parse_body(
+            body,
+            "TIME_SERIES_INTRADAY",
+            symbol,
+            source,
+            interval,
+            self._key,
+            url=self.shown_url(params),
+        )
 
     def daily(self, symbol: str, outputsize: str = "compact", datatype: str = "json") -> Series:
         params = {
@@ -281,17 +296,28 @@ class AlphaVantageClient:
             "datatype": datatype,
         }
         body = self.get_text(params)
-        return parse_body(body, "TIME_SERIES_DAILY", symbol, "alphavantage", "1day", self._key)
+        return parse_body(
+            body,
+            "TIME_SERIES_DAILY",
+            symbol,
+            "alphavantage",
+            "1day",
+            self._key,
+            url=self.shown_url(params),
+        )
 
     def global_quote(self, symbol: str) -> Quote:
-        body = self.get_text({"function": "GLOBAL_QUOTE", "symbol": symbol, "datatype": "json"})
+        params = {"function": "GLOBAL_QUOTE", "symbol": symbol, "datatype": "json"}
+        body = self.get_text(params)
         try:
             doc = json.loads(body)
         except json.JSONDecodeError as exc:
             raise SourceError(
                 f"GLOBAL_QUOTE {symbol}: the response is not valid JSON ({exc})"
             ) from None
-        check_error_body(doc, "GLOBAL_QUOTE", symbol, self._key)
+        check_error_body(
+            doc, "GLOBAL_QUOTE", symbol, self._key, status=200, url=self.shown_url(params)
+        )
         return parse_global_quote(doc)
 
 

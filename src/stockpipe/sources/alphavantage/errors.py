@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import UTC, datetime, timedelta
+from typing import TypedDict
 
 from stockpipe.calendar import EXCHANGE_TZ
 from stockpipe.errors import SourceError
@@ -43,8 +44,17 @@ class RateLimitError(AlphaVantageError):
 
     transient = True
 
-    def __init__(self, message: str, resume_at: datetime) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str,
+        resume_at: datetime,
+        *,
+        function: str | None = None,
+        symbol: str | None = None,
+        status: int | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(message, function=function, symbol=symbol, status=status, url=url)
         self.resume_at = resume_at
 
 
@@ -94,20 +104,60 @@ for _name in (*_HTTP_LOGGERS, "httpcore.proxy", "httpcore.socks"):
         logging.getLogger(_name).addFilter(_REDACT)
 
 
-def check_error_body(doc: object, function: str, symbol: str, key: str | None = None) -> None:
-    """Raise the right error if an HTTP 200 body is an Alpha Vantage refusal."""
+def check_error_body(
+    doc: object,
+    function: str,
+    symbol: str,
+    key: str | None = None,
+    *,
+    status: int | None = None,
+    url: str | None = None,
+) -> None:
+    """Raise the right error if an HTTP 200 body is an Alpha Vantage refusal.
+
+    `status` and `url` (of the request that got `doc`, if any) go into the error.
+    """
     if not isinstance(doc, dict):
-        raise SourceError(f"{function} {symbol}: the response is not a JSON object")
+        raise SourceError(
+            f"{function} {symbol}: the response is not a JSON object",
+            function=function,
+            symbol=symbol,
+            status=status,
+            url=url,
+        )
     for field in ("Error Message", "Information", "Note"):
         if field in doc:
-            raise classify(field, str(doc[field]), function, symbol, key)
+            raise classify(field, str(doc[field]), function, symbol, key, status=status, url=url)
+
+
+class _Context(TypedDict):
+    """What every refusal error says about the call that got it (see SourceError)."""
+
+    function: str
+    symbol: str
+    status: int | None
+    url: str | None
 
 
 _BURST_WORDS = ("sparingly", "per second", "per minute", "frequency")
 
 
-def classify(field: str, text: str, function: str, symbol: str, key: str | None) -> SourceError:
-    """Map one refusal text to an error that says what happened and what to do."""
+def classify(
+    field: str,
+    text: str,
+    function: str,
+    symbol: str,
+    key: str | None,
+    *,
+    status: int | None = None,
+    url: str | None = None,
+) -> SourceError:
+    """Map one refusal text to an error that says what happened and what to do.
+
+    The error carries `function`, `symbol` and, when given, the HTTP `status` and the
+    `url` (redacted), as every SourceError does.
+    """
+    context = _Context(function=function, symbol=symbol, status=status, url=url)
     shown = redact(text, key)
     low = text.lower()
     now = datetime.now(UTC)
@@ -115,22 +165,26 @@ def classify(field: str, text: str, function: str, symbol: str, key: str | None)
     if "apikey" in low.replace(" ", "") and ("invalid" in low or "missing" in low):
         return InvalidKeyError(
             f"Alpha Vantage rejected the API key ({shown}); set ALPHA_VANTAGE_API_KEY to a "
-            "valid key (free at https://www.alphavantage.co/support/#api-key)"
+            "valid key (free at https://www.alphavantage.co/support/#api-key)",
+            **context,
         )
     if "demo" in low and "api key" in low:
         return InvalidKeyError(
             "Alpha Vantage says the demo key only works for its documentation examples; "
-            "set ALPHA_VANTAGE_API_KEY to your own key"
+            "set ALPHA_VANTAGE_API_KEY to your own key",
+            **context,
         )
     if "premium endpoint" in low or ("premium" in low and not is_rate):
         return PremiumEndpointError(
             f"{function} for {symbol} is a premium Alpha Vantage endpoint or option, which this "
-            f"key cannot use ({shown}); {ALTERNATIVES}"
+            f"key cannot use ({shown}); {ALTERNATIVES}",
+            **context,
         )
     if field == "Error Message":
         return SymbolError(
             f"Alpha Vantage refused {function} for {symbol}: {shown} "
-            "(check the symbol and the options)"
+            "(check the symbol and the options)",
+            **context,
         )
     # The burst message also mentions the daily allowance, so it is recognised first.
     if field == "Note" or any(w in low for w in _BURST_WORDS):
@@ -139,6 +193,7 @@ def classify(field: str, text: str, function: str, symbol: str, key: str | None)
             f"Alpha Vantage's per-second/per-minute request limit is reached ({shown}); "
             f"retrying after {resume:%H:%M:%S} UTC",
             resume,
+            **context,
         )
     if is_rate or "daily" in low:
         resume = next_eastern_midnight(now)
@@ -146,8 +201,9 @@ def classify(field: str, text: str, function: str, symbol: str, key: str | None)
             f"Alpha Vantage's daily request limit for this key is reached ({shown}); "
             f"polling resumes at {resume:%Y-%m-%d %H:%M} UTC; meanwhile {ALTERNATIVES}",
             resume,
+            **context,
         )
-    return AlphaVantageError(f"Alpha Vantage refused {function} for {symbol}: {shown}")
+    return AlphaVantageError(f"Alpha Vantage refused {function} for {symbol}: {shown}", **context)
 
 
 def next_eastern_midnight(now: datetime) -> datetime:

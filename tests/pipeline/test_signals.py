@@ -105,7 +105,7 @@ def test_a_ctrl_c_while_children_start_is_held_then_delivered(handlers) -> None:
 class Stage:
     """A stage process as `_stop_stages` sees it; `join` is where a second Ctrl-C lands."""
 
-    def __init__(self, interrupt: bool) -> None:
+    def __init__(self, *, interrupt: bool) -> None:
         self.pid = None  # nothing to send SIGTERM to
         self.alive = True
         self.interrupt = interrupt
@@ -126,9 +126,9 @@ class Stage:
 def test_a_second_ctrl_c_while_stages_checkpoint_kills_them() -> None:
     from stockpipe.pipeline.runner import _stop_stages
 
-    calm = {"archive": Stage(False), "process": Stage(False)}
+    calm = {"archive": Stage(interrupt=False), "process": Stage(interrupt=False)}
     assert _stop_stages(calm) is False
     assert not any(p.killed for p in calm.values())
-    cut = {"archive": Stage(True), "process": Stage(True)}
+    cut = {"archive": Stage(interrupt=True), "process": Stage(interrupt=True)}
     assert _stop_stages(cut) is True
     assert all(p.killed for p in cut.values())

@@ -62,7 +62,7 @@ class DeployError(StockpipeError):
     """CloudFormation, or an upload the deploy needs, failed."""
 
 
-class _CfnLoader(yaml.SafeLoader):
+class _CfnLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML has no stubs: Any base
     """Reads CloudFormation YAML; short-form intrinsics (!Ref, !Sub ...) load as plain values."""
 
 
@@ -73,7 +73,7 @@ def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
         return {key: loader.construct_scalar(node)}
     if isinstance(node, yaml.SequenceNode):
         return {key: loader.construct_sequence(node, deep=True)}
-    return {key: loader.construct_mapping(node, deep=True)}  # type: ignore[arg-type]
+    return {key: loader.construct_mapping(node, deep=True)}
 
 
 _CfnLoader.add_multi_constructor("!", _intrinsic)
@@ -272,7 +272,9 @@ class StackDeployer:
         except ClientError as exc:
             raise DeployError(f"CloudFormation rejected the template: {exc}") from exc
 
-    def _template_arg(self, body: str, upload: bool, bucket: str | None = None) -> dict[str, str]:
+    def _template_arg(
+        self, body: str, *, upload: bool, bucket: str | None = None
+    ) -> dict[str, str]:
         if len(body.encode()) <= MAX_TEMPLATE_BODY:
             return {"TemplateBody": body}
         if not upload or not bucket:
@@ -357,7 +359,9 @@ class StackDeployer:
     def _wait_change_set(self, name: str) -> dict[str, Any]:
         deadline = time.monotonic() + self.timeout_seconds
         while True:
-            desc = self.cfn.describe_change_set(ChangeSetName=name, StackName=self.stack_name)
+            desc: dict[str, Any] = self.cfn.describe_change_set(
+                ChangeSetName=name, StackName=self.stack_name
+            )
             if desc["Status"] in ("CREATE_COMPLETE", "FAILED"):
                 return desc
             if time.monotonic() > deadline:
@@ -386,7 +390,7 @@ class StackDeployer:
             )
         return self.outputs()
 
-    def wait_stack(self, gone_ok: bool = False) -> str:
+    def wait_stack(self, *, gone_ok: bool = False) -> str:
         deadline = time.monotonic() + self.timeout_seconds
         while True:
             stack = self.stack()

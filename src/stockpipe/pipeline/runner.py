@@ -68,6 +68,7 @@ def stage_main(
     overrides: dict[str, Any],
     config_file: str | None,
     source_opts: SourceOptions,
+    *,
     debug: bool = False,
 ) -> None:
     """Entry point of one stage process: a stage error is one line, never a traceback
@@ -119,10 +120,15 @@ def _stage(
         if stage == "ingest":
             _ingest(settings, stream, lake, source_opts, stop, put)
         elif stage == "archive":
-            stages.run_archive(stream, lake, True, stop, put)
+            stages.run_archive(stream, lake, follow=True, stop=stop, metric=put)
         elif stage == "process":
             stages.run_process(
-                stream, lake, True, stop, put, indicator_sessions=settings.indicator_sessions
+                stream,
+                lake,
+                follow=True,
+                stop=stop,
+                metric=put,
+                indicator_sessions=settings.indicator_sessions,
             )
 
 
@@ -200,6 +206,7 @@ def run_pipeline(
     overrides: dict[str, Any],
     config_file: str | None,
     source_opts: SourceOptions,
+    *,
     dashboard: bool = True,
     refresh: float = 5.0,
     duration: float | None = None,

@@ -168,6 +168,7 @@ def deliver(
 def run_archive(
     stream: Stream,
     lake: Lake,
+    *,
     follow: bool = False,
     stop: threading.Event | None = None,
     metric: MetricFn = _no_metric,
@@ -190,7 +191,7 @@ def run_archive(
             Consumer(stream, LakeCheckpointStore(lake), ARCHIVE_CONSUMER, reset=reset),
             batch_bytes,
             batch_seconds,
-            follow,
+            follow=follow,
         )
         archiver = RawArchiver(lake)
 
@@ -221,6 +222,7 @@ def run_archive(
 def run_process(
     stream: Stream,
     lake: Lake,
+    *,
     follow: bool = False,
     stop: threading.Event | None = None,
     metric: MetricFn = _no_metric,

@@ -30,7 +30,7 @@ from stockpipe.stream.base import StreamRecord
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
-    from pyspark.sql.streaming import StreamingQuery
+    from pyspark.sql.streaming.query import StreamingQuery
 
     from stockpipe.metrics.stage import StageMetrics
 
@@ -119,6 +119,7 @@ def start(
     stream: DataFrame,
     location: str,
     checkpoint: str,
+    *,
     available_now: bool = True,
     interval_seconds: int = 60,
     metrics: StageMetrics | None = None,

@@ -46,6 +46,7 @@ class Consumer:
         checkpoints: CheckpointStore,
         name: str,
         initial_position: str = "TRIM_HORIZON",
+        *,
         reset: bool = False,
     ) -> None:
         if not CONSUMER_NAME_RE.match(name):
@@ -78,7 +79,7 @@ class Consumer:
     def state(self) -> dict[str, Any]:
         return self.checkpoint.state
 
-    def _refresh_shards(self, force: bool = False) -> None:
+    def _refresh_shards(self, *, force: bool = False) -> None:
         if force or not self._shards or time.monotonic() - self._shards_at > 10:
             self._shards = self.stream.list_shards()
             self._shards_at = time.monotonic()

@@ -25,7 +25,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.live import Live
@@ -39,6 +39,11 @@ from stockpipe.pipeline.homelock import HomeLock
 from stockpipe.pipeline.signals import StopSignals, sigint_ignored
 from stockpipe.sources.options import SourceOptions
 from stockpipe.stream import open_stream
+
+if TYPE_CHECKING:
+    from stockpipe.lake.base import Lake
+    from stockpipe.pipeline.stages import MetricFn
+    from stockpipe.stream.base import Stream
 
 console = Console()
 STAGES = ("ingest", "archive", "process")
@@ -132,7 +137,14 @@ def _stage(
             )
 
 
-def _ingest(settings, stream, lake, source_opts, stop, put) -> None:  # type: ignore[no-untyped-def]
+def _ingest(
+    settings: Settings,
+    stream: Stream,
+    lake: Lake,
+    source_opts: SourceOptions,
+    stop: threading.Event,
+    put: MetricFn,
+) -> None:
     """The ingest stage: resume after what is held, publish phase and clock each second."""
     from stockpipe.pipeline.resume import MarkedSource, resume_points
     from stockpipe.sources.factory import build_source
@@ -225,11 +237,11 @@ def run_pipeline(
                 overrides,
                 config_file,
                 source_opts,
-                dashboard,
-                refresh,
-                duration,
-                debug,
                 names,
+                dashboard=dashboard,
+                refresh=refresh,
+                duration=duration,
+                debug=debug,
             )
     finally:
         lock.release()
@@ -247,8 +259,18 @@ def _check_lake(location: str) -> None:
         )
 
 
-def _run_locked(  # type: ignore[no-untyped-def]
-    stop, settings, overrides, config_file, source_opts, dashboard, refresh, duration, debug, names
+def _run_locked(
+    stop: threading.Event,
+    settings: Settings,
+    overrides: dict[str, Any],
+    config_file: str | None,
+    source_opts: SourceOptions,
+    names: tuple[str, ...],
+    *,
+    dashboard: bool,
+    refresh: float,
+    duration: float | None,
+    debug: bool,
 ) -> None:
     handle = None
     url = None
@@ -321,7 +343,14 @@ def _failures(procs: dict[str, Any]) -> list[str]:
     ]
 
 
-def _live_view(settings, stream, lake, procs, stop, duration) -> list[str]:  # type: ignore[no-untyped-def]
+def _live_view(
+    settings: Settings,
+    stream: Stream,
+    lake: Lake,
+    procs: dict[str, Any],
+    stop: threading.Event,
+    duration: float | None,
+) -> list[str]:
     from stockpipe.pipeline.panel import render_panel
     from stockpipe.pipeline.status import StatusReader
 

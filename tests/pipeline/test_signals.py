@@ -132,3 +132,39 @@ def test_a_second_ctrl_c_while_stages_checkpoint_kills_them() -> None:
     cut = {"archive": Stage(interrupt=True), "process": Stage(interrupt=True)}
     assert _stop_stages(cut) is True
     assert all(p.killed for p in cut.values())
+
+
+def test_each_stage_process_gets_arguments_stage_main_accepts() -> None:
+    # A spawned target is called by multiprocessing, out of mypy's sight: `debug` is
+    # keyword-only, so it must travel in `kwargs`, not at the end of `args`.
+    import inspect
+
+    from stockpipe.pipeline.runner import _start_stages, stage_main
+
+    started: list[dict[str, object]] = []
+
+    class FakeProcess:
+        def __init__(self, **spec: object) -> None:
+            self.spec = spec
+
+        def start(self) -> None:
+            started.append(self.spec)
+
+    class Context:
+        Process = FakeProcess
+
+    procs = _start_stages(
+        Context(), ("archive", "process"), ({"lake": "x"}, None, "opts"), debug=True
+    )
+    assert sorted(procs) == ["archive", "process"]
+    assert [s["name"] for s in started] == ["stockpipe-archive", "stockpipe-process"]
+    for spec, stage in zip(started, ("archive", "process"), strict=True):
+        assert spec["target"] is stage_main
+        bound = inspect.signature(stage_main).bind(*spec["args"], **spec["kwargs"])
+        assert bound.arguments == {
+            "stage": stage,
+            "overrides": {"lake": "x"},
+            "config_file": None,
+            "source_opts": "opts",
+            "debug": True,
+        }

@@ -175,11 +175,17 @@ def _ingest(
     stop.wait()  # a finished backfill idles until the pipeline stops
 
 
-def _start_stages(ctx: Any, names: tuple[str, ...], args: tuple[Any, ...]) -> dict[str, Any]:
-    """Spawn each stage in `names` with `args` (overrides, config file, source options,
-    debug)."""
+def _start_stages(
+    ctx: Any, names: tuple[str, ...], args: tuple[Any, ...], *, debug: bool
+) -> dict[str, Any]:
+    """Spawn each stage in `names` with `args` (overrides, config file, source options)."""
     procs = {
-        name: ctx.Process(target=stage_main, args=(name, *args), name=f"stockpipe-{name}")
+        name: ctx.Process(
+            target=stage_main,
+            args=(name, *args),
+            kwargs={"debug": debug},
+            name=f"stockpipe-{name}",
+        )
         for name in names
     }
     # A Ctrl-C pressed during the start stops the run once the handler is back.
@@ -291,7 +297,7 @@ def _run_locked(
     failed: list[str] = []
     try:
         procs = _start_stages(
-            mp.get_context("spawn"), names, (overrides, config_file, source_opts, debug)
+            mp.get_context("spawn"), names, (overrides, config_file, source_opts), debug=debug
         )
         _write_run(settings, url, procs, None)
         if url:

@@ -290,7 +290,7 @@ def run_scenario(module: str, sizes: dict[str, Any]) -> dict[str, Any]:
     return {**base, **result}
 
 
-def sizes_for(mod: Any, quick: bool, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+def sizes_for(mod: Any, *, quick: bool, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     sizes = {name: (s.quick if quick else s.full) for name, s in mod.SIZES.items()}
     for name, value in (overrides or {}).items():
         if value is not None:
@@ -318,7 +318,7 @@ def scenario_main(module: str, argv: Sequence[str] | None = None) -> int:
     add_size_flags(parser, mod)
     args = parser.parse_args(argv)
     overrides = {n: getattr(args, n) for n in mod.SIZES}
-    result = run_scenario(module, sizes_for(mod, args.quick, overrides))
+    result = run_scenario(module, sizes_for(mod, quick=args.quick, overrides=overrides))
     if args.json:
         print(json.dumps(result, indent=1))
     else:

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     for name, mod in zip(chosen, modules, strict=True):
         overrides = {"repeats": args.repeats} if "repeats" in mod.SIZES else {}
-        sizes = harness.sizes_for(mod, args.quick, overrides)
+        sizes = harness.sizes_for(mod, quick=args.quick, overrides=overrides)
         print(f"[bench] {mod.ID}: {mod.TITLE} {sizes}", flush=True)
         result = harness.run_scenario(name, sizes)
         print(f"[bench] {mod.ID}: {result['status']} in {result.get('seconds', '-')} s", flush=True)

@@ -97,7 +97,7 @@ def stage_process(
             thread = threading.Thread(target=watch, daemon=True)
             thread.start()
             run = stages.run_archive if stage == "archive" else stages.run_process
-            result = run(stream, lake, True, stop)
+            result = run(stream, lake, follow=True, stop=stop)
             thread.join()
             if failed:
                 raise RuntimeError(f"{stage} watcher failed: {failed[0]!r}")

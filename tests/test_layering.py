@@ -68,7 +68,7 @@ def _unit(module: str) -> str:
     return parts[1] if len(parts) > 1 else "__init__"
 
 
-def imported_modules(source: str, module: str, is_package: bool) -> set[str]:
+def imported_modules(source: str, module: str, *, is_package: bool) -> set[str]:
     """Every stockpipe module `source` imports, anywhere in the file, relative ones resolved."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(source)):
@@ -92,7 +92,9 @@ def import_edges(src: Path = SRC) -> set[tuple[str, str]]:
     edges: set[tuple[str, str]] = set()
     for path in sorted(src.rglob("*.py")):
         module, is_package = _module_name(path, src)
-        for target in imported_modules(path.read_text(encoding="utf-8"), module, is_package):
+        for target in imported_modules(
+            path.read_text(encoding="utf-8"), module, is_package=is_package
+        ):
             if target == "stockpipe":
                 continue  # the top-level package itself imports nothing below it
             if _unit(target) != _unit(module):

@@ -90,7 +90,9 @@ def processor(stream_path: str, lake_root: str, ready: Any, stop: Any, results: 
 
     ready.set()
     try:
-        result = stages.run_process(stream, LocalLake(lake_root), True, halt, metric)
+        result = stages.run_process(
+            stream, LocalLake(lake_root), follow=True, stop=halt, metric=metric
+        )
     finally:
         stream.close()
     results.put(

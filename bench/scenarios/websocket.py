@@ -167,7 +167,7 @@ def process_main(work: str, stop: Any) -> None:
     halt = threading.Event()
     threading.Thread(target=lambda: (stop.wait(), halt.set()), daemon=True).start()
     try:
-        stages.run_process(stream, LocalLake(Path(work) / "lake"), True, halt)
+        stages.run_process(stream, LocalLake(Path(work) / "lake"), follow=True, stop=halt)
     finally:
         stream.close()
 

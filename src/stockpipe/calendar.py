@@ -69,7 +69,8 @@ def _local_days(stamps: pd.DatetimeIndex) -> np.ndarray:
     # The local wall-clock time (the zone's offset applied per timestamp, so DST is
     # exact) truncated to whole days by numpy, without strftime.
     local = stamps.tz_convert(EXCHANGE_TZ).tz_localize(None)
-    return local.to_numpy().astype("datetime64[D]")
+    days: np.ndarray = local.to_numpy().astype("datetime64[D]")
+    return days
 
 
 def session_dates(ts: pd.Series | pd.DatetimeIndex | Sequence[object]) -> np.ndarray:
@@ -164,8 +165,8 @@ def session_bounds(day: date) -> tuple[datetime, datetime]:
 
 
 def next_session(day: date) -> date:
-    cal = nyse()
-    return cal.next_session(_check(day)).date()
+    session: date = nyse().next_session(_check(day)).date()
+    return session
 
 
 def session_index(day: date) -> int:
@@ -215,7 +216,8 @@ def sessions_back(day: date, count: int) -> date:
         cal = nyse()
         last = cal.date_to_session(pd.Timestamp(day), direction="previous")
         idx = int(cal.sessions.get_loc(last))
-        return cal.sessions[max(0, idx - (count - 1))].date()  # type: ignore[no-any-return]
+        first: date = cal.sessions[max(0, idx - (count - 1))].date()
+        return first
     current = _last_weekday(day)
     for _ in range(count - 1):
         current = _last_weekday(current - timedelta(days=1))

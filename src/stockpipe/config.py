@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from stockpipe.contract import DEFAULT_INDICATOR_SESSIONS, format_sessions, parse_sessions
 from stockpipe.errors import ConfigError
@@ -28,19 +28,20 @@ class Setting:
     field: str
     env: str
     help: str
+    _: KW_ONLY
     secret: bool = False
 
 
 # The single table of environment variables (seed names first, then ours).
 SETTINGS: tuple[Setting, ...] = (
     Setting("aws_region", "AWS_REGION", "AWS region for Kinesis, S3, Athena and CloudWatch"),
-    Setting("alpha_vantage_api_key", "ALPHA_VANTAGE_API_KEY", "Alpha Vantage API key", True),
+    Setting("alpha_vantage_api_key", "ALPHA_VANTAGE_API_KEY", "Alpha Vantage API key", secret=True),
     Setting("alpha_vantage_base_url", "ALPHA_VANTAGE_BASE_URL", "Alpha Vantage base URL"),
-    Setting("alpaca_api_key_id", "ALPACA_API_KEY_ID", "Alpaca API key ID", True),
-    Setting("alpaca_api_secret_key", "ALPACA_API_SECRET_KEY", "Alpaca API secret key", True),
+    Setting("alpaca_api_key_id", "ALPACA_API_KEY_ID", "Alpaca API key ID", secret=True),
+    Setting("alpaca_api_secret_key", "ALPACA_API_SECRET_KEY", "Alpaca API secret key", secret=True),
     Setting("alpaca_stream_url", "ALPACA_STREAM_URL", "Alpaca market data websocket URL"),
     Setting("alpaca_data_url", "ALPACA_DATA_URL", "Alpaca market data REST base URL"),
-    Setting("finnhub_api_key", "FINNHUB_API_KEY", "Finnhub API key", True),
+    Setting("finnhub_api_key", "FINNHUB_API_KEY", "Finnhub API key", secret=True),
     Setting("finnhub_stream_url", "FINNHUB_STREAM_URL", "Finnhub websocket URL"),
     Setting("finnhub_api_url", "FINNHUB_API_URL", "Finnhub REST base URL"),
     Setting(
@@ -132,7 +133,14 @@ class Settings(BaseSettings):
         return self.home / "state"
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
         # load_settings resolves env and file itself, to record where each value came from.
         return (init_settings,)
 

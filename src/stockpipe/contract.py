@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 
 import pyarrow as pa
 
@@ -70,6 +70,7 @@ class Column:
     name: str
     type: str
     description: str
+    _: KW_ONLY
     nullable: bool = True
 
     @property
@@ -159,7 +160,7 @@ def _d(name: str, description: str) -> Column:
     return Column(name, "double", description)
 
 
-_DT = Column("dt", "string", "Exchange-local session date, YYYY-MM-DD (partition)", False)
+_DT = Column("dt", "string", "Exchange-local session date, YYYY-MM-DD (partition)", nullable=False)
 
 # Indicators run over the indicator bars (STOCKPIPE_INDICATOR_SESSIONS, every bar by
 # default) and are NULL on the others; the session values take in regular bars only.
@@ -191,20 +192,20 @@ BARS = Table(
     prefix="processed-data/bars",
     key=("symbol", "interval", "ts"),
     columns=(
-        Column("symbol", "string", "Ticker symbol", False),
-        Column("interval", "string", "Bar interval, e.g. 1min", False),
-        Column("ts", "timestamp", "Bar start time, UTC", False),
-        Column("open", "double", "Open price", False),
-        Column("high", "double", "High price", False),
-        Column("low", "double", "Low price", False),
-        Column("close", "double", "Close price", False),
-        Column("volume", "bigint", "Traded volume", False),
+        Column("symbol", "string", "Ticker symbol", nullable=False),
+        Column("interval", "string", "Bar interval, e.g. 1min", nullable=False),
+        Column("ts", "timestamp", "Bar start time, UTC", nullable=False),
+        Column("open", "double", "Open price", nullable=False),
+        Column("high", "double", "High price", nullable=False),
+        Column("low", "double", "Low price", nullable=False),
+        Column("close", "double", "Close price", nullable=False),
+        Column("volume", "bigint", "Traded volume", nullable=False),
         Column("source", "string", "Where the bar came from: simulator, alphavantage, replay"),
         Column(
             "session",
             "string",
             "Exchange session: pre, regular, post (NYSE calendar), or closed (no session)",
-            False,
+            nullable=False,
         ),
         *_INDICATORS,
         Column("ingest_shard", "string", "Stream shard the winning record came from"),
@@ -219,19 +220,21 @@ DAILY = Table(
     prefix="processed-data/daily",
     key=("symbol", "dt"),
     columns=(
-        Column("symbol", "string", "Ticker symbol", False),
-        Column("interval", "string", "Interval of the bars this row aggregates", False),
-        Column("open", "double", "First open of the regular session", False),
-        Column("high", "double", "Highest high of the regular session", False),
-        Column("low", "double", "Lowest low of the regular session", False),
-        Column("close", "double", "Last close of the regular session", False),
-        Column("volume", "bigint", "Total volume of the regular session", False),
+        Column("symbol", "string", "Ticker symbol", nullable=False),
+        Column("interval", "string", "Interval of the bars this row aggregates", nullable=False),
+        Column("open", "double", "First open of the regular session", nullable=False),
+        Column("high", "double", "Highest high of the regular session", nullable=False),
+        Column("low", "double", "Lowest low of the regular session", nullable=False),
+        Column("close", "double", "Last close of the regular session", nullable=False),
+        Column("volume", "bigint", "Total volume of the regular session", nullable=False),
         _d("vwap", "Regular-session VWAP from typical price"),
         _d("change", "close - close of the previous trading day"),
         _d("change_pct", "100 * change / close of the previous trading day"),
-        Column("bar_count", "bigint", "Number of regular-session bars", False),
-        Column("pre_volume", "bigint", "Volume of the pre-market bars of the day", False),
-        Column("post_volume", "bigint", "Volume of the after-hours bars of the day", False),
+        Column("bar_count", "bigint", "Number of regular-session bars", nullable=False),
+        Column("pre_volume", "bigint", "Volume of the pre-market bars of the day", nullable=False),
+        Column(
+            "post_volume", "bigint", "Volume of the after-hours bars of the day", nullable=False
+        ),
     ),
     partitions=(_DT,),
 )
@@ -242,14 +245,16 @@ QUARANTINE = Table(
     prefix="quarantine",
     key=("shard_id", "sequence_number"),
     columns=(
-        Column("reason", "string", "Reason code, e.g. invalid_json, bad_price", False),
-        Column("detail", "string", "Human-readable explanation", False),
+        Column("reason", "string", "Reason code, e.g. invalid_json, bad_price", nullable=False),
+        Column("detail", "string", "Human-readable explanation", nullable=False),
         Column("payload", "string", "The raw payload as received (invalid UTF-8 replaced)"),
-        Column("shard_id", "string", "Stream shard", False),
-        Column("sequence_number", "string", "Stream sequence number", False),
+        Column("shard_id", "string", "Stream shard", nullable=False),
+        Column("sequence_number", "string", "Stream sequence number", nullable=False),
         Column("arrival_ts", "timestamp", "When the stream accepted the record, UTC"),
     ),
-    partitions=(Column("dt", "string", "UTC arrival date, YYYY-MM-DD (partition)", False),),
+    partitions=(
+        Column("dt", "string", "UTC arrival date, YYYY-MM-DD (partition)", nullable=False),
+    ),
 )
 
 RAW = Table(
@@ -259,16 +264,21 @@ RAW = Table(
     file_format="json",
     key=("shard_id", "sequence_number"),
     columns=(
-        Column("shard_id", "string", "Stream shard", False),
-        Column("sequence_number", "string", "Stream sequence number", False),
-        Column("partition_key", "string", "Partition key the producer used", False),
-        Column("arrival_ts", "string", "When the stream accepted the record, ISO 8601 UTC", False),
+        Column("shard_id", "string", "Stream shard", nullable=False),
+        Column("sequence_number", "string", "Stream sequence number", nullable=False),
+        Column("partition_key", "string", "Partition key the producer used", nullable=False),
+        Column(
+            "arrival_ts",
+            "string",
+            "When the stream accepted the record, ISO 8601 UTC",
+            nullable=False,
+        ),
         Column("data", "string", "The payload as received, when it is valid UTF-8"),
         Column("data_b64", "string", "The payload in base64, when it is not valid UTF-8"),
     ),
     partitions=(
-        Column("dt", "string", "UTC arrival date, YYYY-MM-DD (partition)", False),
-        Column("hour", "string", "UTC arrival hour, 00-23 (partition)", False),
+        Column("dt", "string", "UTC arrival date, YYYY-MM-DD (partition)", nullable=False),
+        Column("hour", "string", "UTC arrival hour, 00-23 (partition)", nullable=False),
     ),
 )
 
@@ -283,18 +293,20 @@ LATEST = Table(
     prefix="processed-data/latest",
     key=("symbol", "interval", "dt"),
     columns=(
-        Column("symbol", "string", "Ticker symbol", False),
-        Column("interval", "string", "Bar interval, e.g. 1min", False),
-        Column("dt", "string", "Exchange-local session date, YYYY-MM-DD", False),
-        Column("first_ts", "timestamp", "Start time of the first bar of the date, UTC", False),
-        Column("bar_count", "bigint", "Number of bars of the date", False),
-        Column("day_open", "double", "Open of the first bar of the date", False),
-        Column("ts", "timestamp", "Start time of the newest bar of the date, UTC", False),
-        Column("open", "double", "Open price of the newest bar", False),
-        Column("high", "double", "High price of the newest bar", False),
-        Column("low", "double", "Low price of the newest bar", False),
-        Column("close", "double", "Close price of the newest bar", False),
-        Column("volume", "bigint", "Traded volume of the newest bar", False),
+        Column("symbol", "string", "Ticker symbol", nullable=False),
+        Column("interval", "string", "Bar interval, e.g. 1min", nullable=False),
+        Column("dt", "string", "Exchange-local session date, YYYY-MM-DD", nullable=False),
+        Column(
+            "first_ts", "timestamp", "Start time of the first bar of the date, UTC", nullable=False
+        ),
+        Column("bar_count", "bigint", "Number of bars of the date", nullable=False),
+        Column("day_open", "double", "Open of the first bar of the date", nullable=False),
+        Column("ts", "timestamp", "Start time of the newest bar of the date, UTC", nullable=False),
+        Column("open", "double", "Open price of the newest bar", nullable=False),
+        Column("high", "double", "High price of the newest bar", nullable=False),
+        Column("low", "double", "Low price of the newest bar", nullable=False),
+        Column("close", "double", "Close price of the newest bar", nullable=False),
+        Column("volume", "bigint", "Traded volume of the newest bar", nullable=False),
         _d("vwap", "bars.vwap of the newest bar"),
         _d("session_high", "bars.session_high of the newest bar"),
         _d("session_low", "bars.session_low of the newest bar"),

@@ -43,7 +43,11 @@ def test_polls_are_held_until_five_seconds_or_one_megabyte(tmp_path) -> None:
     lake = LocalLake(tmp_path / "lake")
     clock = FakeClock()
     buffered = BufferedConsumer(
-        Consumer(stream, LakeCheckpointStore(lake), "archive"), 1_000_000, 5.0, True, clock
+        Consumer(stream, LakeCheckpointStore(lake), "archive"),
+        1_000_000,
+        5.0,
+        follow=True,
+        clock=clock,
     )
     for minute in range(4):  # a live feed: one small batch a second
         _put_minute(stream, minute)
@@ -56,7 +60,7 @@ def test_polls_are_held_until_five_seconds_or_one_megabyte(tmp_path) -> None:
     assert batch.positions == {"shardId-000000000000": batch.records[-1].sequence_number}
     # Size: a small limit is reached before any time passes.
     small = BufferedConsumer(
-        Consumer(stream, LakeCheckpointStore(lake), "other"), 500, 5.0, True, clock
+        Consumer(stream, LakeCheckpointStore(lake), "other"), 500, 5.0, follow=True, clock=clock
     )
     first = small.poll(max_records=4)
     assert first.records == []  # 4 records of about 120 bytes: under 500
@@ -117,7 +121,7 @@ def test_a_crash_between_write_and_checkpoint_still_leaves_each_record_once(
     monkeypatch.setattr(Consumer, "commit", crash_on_second)
     stop = threading.Event()
     with pytest.raises(RuntimeError):
-        run_archive(stream, lake, True, stop, max_records=7, batch_bytes=2000)
+        run_archive(stream, lake, follow=True, stop=stop, max_records=7, batch_bytes=2000)
     monkeypatch.setattr(Consumer, "commit", real_commit)
     # The re-read is split differently (other poll sizes, one batch per poll).
     run_archive(stream, lake, max_records=50)

@@ -105,7 +105,7 @@ def test_a_ctrl_c_while_children_start_is_held_then_delivered(handlers) -> None:
 class Stage:
     """A stage process as `_stop_stages` sees it; `join` is where a second Ctrl-C lands."""
 
-    def __init__(self, interrupt: bool) -> None:
+    def __init__(self, *, interrupt: bool) -> None:
         self.pid = None  # nothing to send SIGTERM to
         self.alive = True
         self.interrupt = interrupt
@@ -126,9 +126,45 @@ class Stage:
 def test_a_second_ctrl_c_while_stages_checkpoint_kills_them() -> None:
     from stockpipe.pipeline.runner import _stop_stages
 
-    calm = {"archive": Stage(False), "process": Stage(False)}
+    calm = {"archive": Stage(interrupt=False), "process": Stage(interrupt=False)}
     assert _stop_stages(calm) is False
     assert not any(p.killed for p in calm.values())
-    cut = {"archive": Stage(True), "process": Stage(True)}
+    cut = {"archive": Stage(interrupt=True), "process": Stage(interrupt=True)}
     assert _stop_stages(cut) is True
     assert all(p.killed for p in cut.values())
+
+
+def test_each_stage_process_gets_arguments_stage_main_accepts() -> None:
+    # A spawned target is called by multiprocessing, out of mypy's sight: `debug` is
+    # keyword-only, so it must travel in `kwargs`, not at the end of `args`.
+    import inspect
+
+    from stockpipe.pipeline.runner import _start_stages, stage_main
+
+    started: list[dict[str, object]] = []
+
+    class FakeProcess:
+        def __init__(self, **spec: object) -> None:
+            self.spec = spec
+
+        def start(self) -> None:
+            started.append(self.spec)
+
+    class Context:
+        Process = FakeProcess
+
+    procs = _start_stages(
+        Context(), ("archive", "process"), ({"lake": "x"}, None, "opts"), debug=True
+    )
+    assert sorted(procs) == ["archive", "process"]
+    assert [s["name"] for s in started] == ["stockpipe-archive", "stockpipe-process"]
+    for spec, stage in zip(started, ("archive", "process"), strict=True):
+        assert spec["target"] is stage_main
+        bound = inspect.signature(stage_main).bind(*spec["args"], **spec["kwargs"])
+        assert bound.arguments == {
+            "stage": stage,
+            "overrides": {"lake": "x"},
+            "config_file": None,
+            "source_opts": "opts",
+            "debug": True,
+        }

@@ -23,7 +23,7 @@ def _open(tmp: Path) -> tuple[LocalStream, LocalLake]:
     return LocalStream(tmp / "stream.db", shard_count=2), LocalLake(tmp / "lake")
 
 
-def _drain(consumer: Consumer, commit: bool = True) -> list[bytes]:
+def _drain(consumer: Consumer, *, commit: bool = True) -> list[bytes]:
     out: list[bytes] = []
     while True:
         batch = consumer.poll(7)

@@ -68,7 +68,7 @@ class ChangeSetDeclined(DeployError):
     """The user did not confirm the change set; it was deleted and nothing changed."""
 
 
-class _CfnLoader(yaml.SafeLoader):
+class _CfnLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML has no stubs: Any base
     """Reads CloudFormation YAML; short-form intrinsics (!Ref, !Sub ...) load as plain values."""
 
 
@@ -79,7 +79,7 @@ def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
         return {key: loader.construct_scalar(node)}
     if isinstance(node, yaml.SequenceNode):
         return {key: loader.construct_sequence(node, deep=True)}
-    return {key: loader.construct_mapping(node, deep=True)}  # type: ignore[arg-type]
+    return {key: loader.construct_mapping(node, deep=True)}
 
 
 _CfnLoader.add_multi_constructor("!", _intrinsic)
@@ -365,7 +365,9 @@ class StackDeployer:
     def _wait_change_set(self, name: str) -> dict[str, Any]:
         deadline = time.monotonic() + self.timeout_seconds
         while True:
-            desc = self.cfn.describe_change_set(ChangeSetName=name, StackName=self.stack_name)
+            desc: dict[str, Any] = self.cfn.describe_change_set(
+                ChangeSetName=name, StackName=self.stack_name
+            )
             if desc["Status"] in ("CREATE_COMPLETE", "FAILED"):
                 return desc
             if time.monotonic() > deadline:

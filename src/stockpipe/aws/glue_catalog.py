@@ -99,7 +99,7 @@ def render_tables() -> dict[str, dict[str, Any]]:
     return {logical_id(t): render_table(t) for t in GLUE_TABLES}
 
 
-class _NoAliasDumper(yaml.SafeDumper):
+class _NoAliasDumper(yaml.SafeDumper):  # type: ignore[misc]  # PyYAML has no stubs: Any base
     # CloudFormation rejects YAML anchors/aliases (cfn-lint W1101).
     def ignore_aliases(self, data: Any) -> bool:
         return True

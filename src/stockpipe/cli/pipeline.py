@@ -98,7 +98,12 @@ def archive(
     settings = settings_from(ctx)
     with StopSignals() as stop, open_stage(settings, "archive") as backends:
         result = stages.run_archive(
-            backends.stream, backends.lake, follow, stop, backends.metric, reset=reset_checkpoints
+            backends.stream,
+            backends.lake,
+            follow=follow,
+            stop=stop,
+            metric=backends.metric,
+            reset=reset_checkpoints,
         )
     console.print(f"archived {result.records} records to {backends.lake.uri('raw-data')}")
 
@@ -116,9 +121,9 @@ def process(
         result = stages.run_process(
             backends.stream,
             backends.lake,
-            follow,
-            stop,
-            backends.metric,
+            follow=follow,
+            stop=stop,
+            metric=backends.metric,
             reset=reset_checkpoints,
             indicator_sessions=settings.indicator_sessions,
         )

@@ -42,7 +42,7 @@ def create(
     """Create the stream (provisioned with --shards, or --on-demand)."""
     settings = settings_from(ctx, kinesis_stream_name=name)
     _require_kinesis(settings, "create")
-    create_kinesis_stream(settings, shards, on_demand, wait)
+    create_kinesis_stream(settings, shards, on_demand=on_demand, wait=wait)
     name = settings.kinesis_stream_name
     mode = "on-demand" if on_demand else f"{shards} shards"
     console.print(f"created Kinesis stream {name} ({mode})")
@@ -89,7 +89,7 @@ def delete(
     name = settings.kinesis_stream_name
     if not yes:
         typer.confirm(f"delete Kinesis stream {name} and all its records?", abort=True)
-    delete_kinesis_stream(settings, wait)
+    delete_kinesis_stream(settings, wait=wait)
     console.print(f"deleted Kinesis stream {name}")
 
 

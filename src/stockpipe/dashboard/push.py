@@ -187,7 +187,7 @@ class PushHub:
         """End every open stream (the server is stopping)."""
         self.closed = True
 
-    async def _check(self, force: bool = False) -> None:
+    async def _check(self, *, force: bool = False) -> None:
         if self._check_lock is None:
             self._check_lock = asyncio.Lock()
         async with self._check_lock:

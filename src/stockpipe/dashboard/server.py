@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,7 @@ def create_app(
     push = None if data.athena else PushHub(data.lake, data.view, refresh)
     page = page.replace("__PUSH__", "1" if push is not None else "0")
 
-    def guarded(fn: Any) -> Any:
+    def guarded(fn: Callable[[Request], Response]) -> Callable[[Request], Response]:
         """Every failure is a JSON message with a status, never a traceback."""
 
         def endpoint(request: Request) -> Response:

@@ -44,6 +44,7 @@ def compact(
     lake: Lake,
     tables: Mapping[str, PartitionSet],
     now: datetime | None = None,
+    *,
     dry_run: bool = False,
 ) -> CompactReport:
     """Merge the small files of every partition of `tables` and of every closed raw hour.
@@ -64,7 +65,7 @@ def compact(
                 parts.put(dt, parts.get(dt))
         if not dry_run:
             parts.flush()
-    _compact_raw(lake, now or datetime.now(UTC), dry_run, report)
+    _compact_raw(lake, now or datetime.now(UTC), report, dry_run=dry_run)
     return report
 
 
@@ -77,7 +78,7 @@ def _raw_file_key(path: str) -> tuple[str, int] | None:
     return (shard, seq_key(seq)) if seq.isdigit() and shard else None
 
 
-def _compact_raw(lake: Lake, now: datetime, dry_run: bool, report: CompactReport) -> None:
+def _compact_raw(lake: Lake, now: datetime, report: CompactReport, *, dry_run: bool) -> None:
     groups: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)
     for path in lake.list(RAW.prefix):
         key = _raw_file_key(path)
@@ -131,6 +132,7 @@ def expire(
     processed_days: int | None = None,
     quarantine_days: int | None = None,
     today: date | None = None,
+    *,
     dry_run: bool = False,
 ) -> ExpireReport:
     """Delete partitions older than the retention, like the S3 lifecycle rules.

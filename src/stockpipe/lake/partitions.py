@@ -132,7 +132,7 @@ class PartitionSet:
         self._frames[dt] = frame
         self.dirty.add(dt)
 
-    def flush(self, descending: bool = False) -> list[str]:
+    def flush(self, *, descending: bool = False) -> list[str]:
         """Write every changed partition as one file; returns the paths written."""
         written = []
         for dt in sorted(self.dirty, reverse=descending):

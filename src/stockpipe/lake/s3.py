@@ -15,7 +15,9 @@ from __future__ import annotations
 import os
 import re
 import threading
-from typing import Any
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import pyarrow.fs as pafs
@@ -25,6 +27,8 @@ from stockpipe.aws.retry import Backoff, error_code, with_backoff
 from stockpipe.aws.session import aws_session, client, endpoint_for
 from stockpipe.errors import ConfigError, LakeError
 from stockpipe.lake.base import TMP_PREFIX, Lake, safe_relpath
+
+T = TypeVar("T")
 
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 DEFAULT_REGION = "us-east-1"
@@ -148,7 +152,7 @@ class S3Lake(Lake):
     def _arrow_path(self, relpath: str) -> str:
         return f"{self.bucket}/{self.key(relpath)}"
 
-    def _retry(self, fn: Any, what: str) -> Any:
+    def _retry(self, fn: Callable[[], T], what: str) -> T:
         try:
             return with_backoff(fn, what, self.backoff)
         except FileNotFoundError:
@@ -219,8 +223,8 @@ class S3Lake(Lake):
             kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": base}
             if token:
                 kwargs["ContinuationToken"] = token
-            reply = self._retry(
-                lambda kwargs=kwargs: self.client.list_objects_v2(**kwargs),
+            reply: dict[str, Any] = self._retry(
+                partial(self.client.list_objects_v2, **kwargs),
                 f"listing s3://{self.bucket}/{base}",
             )
             for obj in reply.get("Contents", []):

@@ -34,6 +34,7 @@ class BufferedConsumer:
         consumer: Consumer,
         max_bytes: int = RAW_BATCH_BYTES,
         max_seconds: float = RAW_BATCH_SECONDS,
+        *,
         follow: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

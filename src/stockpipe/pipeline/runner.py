@@ -25,7 +25,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.live import Live
@@ -39,6 +39,11 @@ from stockpipe.pipeline.homelock import HomeLock
 from stockpipe.pipeline.signals import StopSignals, sigint_ignored
 from stockpipe.sources.options import SourceOptions
 from stockpipe.stream import open_stream
+
+if TYPE_CHECKING:
+    from stockpipe.lake.base import Lake
+    from stockpipe.pipeline.stages import MetricFn
+    from stockpipe.stream.base import Stream
 
 console = Console()
 STAGES = ("ingest", "archive", "process")
@@ -68,6 +73,7 @@ def stage_main(
     overrides: dict[str, Any],
     config_file: str | None,
     source_opts: SourceOptions,
+    *,
     debug: bool = False,
 ) -> None:
     """Entry point of one stage process: a stage error is one line, never a traceback
@@ -119,14 +125,26 @@ def _stage(
         if stage == "ingest":
             _ingest(settings, stream, lake, source_opts, stop, put)
         elif stage == "archive":
-            stages.run_archive(stream, lake, True, stop, put)
+            stages.run_archive(stream, lake, follow=True, stop=stop, metric=put)
         elif stage == "process":
             stages.run_process(
-                stream, lake, True, stop, put, indicator_sessions=settings.indicator_sessions
+                stream,
+                lake,
+                follow=True,
+                stop=stop,
+                metric=put,
+                indicator_sessions=settings.indicator_sessions,
             )
 
 
-def _ingest(settings, stream, lake, source_opts, stop, put) -> None:  # type: ignore[no-untyped-def]
+def _ingest(
+    settings: Settings,
+    stream: Stream,
+    lake: Lake,
+    source_opts: SourceOptions,
+    stop: threading.Event,
+    put: MetricFn,
+) -> None:
     """The ingest stage: resume after what is held, publish phase and clock each second."""
     from stockpipe.pipeline.resume import MarkedSource, resume_points
     from stockpipe.sources.factory import build_source
@@ -157,11 +175,17 @@ def _ingest(settings, stream, lake, source_opts, stop, put) -> None:  # type: ig
     stop.wait()  # a finished backfill idles until the pipeline stops
 
 
-def _start_stages(ctx: Any, names: tuple[str, ...], args: tuple[Any, ...]) -> dict[str, Any]:
-    """Spawn each stage in `names` with `args` (overrides, config file, source options,
-    debug)."""
+def _start_stages(
+    ctx: Any, names: tuple[str, ...], args: tuple[Any, ...], *, debug: bool
+) -> dict[str, Any]:
+    """Spawn each stage in `names` with `args` (overrides, config file, source options)."""
     procs = {
-        name: ctx.Process(target=stage_main, args=(name, *args), name=f"stockpipe-{name}")
+        name: ctx.Process(
+            target=stage_main,
+            args=(name, *args),
+            kwargs={"debug": debug},
+            name=f"stockpipe-{name}",
+        )
         for name in names
     }
     # A Ctrl-C pressed during the start stops the run once the handler is back.
@@ -200,6 +224,7 @@ def run_pipeline(
     overrides: dict[str, Any],
     config_file: str | None,
     source_opts: SourceOptions,
+    *,
     dashboard: bool = True,
     refresh: float = 5.0,
     duration: float | None = None,
@@ -218,11 +243,11 @@ def run_pipeline(
                 overrides,
                 config_file,
                 source_opts,
-                dashboard,
-                refresh,
-                duration,
-                debug,
                 names,
+                dashboard=dashboard,
+                refresh=refresh,
+                duration=duration,
+                debug=debug,
             )
     finally:
         lock.release()
@@ -240,8 +265,18 @@ def _check_lake(location: str) -> None:
         )
 
 
-def _run_locked(  # type: ignore[no-untyped-def]
-    stop, settings, overrides, config_file, source_opts, dashboard, refresh, duration, debug, names
+def _run_locked(
+    stop: threading.Event,
+    settings: Settings,
+    overrides: dict[str, Any],
+    config_file: str | None,
+    source_opts: SourceOptions,
+    names: tuple[str, ...],
+    *,
+    dashboard: bool,
+    refresh: float,
+    duration: float | None,
+    debug: bool,
 ) -> None:
     handle = None
     url = None
@@ -262,7 +297,7 @@ def _run_locked(  # type: ignore[no-untyped-def]
     failed: list[str] = []
     try:
         procs = _start_stages(
-            mp.get_context("spawn"), names, (overrides, config_file, source_opts, debug)
+            mp.get_context("spawn"), names, (overrides, config_file, source_opts), debug=debug
         )
         _write_run(settings, url, procs, None)
         if url:
@@ -314,7 +349,14 @@ def _failures(procs: dict[str, Any]) -> list[str]:
     ]
 
 
-def _live_view(settings, stream, lake, procs, stop, duration) -> list[str]:  # type: ignore[no-untyped-def]
+def _live_view(
+    settings: Settings,
+    stream: Stream,
+    lake: Lake,
+    procs: dict[str, Any],
+    stop: threading.Event,
+    duration: float | None,
+) -> list[str]:
     from stockpipe.pipeline.panel import render_panel
     from stockpipe.pipeline.status import StatusReader
 

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 # The readers live below the pipeline (the dashboard uses them); re-exported for the writers.
+from stockpipe.calendar import EXCHANGE_TZ
 from stockpipe.home import (
-    EXCHANGE_TZ,
     INGEST,
     RUN,
     WARNING,

@@ -223,6 +223,7 @@ def _flush(
 def run_archive(
     stream: Stream,
     lake: Lake,
+    *,
     follow: bool = False,
     stop: threading.Event | None = None,
     metric: MetricFn = _no_metric,
@@ -245,7 +246,7 @@ def run_archive(
             Consumer(stream, LakeCheckpointStore(lake), ARCHIVE_CONSUMER, reset=reset),
             batch_bytes,
             batch_seconds,
-            follow,
+            follow=follow,
         )
         archiver = RawArchiver(lake)
 
@@ -276,6 +277,7 @@ def run_archive(
 def run_process(
     stream: Stream,
     lake: Lake,
+    *,
     follow: bool = False,
     stop: threading.Event | None = None,
     metric: MetricFn = _no_metric,

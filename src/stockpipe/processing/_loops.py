@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from numba import njit  # type: ignore[import-untyped]
+from numba import njit
 
 FAST, SLOW, SIGNAL = 12, 26, 9
 RSI_PERIOD = 14

@@ -161,7 +161,7 @@ def validate(doc: dict[str, object], arrival: datetime) -> Valid:
         raise Rejected("negative_volume", f"volume {volume} is negative")
     if volume >= 2**63:
         raise Rejected("bad_type", f"volume {volume} does not fit a 64-bit integer")
-    return Valid(symbol, interval, ts, o, h, lo, c, volume, doc["source"])  # type: ignore[arg-type]
+    return Valid(symbol, interval, ts, o, h, lo, c, volume, doc["source"])
 
 
 def _check(doc: dict[str, object], record: StreamRecord, arrival: datetime) -> CleanBar:
@@ -330,7 +330,8 @@ def _passes_in_bulk(
     ok &= (o > 0) & (h > 0) & (lo > 0) & (c > 0)
     ok &= (h >= np.maximum(o, c)) & (lo <= np.minimum(o, c))
     ok &= decoded["volume"] >= 0
-    return ok
+    result: npt.NDArray[np.bool_] = ok
+    return result
 
 
 def _is_unicode(text: str) -> bool:
@@ -368,7 +369,8 @@ def _map_unique(
     codes, uniques = pd.factorize(values)
     # factorize codes None as -1: the last entry, fn(None), answers for it.
     mapped = [fn(value) for value in uniques.tolist()] + [fn(None)]
-    return np.array(mapped, dtype=dtype)[codes]
+    result: npt.NDArray[Any] = np.array(mapped, dtype=dtype)[codes]
+    return result
 
 
 def _arrival_micros(records: Sequence[StreamRecord]) -> npt.NDArray[np.int64]:

@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from stockpipe import calendar
-from stockpipe.contract import BARS, DAILY, LATEST, QUARANTINE
+from stockpipe.contract import BARS, DAILY, INDICATOR_COLUMNS, LATEST, QUARANTINE
 from stockpipe.lake.base import Lake
 from stockpipe.lake.partitions import as_utc
 from stockpipe.lake.raw import iter_raw
@@ -30,6 +30,7 @@ from stockpipe.processing.append import append_batch
 from stockpipe.processing.base import (
     NO_POSITION,
     ORDINAL,
+    STATE_COLUMNS,
     BatchStats,
     CleanBar,
     QuarantineRow,
@@ -40,8 +41,6 @@ from stockpipe.processing.cleaning import clean_batch
 from stockpipe.processing.frames import bars_frame
 from stockpipe.processing.indicators import (
     CONTEXT,
-    INDICATOR_COLUMNS,
-    STATE_COLUMNS,
     IndicatorState,
     compute_daily,
     compute_indicators,

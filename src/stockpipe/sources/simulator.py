@@ -82,7 +82,8 @@ def _session_opens(seed: int, symbol: str) -> np.ndarray:
     steps = rng.standard_normal(_WALK_LENGTH) * sigma - 0.5 * sigma * sigma
     walk = np.concatenate([[0.0], np.cumsum(steps)])
     ref = calendar.session_index(REFERENCE_SESSION)
-    return spec.price * np.exp(walk - walk[ref])
+    opens: np.ndarray = spec.price * np.exp(walk - walk[ref])
+    return opens
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,7 @@ class MarketSimulator(Source):
         symbols: Sequence[str],
         sessions: Sequence[date],
         seed: int = 0,
+        *,
         live: bool = False,
         speed: float = 1.0,
         fault_rate: float = 0.0,

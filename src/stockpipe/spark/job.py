@@ -86,7 +86,7 @@ def parser() -> argparse.ArgumentParser:
 def _glue_args(argv: Sequence[str]) -> argparse.Namespace | None:
     """Glue job parameters, when running inside Glue; None elsewhere."""
     try:
-        from awsglue.utils import getResolvedOptions  # type: ignore[import-not-found]
+        from awsglue.utils import getResolvedOptions
     except ImportError:
         return None
     names = list(GLUE_ARGS) + [n for n in GLUE_OPTIONAL if f"--{n}" in argv]
@@ -206,7 +206,14 @@ def run(args: argparse.Namespace, glue_context: Any = None) -> dict[str, Any]:
         raw = open_lake(args.raw or args.out, region)
         frame = streaming.raw_file_stream(spark, raw, args.max_files_per_trigger)
     query = streaming.start(
-        spark, frame, args.out, args.checkpoint, args.once, args.interval_seconds, metrics, region
+        spark,
+        frame,
+        args.out,
+        args.checkpoint,
+        available_now=args.once,
+        interval_seconds=args.interval_seconds,
+        metrics=metrics,
+        region=region,
     )
     query.awaitTermination()
     return {"mode": "stream", "batches": len(query.recentProgress)}
@@ -217,8 +224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         glue = _glue_args(["process_bars", *argv])
         if glue is not None:
-            from awsglue.context import GlueContext  # type: ignore[import-not-found]
-            from awsglue.job import Job  # type: ignore[import-not-found]
+            from awsglue.context import GlueContext
+            from awsglue.job import Job
             from pyspark.context import SparkContext
 
             context = GlueContext(SparkContext.getOrCreate())

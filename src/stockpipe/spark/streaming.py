@@ -30,18 +30,18 @@ from stockpipe.stream.base import StreamRecord
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
-    from pyspark.sql.streaming import StreamingQuery
+    from pyspark.sql.streaming.query import StreamingQuery
 
     from stockpipe.metrics.stage import StageMetrics
 
 
-def batch_writer(  # type: ignore[no-untyped-def]
+def batch_writer(
     spark: SparkSession,
     location: str,
     metrics: StageMetrics | None = None,
     to_envelopes: Callable[[DataFrame, int], DataFrame] | None = None,
     region: str | None = None,
-):
+) -> Callable[[DataFrame, int], None]:
     """The foreachBatch function: one micro-batch of envelopes into the lake.
 
     `to_envelopes(frame, batch_id)` turns a source-specific batch into envelopes (Glue's
@@ -119,6 +119,7 @@ def start(
     stream: DataFrame,
     location: str,
     checkpoint: str,
+    *,
     available_now: bool = True,
     interval_seconds: int = 60,
     metrics: StageMetrics | None = None,
@@ -205,12 +206,12 @@ def glue_kinesis_stream(glue_context: Any, stream_arn: str, starting_position: s
     return frame
 
 
-def glue_batch_writer(  # type: ignore[no-untyped-def]
+def glue_batch_writer(
     spark: SparkSession,
     location: str,
     metrics: StageMetrics | None = None,
     region: str | None = None,
-):
+) -> Callable[[DataFrame, int], None]:
     """The Glue batch function: any Glue Kinesis frame shape -> envelopes -> the lake."""
     seen: list[bool] = []
 

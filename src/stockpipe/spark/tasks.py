@@ -63,7 +63,8 @@ def path_dt(path: str) -> str:
 
 def _docs(pdf: pd.DataFrame) -> list[dict[str, str | None]]:
     frame = pdf[list(ENVELOPE)].astype(object)
-    return frame.where(frame.notna(), None).to_dict("records")  # type: ignore[return-value]
+    docs: list[dict[str, str | None]] = frame.where(frame.notna(), None).to_dict("records")
+    return docs
 
 
 def route(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:

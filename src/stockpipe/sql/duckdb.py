@@ -112,7 +112,7 @@ def _hive_types(table: Table) -> str:
     return ", ".join(f"{_quote(p.name)}: 'VARCHAR'" for p in table.partitions)
 
 
-def parquet_list_view_sql(table: Table, paths: Sequence[str], same_schema: bool) -> str:
+def parquet_list_view_sql(table: Table, paths: Sequence[str], *, same_schema: bool) -> str:
     """A view over an explicit list of Parquet files.
 
     `union_by_name` makes DuckDB open every file's footer when it binds a query, even the
@@ -194,7 +194,7 @@ class DuckDBEngine(QueryEngine):
     def __init__(self, lake: Lake, *, native: bool | None = None, queries_root: Path | None = None):
         self.lake = lake
         filesystem, base = lake.arrow_filesystem()
-        self._fs: pafs.FileSystem = filesystem  # type: ignore[assignment]
+        self._fs: pafs.FileSystem = filesystem
         self._base = base
         self.native = isinstance(self._fs, pafs.LocalFileSystem) if native is None else native
         self._con = duckdb.connect(":memory:")
@@ -240,7 +240,9 @@ class DuckDBEngine(QueryEngine):
         if table.name in self._has_files and keys == self._view_keys.get(table.name):
             return
         if keys:
-            sql = parquet_list_view_sql(table, [k[0] for k in keys], self._same_schema(keys))
+            sql = parquet_list_view_sql(
+                table, [k[0] for k in keys], same_schema=self._same_schema(keys)
+            )
         else:
             sql = empty_view_sql(table)
         self._con.execute(sql)
@@ -276,7 +278,7 @@ class DuckDBEngine(QueryEngine):
                 f"SELECT {_select_list(table)} FROM {_ident(source)}"
             )
 
-    def refresh(self, force: bool = False) -> None:
+    def refresh(self, *, force: bool = False) -> None:
         """Point the table views at the lake's current files; create views/*.sql once."""
         if force:
             self._has_files.clear()

@@ -155,7 +155,7 @@ class KinesisStream(Stream):
                         last_error = f"{rec['ErrorCode']}: {rec.get('ErrorMessage', '')}"
                     else:
                         out[i] = PutResult(rec["ShardId"], rec["SequenceNumber"])
-            self._adjust_throttle(throttled)
+            self._adjust_throttle(throttled=throttled)
             if not failed:
                 return [r for r in out if r is not None]
             if attempt == self.backoff.max_attempts - 1:
@@ -171,7 +171,7 @@ class KinesisStream(Stream):
             self.backoff.pause(attempt)
         raise AssertionError("unreachable")
 
-    def _adjust_throttle(self, throttled: bool) -> None:
+    def _adjust_throttle(self, *, throttled: bool) -> None:
         # Multiplicative increase on throttling, decay on success: the producer settles
         # near the rate the shards accept.
         if throttled:

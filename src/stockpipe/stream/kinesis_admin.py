@@ -26,7 +26,7 @@ def _kinesis(settings: Settings) -> Any:
     return client("kinesis", settings.aws_region)
 
 
-def create_kinesis_stream(settings: Settings, shards: int, on_demand: bool, wait: bool) -> None:
+def create_kinesis_stream(settings: Settings, shards: int, *, on_demand: bool, wait: bool) -> None:
     """Create KINESIS_STREAM_NAME, provisioned with `shards` or on-demand."""
     kinesis, name = _kinesis(settings), settings.kinesis_stream_name
     kwargs: dict[str, Any] = {"StreamName": name}
@@ -42,7 +42,7 @@ def create_kinesis_stream(settings: Settings, shards: int, on_demand: bool, wait
         raise _aws_error(name, "creation", exc) from exc
 
 
-def delete_kinesis_stream(settings: Settings, wait: bool) -> None:
+def delete_kinesis_stream(settings: Settings, *, wait: bool) -> None:
     """Delete KINESIS_STREAM_NAME and every record in it."""
     kinesis, name = _kinesis(settings), settings.kinesis_stream_name
     try:

@@ -60,7 +60,7 @@ class _BusyBackoff(Backoff):
         )
 
     def delay(self, attempt: int) -> float:
-        return min(self.cap, self.base * 2**attempt)
+        return min(self.cap, self.base * 2.0**attempt)
 
 
 T = TypeVar("T")

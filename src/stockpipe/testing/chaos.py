@@ -78,7 +78,7 @@ def _consumer_main(stage: str, stream_path: str, lake_root: str, max_records: in
     lake = LocalLake(lake_root)
     runner = stages.run_archive if stage == "archive" else stages.run_process
     with StopSignals((signal.SIGTERM,)) as stop:
-        runner(stream, lake, True, stop, max_records=max_records)
+        runner(stream, lake, follow=True, stop=stop, max_records=max_records)
 
 
 def ingest_dataset(stream: LocalStream, seed: int, symbols: list[str], days: int) -> int:
@@ -116,6 +116,7 @@ def run_chaos(
     symbols: list[str] | None = None,
     days: int = 3,
     max_records: int = 400,
+    *,
     log: bool = True,
 ) -> ChaosVerdict:
     symbols = symbols or ["AAPL", "MSFT", "NVDA", "JPM"]

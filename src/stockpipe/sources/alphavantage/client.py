@@ -18,10 +18,10 @@ from datetime import date
 
 import httpx
 
+from stockpipe.calendar import EXCHANGE_TZ
 from stockpipe.errors import Backoff, ConfigError, SourceError, retry
 from stockpipe.sources.alphavantage.budget import BudgetExhaustedError, RequestBudget
 from stockpipe.sources.alphavantage.errors import (
-    EXCHANGE_TZ,
     AlphaVantageError,
     BurstLimitError,
     DailyLimitError,
@@ -261,6 +261,7 @@ class AlphaVantageClient:
         interval: str = "5min",
         outputsize: str = "compact",
         month: str | None = None,
+        *,
         adjusted: bool = True,
         extended_hours: bool = True,
         datatype: str = "json",

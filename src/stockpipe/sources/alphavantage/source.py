@@ -104,6 +104,7 @@ class AlphaVantageSource(Source):
         state_dir: Path,
         interval: str = "5min",
         poll: float = 300.0,
+        *,
         once: bool = False,
         month: str | None = None,
         outputsize: str | None = None,
@@ -197,9 +198,9 @@ class AlphaVantageSource(Source):
                     self.interval,
                     self.outputsize,
                     self.month,
-                    self.adjusted,
-                    self.extended_hours,
-                    self.datatype,
+                    adjusted=self.adjusted,
+                    extended_hours=self.extended_hours,
+                    datatype=self.datatype,
                 )
             except (RateLimitError, BudgetExhaustedError) as exc:
                 self.stats.extra["rate_limited"] += 1

@@ -102,7 +102,7 @@ def _symbol(doc: dict[str, Any]) -> str:
     return sym
 
 
-def parse_bar(doc: dict[str, Any], updated: bool = False) -> ProviderBar:
+def parse_bar(doc: dict[str, Any], *, updated: bool = False) -> ProviderBar:
     """An Alpaca bar object (stream `b`/`u` or REST) -> ProviderBar; ValueError if bad."""
     ts = parse_ts(str(doc.get("t")))
     if ts.second or ts.microsecond:

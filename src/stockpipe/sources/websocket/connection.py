@@ -109,7 +109,7 @@ class FeedConnection:
     def _delay(self, attempt: int) -> float:
         # "Full jitter" between half and all of the capped exponential step, so many
         # clients dropped at once do not come back in lockstep.
-        step = min(self.backoff_cap_s, self.backoff_s * 2**attempt)
+        step = min(self.backoff_cap_s, self.backoff_s * 2.0**attempt)
         return step * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
 
     async def _main(self) -> None:

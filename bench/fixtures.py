@@ -109,10 +109,10 @@ def build_processed(
     import pyarrow.feather as feather
 
     from stockpipe.lake.local import LocalLake
+    from stockpipe.lake.partitions import PART_NAME, partition_dir, to_arrow
     from stockpipe.processing.base import bars_file_schema, daily_file_schema
     from stockpipe.processing.indicators import compute_daily
     from stockpipe.processing.sessions import settle_indicator_sessions
-    from stockpipe.processing.store import PART_NAME, partition_dir, to_arrow
     from stockpipe.processing.zone import SERIES_INDEX
 
     lake = LocalLake(root)
@@ -175,8 +175,8 @@ def raw_zone(n_symbols: int, n_sessions: int, start: date = workloads.BACKFILL_S
 
 
 def build_raw(root: Path, n_symbols: int, n_sessions: int, start: date) -> None:
-    from stockpipe.lake.archive import RawArchiver
     from stockpipe.lake.local import LocalLake
+    from stockpipe.lake.raw import RawArchiver
     from stockpipe.sources.simulator import MarketSimulator
     from stockpipe.stream.base import StreamRecord
 

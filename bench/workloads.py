@@ -37,9 +37,9 @@ def open_stream(path: Path) -> Any:
 
 def drained(stream: Any, lake: Any, consumer: str) -> bool:
     """True when the consumer's committed checkpoint is at the end of every shard."""
-    from stockpipe.stream.consumer import Checkpoint
+    from stockpipe.lake.checkpoints import LakeCheckpointStore
 
-    shards = Checkpoint.load(lake, consumer).shards
+    shards = LakeCheckpointStore(lake).load(consumer).shards
     return all(
         stream.pending(s.shard_id, shards.get(s.shard_id)) == 0 for s in stream.list_shards()
     )

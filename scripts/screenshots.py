@@ -48,20 +48,22 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     from stockpipe.dashboard import start_dashboard
-    from stockpipe.stream.consumer import Checkpoint
+    from stockpipe.lake.checkpoints import LakeCheckpointStore
+    from stockpipe.stream.checkpoint import Checkpoint
     from stockpipe.testing.browser import launch_chromium
 
     fixtures = load_fixtures()
     lake = fixtures.build_week_lake(Path(tempfile.mkdtemp(prefix="stockpipe-shots-")))
     # Checkpoints so the health panel shows consumers, as a running pipeline would.
-    Checkpoint("archive", shards={"shardId-000000000000": "239"}, state={"read": 720}).save(
-        lake.lake
+    store = LakeCheckpointStore(lake.lake)
+    store.save(Checkpoint("archive", shards={"shardId-000000000000": "239"}, state={"read": 720}))
+    store.save(
+        Checkpoint(
+            "process",
+            shards={"shardId-000000000000": "231"},
+            state={"read": 712, "kept": 700, "duplicates": 9, "quarantined": 3},
+        )
     )
-    Checkpoint(
-        "process",
-        shards={"shardId-000000000000": "231"},
-        state={"read": 712, "kept": 700, "duplicates": 9, "quarantined": 3},
-    ).save(lake.lake)
     handle = start_dashboard(lake.settings, "127.0.0.1", 0, 60)
     OUT.mkdir(parents=True, exist_ok=True)
     # 5 sessions of 15-minute candles over a weekend and a holiday, in exchange time; the

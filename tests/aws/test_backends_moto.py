@@ -11,6 +11,7 @@ import pytest
 
 from stockpipe.config import load_settings
 from stockpipe.lake import open_lake
+from stockpipe.lake.checkpoints import LakeCheckpointStore
 from stockpipe.lake.s3 import S3Lake
 from stockpipe.metrics import get_metrics
 from stockpipe.metrics.cloudwatch import CloudWatchMetrics
@@ -75,11 +76,11 @@ def test_kinesis_round_trip_with_checkpoints_in_s3(kinesis_stream, bucket):
     results = stream.put_records(entries)  # three PutRecords calls (500, 500, 200)
     assert len(results) == 1200 and len({(r.shard_id, r.sequence_number) for r in results}) == 1200
 
-    consumer = Consumer(stream, lake, "process")
+    consumer = Consumer(stream, LakeCheckpointStore(lake), "process")
     first = consumer.poll(max_records=700)
     consumer.commit(first, {"read": len(first)})
     # A new consumer (a restarted process) resumes from the checkpoint in S3.
-    resumed = Consumer(stream, lake, "process")
+    resumed = Consumer(stream, LakeCheckpointStore(lake), "process")
     assert resumed.state == {"read": len(first)}
     rest = []
     while True:

@@ -11,18 +11,19 @@ import boto3
 import pytest
 
 from stockpipe.errors import CheckpointError, ConsumerBusyError
+from stockpipe.lake.checkpoints import LakeCheckpointStore
 from stockpipe.lake.local import LocalLake
+from stockpipe.lake.lock import ConsumerLock
 from stockpipe.pipeline.stages import run_consumer
 from stockpipe.stream.base import StreamRecord
-from stockpipe.stream.consumer import Checkpoint, Consumer
+from stockpipe.stream.consumer import Consumer
 from stockpipe.stream.kinesis import KinesisStream
-from stockpipe.stream.lock import ConsumerLock
 from stockpipe.testing import ListSink
 
 
 def _drain(consumer: Consumer) -> list[bytes]:
     sink: ListSink[StreamRecord] = ListSink()
-    run_consumer(consumer, sink.handle, follow=False, max_records=50)
+    run_consumer(consumer, sink, follow=False, max_records=50)
     return [r.data for r in sink.items]
 
 
@@ -42,15 +43,15 @@ def test_kinesis_stream_created_again_under_the_same_name_is_refused(
     lake = LocalLake(tmp_path / "lake")
     stream = create()
     stream.put_records([("AAPL", b"1"), ("AAPL", b"2")])
-    assert _drain(Consumer(stream, lake, "process")) == [b"1", b"2"]
-    first = Checkpoint.load(lake, "process").stream
+    assert _drain(Consumer(stream, LakeCheckpointStore(lake), "process")) == [b"1", b"2"]
+    first = LakeCheckpointStore(lake).load("process").stream
     assert first is not None and first["arn"].endswith(f":stream/{name}")
     kinesis.delete_stream(StreamName=name)
     time.sleep(0.01)  # creation times differ (real AWS takes far longer to delete)
     stream = create()
     assert stream.identity()["arn"] == first["arn"]  # the ARN alone would not tell
     with pytest.raises(CheckpointError, match="another stream"):
-        Consumer(stream, lake, "process")
+        Consumer(stream, LakeCheckpointStore(lake), "process")
     kinesis.delete_stream(StreamName=name)
 
 

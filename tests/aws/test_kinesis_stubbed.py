@@ -15,6 +15,7 @@ from botocore.stub import ANY, Stubber
 from stockpipe.aws.retry import Backoff
 from stockpipe.aws.session import client
 from stockpipe.errors import StreamBusyError, StreamError, StreamLimitError
+from stockpipe.lake.checkpoints import LakeCheckpointStore
 from stockpipe.lake.local import LocalLake
 from stockpipe.stream.base import MAX_RECORD_BYTES
 from stockpipe.stream.consumer import Consumer
@@ -215,7 +216,7 @@ def _consumer(stream, tmp_path) -> Consumer:  # noqa: ANN001
     # These tests script the lineage calls; the identity check (DescribeStreamSummary) has
     # its own tests in tests/stream/test_checkpoint_identity.py.
     stream.identity = lambda: {"kind": "kinesis", "arn": STREAM, "created_at": "stub"}
-    consumer = Consumer(stream, LocalLake(tmp_path / "lake"), "process")
+    consumer = Consumer(stream, LakeCheckpointStore(LocalLake(tmp_path / "lake")), "process")
     consumer._sleep = lambda s: None  # pacing is tested separately
     return consumer
 
@@ -367,7 +368,7 @@ class _FakeStream(KinesisStream):
 
 def test_empty_shard_gets_a_polite_sleep(tmp_path):
     stream = _FakeStream()
-    consumer = Consumer(stream, LocalLake(tmp_path / "lake"), "archive")
+    consumer = Consumer(stream, LakeCheckpointStore(LocalLake(tmp_path / "lake")), "archive")
     requested: list[float] = []
     consumer._sleep = requested.append
     consumer.poll()

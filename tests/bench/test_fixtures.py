@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import workloads
 
 import fixtures
-from stockpipe.lake.archive import iter_raw
 from stockpipe.lake.local import LocalLake
+from stockpipe.lake.raw import iter_raw
 from stockpipe.processing.base import bars_file_schema
 from stockpipe.processing.engine import reprocess
 from stockpipe.sources.simulator import MarketSimulator

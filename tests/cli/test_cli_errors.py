@@ -73,3 +73,17 @@ def test_help_shows_the_environment_variable_behind_options(cli) -> None:
     assert result.code == 0
     assert "STOCKPIPE_SYMBOLS" in result.out
     assert "STOCKPIPE_CONFIG" in cli("--help").out
+
+
+def test_running_main_again_registers_no_command_twice(cli) -> None:
+    """In-process runs (these tests) call main() many times: each command stays one command."""
+    from stockpipe.cli import _COMMAND_MODULES, app
+
+    assert cli("--help").code == 0
+    commands, groups = len(app.registered_commands), len(app.registered_groups)
+    assert commands + groups >= len(_COMMAND_MODULES)  # every area registers something
+    for _ in range(3):
+        assert cli("--help").code == 0
+    assert (len(app.registered_commands), len(app.registered_groups)) == (commands, groups)
+    names = [c.name or c.callback.__name__ for c in app.registered_commands]  # type: ignore[union-attr]
+    assert len(names) == len(set(names))

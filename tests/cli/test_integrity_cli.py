@@ -55,7 +55,7 @@ def test_reprocess_refuses_while_raw_data_is_behind_the_process_checkpoint(cli, 
 
 def test_reprocess_refuses_while_process_runs(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
     from stockpipe.lake.local import LocalLake
-    from stockpipe.stream.lock import consumer_lock
+    from stockpipe.lake.lock import consumer_lock
 
     assert cli(*INGEST).code == 0
     assert cli("archive").code == 0

@@ -171,11 +171,13 @@ def test_unreachable_lake_is_a_503_with_the_reason(tmp_path, serve_dashboard) ->
 
 
 def test_health_reads_checkpoints_and_turns_counters_into_a_rate(shared_lake, open_client) -> None:  # type: ignore[no-untyped-def]
-    from stockpipe.stream.consumer import Checkpoint
+    from stockpipe.lake.checkpoints import LakeCheckpointStore
+    from stockpipe.stream.checkpoint import Checkpoint
 
     lake = shared_lake.lake
+    store = LakeCheckpointStore(lake)
     cp = Checkpoint("process", state={"read": 100, "kept": 95, "duplicates": 3, "quarantined": 2})
-    cp.save(lake)
+    store.save(cp)
     client = open_client(shared_lake.settings)
     first = client.get("/api/health").json()
     assert first["ingest_rate"] is None  # no previous reading yet
@@ -183,7 +185,7 @@ def test_health_reads_checkpoints_and_turns_counters_into_a_rate(shared_lake, op
     assert [c["name"] for c in first["consumers"]] == ["process"]
     assert first["last_bar"] == "2026-01-06T16:29:00Z"
     cp.state = {"read": 160, "kept": 150, "duplicates": 5, "quarantined": 5}
-    cp.save(lake)
+    store.save(cp)
     second = client.get("/api/health").json()
     assert second["ingest_rate"] > 0
     assert (second["quarantined"], second["duplicates"]) == (5, 5)

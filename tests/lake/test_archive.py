@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from stockpipe.lake.archive import RawArchiver, iter_raw
+from stockpipe.lake.checkpoints import LakeCheckpointStore
 from stockpipe.lake.local import LocalLake
+from stockpipe.lake.raw import RawArchiver, iter_raw
 from stockpipe.pipeline.stages import run_archive
 from stockpipe.stream.consumer import Consumer
 from stockpipe.stream.local import LocalStream
@@ -34,10 +35,10 @@ def test_crash_after_write_before_checkpoint_leaves_no_duplicate(tmp_path: Path)
     lake = LocalLake(tmp_path / "lake")
     stream.put_records([("AAPL", str(i).encode()) for i in range(30)])
     # First attempt: a batch of 20 written to the raw zone, then the process dies.
-    crashed = Consumer(stream, lake, "archive")
+    crashed = Consumer(stream, LakeCheckpointStore(lake), "archive")
     RawArchiver(lake).write(crashed.poll(20).records)
     # The restarted archiver reads from the checkpoint again, in smaller batches.
-    restarted = Consumer(stream, lake, "archive")
+    restarted = Consumer(stream, LakeCheckpointStore(lake), "archive")
     while True:
         batch = restarted.poll(7)
         if not batch.records:

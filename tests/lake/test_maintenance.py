@@ -12,6 +12,7 @@ from stockpipe.contract import BARS
 from stockpipe.lake import maintenance
 from stockpipe.lake.local import LocalLake
 from stockpipe.processing.engine import Processor
+from stockpipe.processing.zone import processed_partitions
 from stockpipe.records import Bar
 from stockpipe.stream.base import StreamRecord
 
@@ -43,13 +44,13 @@ def test_compact_merges_foreign_files_into_part0(tmp_path) -> None:
     lake.delete(part)
     lake.write_parquet(f"{BARS.prefix}/dt=2026-03-02/part-00000-a.parquet", table.slice(0, 12))
     lake.write_parquet(f"{BARS.prefix}/dt=2026-03-02/part-00001-a.parquet", table.slice(11))
-    report = maintenance.compact(lake, dry_run=True)
+    report = maintenance.compact(lake, processed_partitions(lake), dry_run=True)
     assert (report.partitions, report.files_merged) == (1, 1)
     assert len(lake.list(f"{BARS.prefix}/dt=2026-03-02")) == 2  # dry run changed nothing
-    report = maintenance.compact(lake)
+    report = maintenance.compact(lake, processed_partitions(lake))
     assert lake.list(f"{BARS.prefix}/dt=2026-03-02") == [part]
     assert lake.read_parquet(part).equals(table)
-    assert maintenance.compact(lake).partitions == 0
+    assert maintenance.compact(lake, processed_partitions(lake)).partitions == 0
 
 
 def test_compact_merges_closed_raw_hours_only(tmp_path) -> None:
@@ -61,7 +62,7 @@ def test_compact_merges_closed_raw_hours_only(tmp_path) -> None:
     lake.write_bytes("raw-data/dt=2026-03-02/hour=15/shardId-1-11.jsonl", b"{}\n")
     lake.write_bytes("raw-data/dt=2026-03-02/hour=15/shardId-1-12.jsonl", b"{}\n")
     now = datetime(2026, 3, 2, 16, 30, tzinfo=UTC)  # 15:00-16:00 closed 30 min ago
-    report = maintenance.compact(lake, now=now)
+    report = maintenance.compact(lake, processed_partitions(lake), now=now)
     assert report.files_merged == 2
     assert lake.list("raw-data/dt=2026-03-02/hour=14") == [
         "raw-data/dt=2026-03-02/hour=14/shardId-1-5.jsonl"

@@ -15,6 +15,7 @@ from stockpipe.errors import ConfigError
 from stockpipe.metrics import get_metrics, read_local_metrics
 from stockpipe.metrics.cloudwatch import CloudWatchMetrics
 from stockpipe.metrics.local import LocalMetrics
+from stockpipe.metrics.mirror import MirroredMetrics
 
 T0 = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 
@@ -120,3 +121,26 @@ def test_cloudwatch_throttling_is_retried(monkeypatch):
         metrics.flush()
         stubber.assert_no_pending_responses()
     assert len(slept) == 1
+
+
+def test_local_metrics_read_their_file(tmp_path) -> None:
+    metrics = LocalMetrics(tmp_path, "local")
+    assert metrics.read() == {"stages": {}}
+    metrics.put("RecordsIngested", 40, stage="ingest")
+    metrics.put("RecordsIngested", 2, stage="ingest")
+    metrics.flush()
+    got = metrics.read()["stages"]["ingest"]["RecordsIngested"]
+    assert (got["total"], got["count"], got["last"], got["max"]) == (42.0, 2, 2.0, 40.0)
+    # Another instance (another process) reads what this one flushed.
+    assert LocalMetrics(tmp_path).read()["stages"]["ingest"]["RecordsIngested"]["total"] == 42.0
+
+
+def test_mirrored_metrics_read_the_local_mirror(tmp_path) -> None:
+    class Refusing(LocalMetrics):
+        def read(self) -> dict:  # type: ignore[type-arg]
+            raise AssertionError("the mirror must be read, not CloudWatch")
+
+    mirrored = MirroredMetrics(Refusing(tmp_path / "cw"), LocalMetrics(tmp_path / "mirror"))
+    mirrored.put("RecordsProcessed", 7, stage="process")
+    mirrored.flush()
+    assert mirrored.read()["stages"]["process"]["RecordsProcessed"]["total"] == 7.0

@@ -9,8 +9,9 @@ from collections import Counter
 import pytest
 
 from stockpipe.contract import RAW
-from stockpipe.lake.archive import iter_raw
+from stockpipe.lake.checkpoints import LakeCheckpointStore
 from stockpipe.lake.local import LocalLake
+from stockpipe.lake.raw import iter_raw
 from stockpipe.pipeline.buffered import BufferedConsumer
 from stockpipe.pipeline.stages import run_archive
 from stockpipe.stream.consumer import Consumer
@@ -41,7 +42,9 @@ def test_polls_are_held_until_five_seconds_or_one_megabyte(tmp_path) -> None:
     stream = LocalStream(tmp_path / "s.db", shard_count=1)
     lake = LocalLake(tmp_path / "lake")
     clock = FakeClock()
-    buffered = BufferedConsumer(Consumer(stream, lake, "archive"), 1_000_000, 5.0, True, clock)
+    buffered = BufferedConsumer(
+        Consumer(stream, LakeCheckpointStore(lake), "archive"), 1_000_000, 5.0, True, clock
+    )
     for minute in range(4):  # a live feed: one small batch a second
         _put_minute(stream, minute)
         assert buffered.poll().records == []
@@ -52,7 +55,9 @@ def test_polls_are_held_until_five_seconds_or_one_megabyte(tmp_path) -> None:
     assert len(batch.records) == 16 and buffered.buffered == 0
     assert batch.positions == {"shardId-000000000000": batch.records[-1].sequence_number}
     # Size: a small limit is reached before any time passes.
-    small = BufferedConsumer(Consumer(stream, lake, "other"), 500, 5.0, True, clock)
+    small = BufferedConsumer(
+        Consumer(stream, LakeCheckpointStore(lake), "other"), 500, 5.0, True, clock
+    )
     first = small.poll(max_records=4)
     assert first.records == []  # 4 records of about 120 bytes: under 500
     second = small.poll(max_records=4)
@@ -89,7 +94,7 @@ def test_live_archive_writes_few_files_and_every_record_once(tmp_path) -> None:
     assert len(records) == 12 * len(SYMBOLS)
     assert max(Counter((r.shard_id, r.sequence_number) for r in records).values()) == 1
     # The stop flushed and committed everything: nothing left to re-read.
-    assert Consumer(stream, lake, "archive").poll().records == []
+    assert Consumer(stream, LakeCheckpointStore(lake), "archive").poll().records == []
     stream.close()
 
 

@@ -17,10 +17,10 @@ from processing_factories import bar_record, read_table, simulate
 from stockpipe import calendar
 from stockpipe.contract import BARS
 from stockpipe.lake.local import LocalLake
+from stockpipe.lake.partitions import from_arrow, to_arrow
 from stockpipe.processing.base import CleanBar, bars_file_schema
 from stockpipe.processing.engine import Processor
 from stockpipe.processing.frames import bars_frame
-from stockpipe.processing.store import from_arrow, to_arrow
 from stockpipe.records import Bar
 
 T0 = datetime(2026, 3, 9, 14, 0, tzinfo=UTC)  # a Monday, 10:00 New York (EDT)

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stockpipe.lake.archive import RawArchiver
 from stockpipe.lake.local import LocalLake
+from stockpipe.lake.raw import RawArchiver
 from stockpipe.processing.base import BatchStats
 from stockpipe.processing.engine import Processor, reprocess
 from stockpipe.records import Bar

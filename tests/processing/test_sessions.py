@@ -231,7 +231,7 @@ def test_any_batching_equals_one_shot(tmp_path, extended_hours, sessions) -> Non
         assert snapshot(lake) == snapshot(one)
     assert proc.fast_series > 0 and proc.general_series > 0
     # reprocess from the raw zone (what the live archiver kept) gives the same lake.
-    from stockpipe.lake.archive import RawArchiver
+    from stockpipe.lake.raw import RawArchiver
 
     rebuilt = LocalLake(tmp_path / "rebuilt")
     RawArchiver(rebuilt).write(records)
@@ -257,7 +257,7 @@ def test_a_different_choice_is_refused_until_reprocess(tmp_path, extended_hours)
 
 
 def test_reprocess_records_the_new_choice(tmp_path, extended_hours) -> None:
-    from stockpipe.lake.archive import RawArchiver
+    from stockpipe.lake.raw import RawArchiver
 
     lake = LocalLake(tmp_path / "lake")
     records = to_records(payloads(extended_hours()))
@@ -314,7 +314,7 @@ def test_arrival_time_is_not_the_session(tmp_path, extended_hours) -> None:
 def test_cli_reprocess_follows_the_setting_and_refuses_a_mismatch(
     cli, monkeypatch, tmp_path, extended_hours
 ) -> None:
-    from stockpipe.lake.archive import RawArchiver
+    from stockpipe.lake.raw import RawArchiver
 
     lake = LocalLake(tmp_path / "lake")
     RawArchiver(lake).write(to_records(payloads(extended_hours())))

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from stockpipe.lake.archive import iter_raw
+from stockpipe.lake.checkpoints import checkpoint_path
 from stockpipe.lake.local import LocalLake
-from stockpipe.stream.consumer import checkpoint_path
+from stockpipe.lake.raw import iter_raw
 from stockpipe.stream.local import LocalStream
 
 # A restatement of the ticker rule, so a "bad symbol" is decided without the contract.

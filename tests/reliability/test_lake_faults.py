@@ -20,11 +20,11 @@ import pytest
 import stockpipe.lake.local as local_lake
 from stockpipe import calendar
 from stockpipe.errors import LakeError
+from stockpipe.lake.checkpoints import checkpoint_path
 from stockpipe.lake.local import LocalLake
 from stockpipe.pipeline import stages
 from stockpipe.sources.simulator import MarketSimulator
 from stockpipe.stream.base import batched_puts
-from stockpipe.stream.consumer import checkpoint_path
 from stockpipe.stream.local import LocalStream
 
 MAX_RECORDS = 150  # several batches, so a fault can strike after some were committed

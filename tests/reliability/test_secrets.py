@@ -12,7 +12,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from stockpipe.config import describe, load_settings
-from stockpipe.sources.alphavantage_client import AlphaVantageClient
+from stockpipe.errors import Backoff
 
 AV_KEY = "PLANTEDavKEY7f3a9c"
 AWS_SECRET = "PLANTEDawsSECRET/9f8e7d+6c5b4a3"
@@ -116,7 +116,7 @@ def _respond(server: HTTPServer, kind: str) -> None:
 def test_alphavantage_failures_never_show_the_key(
     cli, planted: Path, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch, caplog, kind
 ) -> None:
-    monkeypatch.setattr(AlphaVantageClient, "_delay", lambda self, attempt: 0.0)  # fast retries
+    monkeypatch.setattr(Backoff, "delay", lambda self, attempt: 0.0)  # fast retries
     monkeypatch.setenv("ALPHA_VANTAGE_BASE_URL", httpserver.url_for("/query"))
     _respond(httpserver, kind)
     result = cli(
@@ -133,7 +133,7 @@ def test_alphavantage_failures_never_show_the_key(
 def test_alphavantage_unreachable_server_never_shows_the_key(
     cli, planted: Path, monkeypatch: pytest.MonkeyPatch, caplog
 ) -> None:
-    monkeypatch.setattr(AlphaVantageClient, "_delay", lambda self, attempt: 0.0)
+    monkeypatch.setattr(Backoff, "delay", lambda self, attempt: 0.0)
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

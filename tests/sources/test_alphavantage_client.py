@@ -14,7 +14,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from stockpipe.errors import ConfigError
-from stockpipe.sources.alphavantage_client import (
+from stockpipe.sources.alphavantage.budget import BudgetExhaustedError, RequestBudget
+from stockpipe.sources.alphavantage.client import (
     AlphaVantageClient,
     BurstLimitError,
     DailyLimitError,
@@ -24,7 +25,6 @@ from stockpipe.sources.alphavantage_client import (
     TransportError,
     redact,
 )
-from stockpipe.sources.budget import BudgetExhaustedError, RequestBudget
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "alphavantage"
 KEY = "SECRETKEY0123456789"
@@ -399,3 +399,14 @@ def test_redact() -> None:
     url = "https://www.alphavantage.co/query?function=X&apikey=ABC123&symbol=IBM"
     assert redact(url) == "https://www.alphavantage.co/query?function=X&apikey=***&symbol=IBM"
     assert redact("key ABC123 seen", "ABC123") == "key *** seen"
+
+
+def test_transport_error_keeps_its_context_without_the_key(server: HTTPServer, make_client) -> None:  # type: ignore[no-untyped-def]
+    server.expect_request("/query").respond_with_data("down", status=503)
+    client = make_client(max_retries=1)
+    with pytest.raises(TransportError) as info:
+        client.intraday("IBM", "5min")
+    error = info.value
+    assert (error.function, error.symbol, error.status) == ("TIME_SERIES_INTRADAY", "IBM", 503)
+    assert error.url is not None and "apikey=***" in error.url and KEY not in error.url
+    assert error.transient

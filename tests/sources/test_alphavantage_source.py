@@ -13,8 +13,9 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from stockpipe.sources.alphavantage import AlphaVantageSource
-from stockpipe.sources.alphavantage_client import AlphaVantageClient, DailyLimitError
-from stockpipe.sources.budget import RequestBudget
+from stockpipe.sources.alphavantage.budget import RequestBudget
+from stockpipe.sources.alphavantage.client import AlphaVantageClient, DailyLimitError
+from stockpipe.sources.base import Payload, Retry
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "alphavantage"
 KEY = "SOURCEKEY987654321"
@@ -49,6 +50,7 @@ class FakeTime:
     def __init__(self, start: datetime) -> None:
         self.now = start
         self.slept = 0.0
+        self.retries: list[Retry] = []
 
     def clock(self) -> datetime:
         return self.now
@@ -56,6 +58,20 @@ class FakeTime:
     def sleep(self, seconds: float) -> None:
         self.slept += seconds
         self.now += timedelta(seconds=seconds)
+
+    def drive(self, source: AlphaVantageSource) -> Iterator[list[Payload]]:
+        """The source's batches, waiting out each `Retry` as the ingest stage would. Before
+        and after a wait it yields an empty batch: the test may stop the source there, as a
+        stop during the ingest stage's wait would."""
+        for item in source.batches():
+            if not isinstance(item, Retry):
+                yield item
+                continue
+            yield []
+            if not source.stopped:
+                self.retries.append(item)
+                self.sleep(item.seconds)
+                yield []
 
 
 AFTER_FIXTURES = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)  # every fixture bar has closed
@@ -66,14 +82,14 @@ def make_source(server: HTTPServer, state: Path, fake: FakeTime, **kwargs) -> Al
     client = AlphaVantageClient(KEY, budget, base_url=server.url_for("/query"), sleep=fake.sleep)
     kwargs.setdefault("market_hours_only", False)
     return AlphaVantageSource(
-        client, kwargs.pop("symbols", ["IBM"]), state, clock=fake.clock, sleep=fake.sleep, **kwargs
+        client, kwargs.pop("symbols", ["IBM"]), state, clock=fake.clock, **kwargs
     )
 
 
-def run_polls(source: AlphaVantageSource, polls: int) -> list[dict]:  # type: ignore[type-arg]
+def run_polls(source: AlphaVantageSource, polls: int, fake: FakeTime) -> list[dict]:  # type: ignore[type-arg]
     """Drain the source until it has finished `polls` polls; return the emitted records."""
     out = []
-    for batch in source.batches():
+    for batch in fake.drive(source):
         out += [json.loads(payload) for _, payload in batch]
         if source.stats.extra["polls"] >= polls:
             source.stop()
@@ -91,7 +107,7 @@ def test_overlapping_polls_emit_each_bar_once(server: HTTPServer, tmp_path: Path
     )
     fake = FakeTime(AFTER_FIXTURES)
     source = make_source(server, tmp_path, fake, poll=300)
-    records = run_polls(source, 2)
+    records = run_polls(source, 2, fake)
     stamps = [r["ts"] for r in records]
     # Starts 06:40 to 19:55 in 5-minute steps: (13 h 15 min) / 5 min + 1 = 160 bars.
     assert len(stamps) == 160 == len(set(stamps))
@@ -99,17 +115,18 @@ def test_overlapping_polls_emit_each_bar_once(server: HTTPServer, tmp_path: Path
     assert stamps == sorted(stamps)
     assert {r["source"] for r in records} == {"alphavantage"}
     assert {r["interval"] for r in records} == {"5min"}
-    # The second poll waited for the poll interval, not more.
-    assert 300 <= fake.slept <= 300 + 0.5  # plus one heartbeat before the stop is seen
+    # The second poll waited for the poll interval, not more, and asked the caller to wait.
+    assert 300 <= fake.slept <= 300 + 0.5
+    assert fake.retries == [Retry(timedelta(seconds=300))]
     assert len(server.log) == 2
 
 
 def test_restart_does_not_resend(server: HTTPServer, tmp_path: Path) -> None:
     server.expect_request("/query").respond_with_handler(serve("ibm_intraday_5min_compact.json"))
     fake = FakeTime(AFTER_FIXTURES)
-    first = run_polls(make_source(server, tmp_path, fake, once=True), 1)
+    first = run_polls(make_source(server, tmp_path, fake, once=True), 1, fake)
     assert len(first) == 100
-    restarted = run_polls(make_source(server, tmp_path, fake, once=True), 1)
+    restarted = run_polls(make_source(server, tmp_path, fake, once=True), 1, fake)
     assert restarted == []
     state = json.loads((tmp_path / "emitted" / "IBM-5min.json").read_text())
     assert state == {"ranges": [["2026-11-24T16:40:00Z", "2026-11-25T00:55:00Z"]]}
@@ -119,7 +136,7 @@ def test_bar_still_forming_is_held_back(server: HTTPServer, tmp_path: Path) -> N
     server.expect_request("/query").respond_with_handler(serve("ibm_intraday_5min_compact.json"))
     # 19:57 EST: the 19:55 bar runs until 20:00, so it may still change.
     fake = FakeTime(datetime(2026, 11, 25, 0, 57, tzinfo=UTC))
-    records = run_polls(make_source(server, tmp_path, fake, once=True), 1)
+    records = run_polls(make_source(server, tmp_path, fake, once=True), 1, fake)
     assert len(records) == 99
     assert records[-1]["ts"] == "2026-11-25T00:50:00Z"
 
@@ -133,7 +150,7 @@ def test_bad_symbol_does_not_stop_the_others(server: HTTPServer, tmp_path: Path)
     server.expect_request("/query").respond_with_handler(handler)
     fake = FakeTime(AFTER_FIXTURES)
     source = make_source(server, tmp_path, fake, once=True, symbols=["NOSUCH", "IBM"])
-    records = run_polls(source, 1)
+    records = run_polls(source, 1, fake)
     assert len(records) == 100 and {r["symbol"] for r in records} == {"IBM"}
     assert list(source.symbol_errors) == ["NOSUCH"]
     assert "Invalid API call" in source.symbol_errors["NOSUCH"]
@@ -151,28 +168,28 @@ def test_daily_limit_waits_and_resumes_when_polling(
     start = datetime.now(UTC)
     fake = FakeTime(start)
     source = make_source(server, tmp_path, fake, poll=300)
-    heartbeats = 0
     records: list[dict] = []  # type: ignore[type-arg]
-    for batch in source.batches():
-        heartbeats += not batch
+    for batch in fake.drive(source):
         records += [json.loads(p) for _, p in batch]
         if records:
             source.stop()
     assert len(records) == 100 and source.stats.extra["rate_limited"] == 1
-    # It waited, alive, until the next midnight in New York, yielding to stay stoppable.
+    # It waited until the next midnight in New York, by asking its caller to wait (so a
+    # stop cuts the wait short) rather than sleeping itself.
     resumed = fake.now.astimezone(UTC)
     assert resumed.hour in (4, 5) and resumed.minute == 0
     assert 0 < (resumed - start).total_seconds() <= 86400 + 1
-    assert heartbeats > 10
+    assert fake.retries == [Retry(resumed - start)]
     assert "polling resumes at" in caplog.text
     assert KEY not in caplog.text
 
 
 def test_daily_limit_with_once_is_an_error(server: HTTPServer, tmp_path: Path) -> None:
     server.expect_request("/query").respond_with_handler(serve("info_daily_limit.json"))
-    source = make_source(server, tmp_path, FakeTime(AFTER_FIXTURES), once=True)
+    fake = FakeTime(AFTER_FIXTURES)
+    source = make_source(server, tmp_path, fake, once=True)
     with pytest.raises(DailyLimitError) as info:
-        run_polls(source, 1)
+        run_polls(source, 1, fake)
     assert KEY not in str(info.value)
 
 
@@ -181,7 +198,7 @@ def test_own_budget_pauses_polling(server: HTTPServer, tmp_path: Path) -> None:
     fake = FakeTime(datetime.now(UTC))
     source = make_source(server, tmp_path, fake, poll=60, per_day=1, symbols=["IBM", "MSFT"])
     batches = []
-    for batch in source.batches():
+    for batch in fake.drive(source):
         batches.append(batch)
         if fake.slept > 3600:
             source.stop()
@@ -195,7 +212,7 @@ def test_market_closed_skips_polls(server: HTTPServer, tmp_path: Path) -> None:
     # Saturday 28 November 2026: the first poll runs, later ones are skipped.
     fake = FakeTime(datetime(2026, 11, 28, 15, 0, tzinfo=UTC))
     source = make_source(server, tmp_path, fake, poll=300, market_hours_only=True)
-    for _ in source.batches():
+    for _ in fake.drive(source):
         if fake.slept > 3 * 300:
             source.stop()
     assert len(server.log) == 1

@@ -20,8 +20,8 @@ from werkzeug import Request, Response
 from stockpipe.lake.local import LocalLake
 from stockpipe.pipeline import stages
 from stockpipe.sources.alphavantage import AlphaVantageSource
-from stockpipe.sources.alphavantage_client import AlphaVantageClient
-from stockpipe.sources.budget import RequestBudget
+from stockpipe.sources.alphavantage.budget import RequestBudget
+from stockpipe.sources.alphavantage.client import AlphaVantageClient
 from stockpipe.sources.replay import ReplaySource
 from stockpipe.stream.local import LocalStream
 

@@ -244,9 +244,10 @@ def test_updated_bars_become_the_stored_values(tmp_path: Path) -> None:
         source._step = step  # type: ignore[method-assign]
         run_ingest(source, stream, stop)
     lake = LocalLake(tmp_path / "lake")
+    from stockpipe.lake.checkpoints import LakeCheckpointStore
     from stockpipe.stream.consumer import Consumer
 
-    consumer = Consumer(stream, lake, "t")
+    consumer = Consumer(stream, LakeCheckpointStore(lake), "t")
     batch = consumer.poll(100)
     assert len(batch.records) == 2
     Processor(lake).process(batch.records)

@@ -18,8 +18,8 @@ import pytest
 from sparkhelp import ingest, read_table, simulated
 
 from stockpipe.errors import ConfigError
-from stockpipe.lake.archive import from_envelope
 from stockpipe.lake.local import LocalLake
+from stockpipe.lake.raw import from_envelope
 from stockpipe.metrics.local import LocalMetrics, read_metrics_file
 from stockpipe.metrics.stage import StageMetrics
 from stockpipe.pipeline.stages import run_process

@@ -10,9 +10,9 @@ import pytest
 
 from stockpipe.contract import SESSIONS
 from stockpipe.errors import UnsafePathError
+from stockpipe.lake.memory import MemoryLake
 from stockpipe.spark import tasks
 from stockpipe.spark.job import main, parser
-from stockpipe.spark.memory_lake import MemoryLake
 from stockpipe.spark.streaming import KINESIS_SHARD, _kinesis_envelopes
 
 BAR = (

@@ -9,8 +9,8 @@ import sqlglot
 from sqlglot import exp
 
 from stockpipe.contract import BARS, DAILY, QUARANTINE, RAW, TABLES
-from stockpipe.lake.archive import raw_path
-from stockpipe.processing.store import PART_NAME, partition_dir
+from stockpipe.lake.partitions import PART_NAME, partition_dir
+from stockpipe.lake.raw import raw_path
 from stockpipe.sql.catalog import QUERIES_ROOT
 from stockpipe.sql.ddl import LAKE_ROOT_PLACEHOLDER, render_all
 from stockpipe.stream.base import StreamRecord

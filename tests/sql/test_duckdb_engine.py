@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 from sql_fixture_lake import D1, D2, DAILY_ROWS, SESSIONS, SMA, bar_ts, vwap_of, write_fixture_lake
 
+import stockpipe.sql.duckdb as duckdb_module
 from stockpipe.contract import BARS, TABLES
 from stockpipe.errors import QueryError
 from stockpipe.lake.local import LocalLake
@@ -385,28 +386,51 @@ def test_a_file_replaced_mid_query_is_retried(fixture_lake, monkeypatch) -> None
 
 
 def test_queries_while_a_writer_replaces_and_deletes_files(fixture_lake) -> None:
+    """A writer replaces and deletes files while each query runs, and every query succeeds.
+
+    The writer runs one step (at most three changes: two atomic replaces and a delete) during
+    each query, concurrently with it, and waits for the next query: a change can break at
+    most one of the engine's attempts, so at most three of its five (`_IO_RETRIES`) fail,
+    however the threads are scheduled. A writer that never pauses made the outcome depend on
+    the load (all five attempts could meet a change).
+    """
+    assert duckdb_module._IO_RETRIES > 3
     part = "processed-data/bars/dt=2026-01-05/part-0.parquet"
     table = fixture_lake.read_parquet(part)
-    stop = threading.Event()
+    query_started, step_done = threading.Semaphore(0), threading.Semaphore(0)
+    steps = 100
 
     def writer() -> None:
-        i = 0
-        while not stop.is_set():
+        for i in range(steps):
+            query_started.acquire()
             fixture_lake.write_parquet(part, table.slice(0, 1 + i % table.num_rows))
             fixture_lake.write_parquet(
                 f"processed-data/bars/dt=2026-01-07/p-{i % 3}.parquet", table
             )
             if i % 10 == 0:  # compaction-like deletes, rarer than replaces
                 fixture_lake.delete(f"processed-data/bars/dt=2026-01-07/p-{(i + 1) % 3}.parquet")
-            i += 1
+            step_done.release()
 
     thread = threading.Thread(target=writer)
     thread.start()
     eng = DuckDBEngine(fixture_lake)
     try:
-        for _ in range(100):
+        for _ in range(steps):
+            query_started.release()
             assert eng.execute("SELECT symbol, count(*) FROM bars GROUP BY 1").columns
+            step_done.acquire()
     finally:
-        stop.set()
+        for _ in range(steps):
+            query_started.release()  # an assertion failed: let the writer finish
         thread.join()
         eng.close()
+    # After the last step (i = 99): 2026-01-05's part-0 holds its first 1 + 99 % 8 = 4 rows
+    # (AAPL's four bars; MSFT's four came after them), its part-1 TSLA's 4; 2026-01-06 is
+    # untouched (AAPL 4, MSFT 4); 2026-01-07 holds p-0, p-1 and p-2 (the last delete, p-1 at
+    # i = 90, was rewritten at i = 91), each the 8-row table (AAPL 4, MSFT 4).
+    final = DuckDBEngine(fixture_lake)
+    try:
+        rows = final.execute("SELECT symbol, count(*) FROM bars GROUP BY 1 ORDER BY 1").rows
+    finally:
+        final.close()
+    assert rows == [("AAPL", 4 + 4 + 3 * 4), ("MSFT", 4 + 3 * 4), ("TSLA", 4)]

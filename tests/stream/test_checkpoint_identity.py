@@ -12,12 +12,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from stockpipe.errors import CheckpointError, ConsumerBusyError
+from stockpipe.lake.checkpoints import LakeCheckpointStore, checkpoint_path
 from stockpipe.lake.local import LocalLake
+from stockpipe.lake.lock import ConsumerLock, consumer_lock
 from stockpipe.pipeline import stages
 from stockpipe.stream.base import StreamRecord
-from stockpipe.stream.consumer import Checkpoint, Consumer, checkpoint_path
+from stockpipe.stream.consumer import Consumer
 from stockpipe.stream.local import LocalStream
-from stockpipe.stream.lock import ConsumerLock, consumer_lock
 from stockpipe.testing import ListSink
 
 
@@ -27,7 +28,7 @@ def _put(stream: LocalStream, n: int, start: int = 0) -> None:
 
 def _drain(consumer: Consumer) -> list[bytes]:
     sink: ListSink[StreamRecord] = ListSink()
-    stages.run_consumer(consumer, sink.handle, follow=False, max_records=50)
+    stages.run_consumer(consumer, sink, follow=False, max_records=50)
     return [r.data for r in sink.items]
 
 
@@ -40,7 +41,7 @@ def test_a_recreated_stream_behind_an_old_checkpoint_is_refused_not_skipped(
     lake = LocalLake(tmp_path / "lake")
     old = LocalStream(tmp_path / "stream.db", shard_count=2)
     _put(old, 100)
-    assert len(_drain(Consumer(old, lake, "archive"))) == 100
+    assert len(_drain(Consumer(old, LakeCheckpointStore(lake), "archive"))) == 100
     old.close()
     (tmp_path / "stream.db").unlink()
     for extra in ("stream.db-wal", "stream.db-shm"):
@@ -50,15 +51,15 @@ def test_a_recreated_stream_behind_an_old_checkpoint_is_refused_not_skipped(
     new = LocalStream(tmp_path / "stream.db", shard_count=2)
     _put(new, 150, start=1000)
     with pytest.raises(CheckpointError) as info:
-        Consumer(new, lake, "archive")
+        Consumer(new, LakeCheckpointStore(lake), "archive")
     message = str(info.value)
     assert lake.uri(checkpoint_path("archive")) in message
     assert "another stream" in message and "stockpipe archive --reset-checkpoints" in message
     # The way out: read the new stream from its start; every one of its records arrives.
-    got = _drain(Consumer(new, lake, "archive", reset=True))
+    got = _drain(Consumer(new, LakeCheckpointStore(lake), "archive", reset=True))
     assert sorted(int(x) for x in got) == list(range(1000, 1150))
     # ... and the checkpoint is now the new stream's: a restart resumes without complaint.
-    assert _drain(Consumer(new, lake, "archive")) == []
+    assert _drain(Consumer(new, LakeCheckpointStore(lake), "archive")) == []
 
 
 def new_positions(home: Path) -> set[str]:
@@ -120,13 +121,13 @@ def test_a_checkpoint_past_the_end_of_its_shard_is_refused(tmp_path: Path) -> No
     legacy = {"consumer": "process", "shards": {"shardId-000000000000": f"{last + 1:020d}"}}
     lake.write_bytes(checkpoint_path("process"), json.dumps(legacy).encode())
     with pytest.raises(CheckpointError, match=f"past the end of that shard \\({last:020d}\\)"):
-        Consumer(stream, lake, "process")
+        Consumer(stream, LakeCheckpointStore(lake), "process")
     # A legacy checkpoint within the stream is accepted and adopts the stream.
     legacy["shards"] = {"shardId-000000000000": f"{first:020d}"}
     lake.write_bytes(checkpoint_path("process"), json.dumps(legacy).encode())
-    consumer = Consumer(stream, lake, "process")
+    consumer = Consumer(stream, LakeCheckpointStore(lake), "process")
     _drain(consumer)
-    assert Checkpoint.load(lake, "process").stream == stream.identity()
+    assert LakeCheckpointStore(lake).load("process").stream == stream.identity()
 
 
 def test_a_checkpoint_naming_a_shard_the_stream_lacks_is_refused(tmp_path: Path) -> None:
@@ -135,7 +136,7 @@ def test_a_checkpoint_naming_a_shard_the_stream_lacks_is_refused(tmp_path: Path)
     doc = {"consumer": "archive", "shards": {"shardId-000000000007": "00000000000000000001"}}
     lake.write_bytes(checkpoint_path("archive"), json.dumps(doc).encode())
     with pytest.raises(CheckpointError, match="shardId-000000000007, which stream"):
-        Consumer(stream, lake, "archive")
+        Consumer(stream, LakeCheckpointStore(lake), "archive")
 
 
 # -- item 7: a corrupted checkpoint names its file and the way out ---------------------------

@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from stockpipe.config import load_settings
 from stockpipe.errors import ExpiredIteratorError, StreamError, StreamLimitError
+from stockpipe.stream import open_existing_stream, open_stream
 from stockpipe.stream.local import LocalStream
 
 
@@ -131,3 +133,17 @@ def test_unknown_iterator_type_and_shard_are_clear_errors(stream: LocalStream) -
         stream.get_shard_iterator("shardId-000000000000", "OLDEST")
     with pytest.raises(StreamError, match="no shard 'shardId-999'"):
         stream.get_shard_iterator("shardId-999", "LATEST")
+
+
+def test_open_stream_follows_the_settings_and_open_existing_creates_nothing(tmp_path) -> None:
+    settings = load_settings({"home": str(tmp_path / "home"), "shards": 3}).settings
+    assert open_existing_stream(settings) is None
+    assert not settings.stream_path.exists()
+    stream = open_stream(settings)
+    try:
+        assert isinstance(stream, LocalStream) and stream.describe().open_shards == 3
+    finally:
+        stream.close()
+    again = open_existing_stream(settings)
+    assert isinstance(again, LocalStream)
+    again.close()

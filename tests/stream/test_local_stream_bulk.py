@@ -6,18 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from stream_support import T0_MS, Clock
 
 from stockpipe.stream.local import LocalStream
-
-T0_MS = 1_700_000_000_000  # 2023-11-14T22:13:20Z
-
-
-class Clock:
-    def __init__(self, ms: int) -> None:
-        self.ms = ms
-
-    def __call__(self) -> int:
-        return self.ms
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from stockpipe.errors import LakeError
+from stockpipe.lake.checkpoints import LakeCheckpointStore
 from stockpipe.lake.local import LocalLake
 from stockpipe.pipeline.stages import run_consumer, run_ingest
 from stockpipe.stream.base import StreamRecord
@@ -40,7 +41,9 @@ def _flow(tmp_path: Path, sink: ListSink[StreamRecord]) -> tuple[LocalStream, Lo
     lake = LocalLake(tmp_path / "lake")
     payloads = [("AAPL", f"{i}".encode()) for i in range(7)]
     assert run_ingest(TestingSource(payloads, batch_size=3), stream).records == 7
-    run_consumer(Consumer(stream, lake, "t"), sink.handle, follow=False, max_records=4)
+    run_consumer(
+        Consumer(stream, LakeCheckpointStore(lake), "t"), sink, follow=False, max_records=4
+    )
     return stream, lake
 
 
@@ -57,5 +60,9 @@ def test_a_failed_flush_leaves_the_checkpoint_where_it_was(tmp_path: Path) -> No
     # The restarted consumer reads everything again: nothing was counted as delivered.
     stream = LocalStream(tmp_path / "s.db")
     again: ListSink[StreamRecord] = ListSink()
-    run_consumer(Consumer(stream, LocalLake(tmp_path / "lake"), "t"), again.handle, follow=False)
+    run_consumer(
+        Consumer(stream, LakeCheckpointStore(LocalLake(tmp_path / "lake")), "t"),
+        again,
+        follow=False,
+    )
     assert [r.data for r in again.items] == [str(i).encode() for i in range(7)]

@@ -1,15 +1,13 @@
-"""One retry policy for AWS calls: capped exponential backoff with full jitter.
+"""AWS calls on the one retry policy (`stockpipe.errors.retry`): what is transient in AWS.
 
-Throttling and 5xx replies are transient; everything else is raised at once.
+Throttling, 5xx replies and connection failures are transient; everything else is raised
+at once.
 """
 
 from __future__ import annotations
 
-import random
 import re
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TypeVar
 
 from botocore.exceptions import (
@@ -18,6 +16,10 @@ from botocore.exceptions import (
     EndpointConnectionError,
     ReadTimeoutError,
 )
+
+from stockpipe.errors import Backoff, is_transient, retry
+
+__all__ = ["Backoff", "error_code", "is_retryable", "is_throttling", "with_backoff"]
 
 T = TypeVar("T")
 
@@ -66,7 +68,9 @@ def is_throttling(exc: BaseException) -> bool:
 
 
 def is_retryable(exc: BaseException) -> bool:
-    """True for throttling, 5xx and connection failures; False for everything else."""
+    """True for throttling, 5xx, connection failures and our own transient errors."""
+    if is_transient(exc):
+        return True
     if isinstance(exc, (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError)):
         return True
     if isinstance(exc, ClientError):
@@ -78,23 +82,6 @@ def is_retryable(exc: BaseException) -> bool:
     return False
 
 
-@dataclass
-class Backoff:
-    """Delays for attempt 1, 2, ...: uniform(0, min(cap, base * 2**n)) ("full jitter")."""
-
-    base: float = 0.1
-    cap: float = 5.0
-    max_attempts: int = 8
-    sleep: Callable[[float], None] = time.sleep
-    rng: random.Random = field(default_factory=random.Random)
-
-    def delay(self, attempt: int) -> float:
-        return self.rng.uniform(0, min(self.cap, self.base * 2**attempt))
-
-    def pause(self, attempt: int) -> None:
-        self.sleep(self.delay(attempt))
-
-
 def with_backoff(
     fn: Callable[[], T],
     what: str,
@@ -103,17 +90,8 @@ def with_backoff(
 ) -> T:
     """Call `fn`, retrying transient AWS errors up to `backoff.max_attempts` times.
 
-    `what` names the operation for the error message. The last error is re-raised
-    unchanged so callers can map it to a StockpipeError with their own context.
+    The one retry helper (`stockpipe.errors.retry`) with the AWS view of "transient". The
+    last error is re-raised unchanged so callers can map it to a StockpipeError with their
+    own context.
     """
-    policy = backoff or Backoff()
-    for attempt in range(policy.max_attempts):
-        try:
-            return fn()
-        except Exception as exc:
-            if not is_retryable(exc) or attempt == policy.max_attempts - 1:
-                raise
-            if on_retry is not None:
-                on_retry(exc)
-            policy.pause(attempt)
-    raise AssertionError(f"unreachable: {what}")
+    return retry(fn, what, backoff, transient=is_retryable, on_retry=on_retry)

@@ -5,6 +5,7 @@ Errors are one red line and a non-zero exit; `--debug` shows the traceback.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
 from typing import Any
@@ -54,7 +55,10 @@ def _root(
     ctx.obj = {"debug": debug, "config": config}
 
 
+@functools.cache
 def _register() -> None:
+    """Add every area's commands to `app`, once per process: the tests run main() many
+    times, and each register(app) again added every command another time."""
     for name in _COMMAND_MODULES:
         importlib.import_module(name).register(app)
 

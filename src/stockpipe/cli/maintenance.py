@@ -19,8 +19,10 @@ def compact(
     dry_run: bool = typer.Option(False, "--dry-run", help="Only report what would be merged"),
 ) -> None:
     """Merge the small files of each partition (processed zone and closed raw hours)."""
+    from stockpipe.processing.zone import processed_partitions
+
     store = open_lake_from(settings_from(ctx, lake=lake))
-    report = maintenance.compact(store, dry_run=dry_run)
+    report = maintenance.compact(store, processed_partitions(store), dry_run=dry_run)
     for line in report.details:
         console.print(line, highlight=False)
     verb = "would merge" if dry_run else "merged"

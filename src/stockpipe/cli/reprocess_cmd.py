@@ -11,13 +11,10 @@ from rich.console import Console
 from stockpipe.cli.common import open_lake_from, settings_from
 from stockpipe.config import env_help
 from stockpipe.errors import ConfigError
-from stockpipe.pipeline.reprocess_guard import check_raw_covers_processed, check_writable
-from stockpipe.pipeline.stages import PROCESS_CONSUMER
+from stockpipe.pipeline.reprocess import ENGINES, rebuild_processed
 from stockpipe.processing.base import BatchStats
-from stockpipe.stream.lock import consumer_lock
 
 console = Console()
-ENGINES = ("local", "spark")
 # local, local[4], local[*], local[4,2], spark://host:7077, yarn, k8s://https://host:443
 _MASTER_RE = re.compile(r"^(local(\[(\*|\d+)(,\d+)?\])?|spark://[\w.\-]+:\d+|yarn|k8s://\S+)$")
 
@@ -65,27 +62,7 @@ def reprocess(
         raise ConfigError(f"--from {lo} is after --to {hi}: swap them")
     settings = settings_from(ctx, **({"lake": lake} if lake else {}))
     target = open_lake_from(settings)
-    # Rebuilding under a running `process` would interleave two writers: hold its lock.
-    with consumer_lock(target, PROCESS_CONSUMER):
-        check_writable(target)
-        if lo is None and hi is None:
-            # Only a full rebuild deletes; a date range merges and loses nothing.
-            check_raw_covers_processed(target)
-        if engine == "local":
-            from stockpipe.processing.engine import reprocess as reprocess_local
-
-            stats = reprocess_local(target, lo, hi, settings.indicator_sessions)
-        else:
-            from stockpipe.spark import build_session, reprocess_spark
-
-            spark = build_session(master or "local[*]", "stockpipe-reprocess")
-            stats = reprocess_spark(
-                spark,
-                settings.lake_location,
-                lo,
-                hi,
-                indicator_sessions=settings.indicator_sessions,
-            )
+    stats = rebuild_processed(settings, target, engine, lo, hi, master)
     console.print(_summary(engine, stats, target.uri("processed-data")))
 
 

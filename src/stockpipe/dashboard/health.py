@@ -1,8 +1,10 @@
 """The pipeline health panel: ingest rate, lag per consumer, quarantine and duplicates.
 
-It reads consumer checkpoints from the lake (`_checkpoints/<consumer>/checkpoint.json`)
-and the local metrics file; both may be missing on a fresh install, and then the panel
-shows "n/a" rather than an error. Rates are computed from the difference between two
+It reads consumer checkpoints from the lake (`_checkpoints/<consumer>/checkpoint.json`),
+the stream through its contract (`describe()`, `pending()`), the metrics through theirs
+(`read()`) and the run's phase from STOCKPIPE_HOME (stockpipe/home.py): it never asks which
+backend it talks to. Each may be missing on a fresh install, and then the panel shows
+"n/a" rather than an error. Rates are computed from the difference between two
 successive reads, so the first refresh after start-up has none yet.
 """
 
@@ -10,11 +12,17 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from stockpipe.config import Settings
-from stockpipe.stream.consumer import CONSUMER_NAME_RE, Checkpoint
+from stockpipe.home import pipeline_state
+from stockpipe.lake.checkpoints import LakeCheckpointStore
+from stockpipe.metrics import Metrics, get_metrics
+from stockpipe.stream import Stream, StreamDescription, open_existing_stream
+from stockpipe.stream.checkpoint import Checkpoint
+from stockpipe.stream.consumer import CONSUMER_NAME_RE
 
 CHECKPOINTS_PREFIX = "_checkpoints"
 
@@ -41,9 +49,19 @@ def _int_or_none(value: Any) -> int | None:
 class HealthReader:
     """Reads pipeline health; keeps the previous reading to turn counters into rates."""
 
-    def __init__(self, settings: Settings, lake: Any) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        lake: Any,
+        open_stream: Callable[[], Stream | None] | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.settings = settings
         self.lake = lake
+        # Opened for each reading and closed after it: the embedded stream's connection
+        # belongs to the thread that opened it, and the server answers on several.
+        self._open_stream = open_stream or (lambda: open_existing_stream(settings))
+        self._metrics = metrics
         self._previous: tuple[float, int] | None = None
         self._lock = threading.Lock()
 
@@ -59,43 +77,38 @@ class HealthReader:
                 names.add(parts[1])
         return sorted(names)
 
-    def _pending(self, checkpoint: Checkpoint) -> int | None:
-        """Records not yet committed by a consumer, when the stream can count them."""
-        # Only the embedded stream counts pending records; Kinesis reports lag as a metric.
-        if self.settings.stream != "local" or not self.settings.stream_path.is_file():
-            return None
-        from stockpipe.stream.local import LocalStream
-
-        stream = LocalStream(
-            self.settings.stream_path,
-            shard_count=self.settings.shards,
-            retention_hours=self.settings.retention_hours,
-        )
-        try:
-            total = 0
-            for shard in stream.list_shards():
-                n = stream.pending(shard.shard_id, checkpoint.shards.get(shard.shard_id))
-                if n is None:
-                    return None
-                total += n
-            return total
-        finally:
-            stream.close()
-
     def metrics(self) -> dict[str, Any]:
-        # Both backends keep the local file (CloudWatch through its local mirror).
+        # CloudWatch reads its local mirror: free, and current while the stages run.
         try:
-            from stockpipe.metrics import read_local_metrics
-
-            doc = read_local_metrics(self.settings)
+            if self._metrics is None:
+                self._metrics = get_metrics(self.settings)
+            doc = self._metrics.read()
         except Exception:  # noqa: BLE001 - metrics are optional; the panel shows n/a
             return {}
         stages = doc.get("stages") if isinstance(doc, dict) else None
         return stages if isinstance(stages, dict) else {}
 
     def read(self) -> dict[str, Any]:
-        consumers: list[dict[str, Any]] = []
         errors: list[str] = []
+        stream: Stream | None = None
+        description: StreamDescription | None = None
+        try:
+            stream = self._open_stream()
+            description = stream.describe() if stream is not None else None
+        except Exception as exc:  # noqa: BLE001 - a busy or missing stream just means n/a
+            errors.append(f"cannot describe the stream: {type(exc).__name__}: {exc}")
+        try:
+            report = self._read(stream, description, errors)
+        finally:
+            if stream is not None:
+                stream.close()
+        report["stream"] = _stream_summary(description)
+        return report
+
+    def _read(
+        self, stream: Stream | None, description: StreamDescription | None, errors: list[str]
+    ) -> dict[str, Any]:
+        consumers: list[dict[str, Any]] = []
         totals = {"read": 0, "duplicates": 0, "quarantined": 0, "kept": 0}
         have = dict.fromkeys(totals, False)
         try:
@@ -105,12 +118,12 @@ class HealthReader:
             errors.append(f"cannot list consumer checkpoints: {type(exc).__name__}: {exc}")
         for name in names:
             try:
-                cp = Checkpoint.load(self.lake, name)
+                cp = LakeCheckpointStore(self.lake).load(name)
             except Exception as exc:  # noqa: BLE001
                 errors.append(f"cannot read checkpoint of {name}: {type(exc).__name__}")
                 continue
             try:
-                pending = self._pending(cp)
+                pending = _pending(stream, description, cp)
             except Exception:  # noqa: BLE001 - a busy stream database just means n/a
                 pending = None
             state = {k: _int_or_none(v) for k, v in cp.state.items() if _int_or_none(v) is not None}
@@ -146,8 +159,6 @@ class HealthReader:
             quarantined = _metric_total(stages, "RecordsQuarantined")
         if duplicates is None:
             duplicates = _metric_total(stages, "DuplicatesDropped")
-        from stockpipe.pipeline.runstate import pipeline_state
-
         return {
             # Phase and simulated clock of a running `stockpipe run` (issue 19 items 2, 4).
             "pipeline": pipeline_state(self.settings),
@@ -168,6 +179,35 @@ class HealthReader:
         if previous is None or now - previous[0] <= 0 or counter < previous[1]:
             return None
         return (counter - previous[1]) / (now - previous[0])
+
+
+def _pending(
+    stream: Stream | None, description: StreamDescription | None, checkpoint: Checkpoint
+) -> int | None:
+    """Records a consumer has not committed yet, when the stream can count them (the
+    embedded one can; Kinesis reports its lag as a metric instead)."""
+    if stream is None or description is None:
+        return None
+    total = 0
+    for shard in description.shards:
+        n = stream.pending(shard.shard_id, checkpoint.shards.get(shard.shard_id))
+        if n is None:
+            return None
+        total += n
+    return total
+
+
+def _stream_summary(description: StreamDescription | None) -> dict[str, Any] | None:
+    """The stream as the panel shows it, or None when it does not exist (yet)."""
+    if description is None:
+        return None
+    return {
+        "name": description.name,
+        "kind": description.kind,
+        "status": description.status,
+        "open_shards": description.open_shards,
+        "records": description.records,
+    }
 
 
 def _metric_total(stages: dict[str, Any], name: str) -> int | None:

@@ -36,7 +36,7 @@ from typing import Any
 from stockpipe.contract import BARS
 from stockpipe.dashboard.base import Filters
 from stockpipe.errors import StockpipeError
-from stockpipe.stream.consumer import checkpoint_path
+from stockpipe.lake.checkpoints import checkpoint_path
 
 log = logging.getLogger(__name__)
 

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from stockpipe.contract import BARS, DAILY, QUARANTINE, RAW
 from stockpipe.errors import ConfigError
 from stockpipe.lake.base import Lake, safe_relpath
+from stockpipe.lake.partitions import PART_NAME, PartitionSet
 from stockpipe.stream.base import seq_key
 
 # The archiver may still append to the current hour: compact raw hours once closed.
@@ -38,13 +40,20 @@ class ExpireReport:
     deleted: dict[str, int] = field(default_factory=dict)  # prefix -> files deleted
 
 
-def compact(lake: Lake, now: datetime | None = None, dry_run: bool = False) -> CompactReport:
-    """Merge the small files of every processed partition and of every closed raw hour."""
-    from stockpipe.processing.store import PART_NAME
-    from stockpipe.processing.zone import processed_partitions
+def compact(
+    lake: Lake,
+    tables: Mapping[str, PartitionSet],
+    now: datetime | None = None,
+    dry_run: bool = False,
+) -> CompactReport:
+    """Merge the small files of every partition of `tables` and of every closed raw hour.
 
+    `tables` are the processed zone's partition sets with their sort and dedupe rules
+    (`processing.zone.processed_partitions(lake)`): the rules belong to processing, so
+    the caller hands them in and the lake never imports the engine.
+    """
     report = CompactReport()
-    for name, parts in processed_partitions(lake).items():
+    for name, parts in tables.items():
         for dt, files in sorted(parts.files.items()):
             if len(files) == 1 and files[0].endswith("/" + PART_NAME):
                 continue

@@ -31,6 +31,12 @@ def get_metrics(settings: Settings) -> Metrics:
     return LocalMetrics(settings.state_dir, stream_dimension(settings))
 
 
+def stage_metrics(settings: Settings, stage: str) -> StageMetrics:
+    """The metric callback of one stage on the configured backend; it flushes at each
+    checkpoint and while idle, and `close()` flushes what is left."""
+    return StageMetrics(get_metrics(settings), stage, stream_dimension(settings))
+
+
 def read_local_metrics(settings: Settings) -> dict[str, Any]:
     """What the local file recorded (either backend), for `stockpipe status` and the dashboard.
 
@@ -48,4 +54,6 @@ __all__ = [
     "StageMetrics",
     "get_metrics",
     "read_local_metrics",
+    "stage_metrics",
+    "stream_dimension",
 ]

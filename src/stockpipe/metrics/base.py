@@ -16,6 +16,7 @@ import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from stockpipe.errors import ConfigError
 
@@ -142,6 +143,14 @@ class Metrics(ABC):
 
     @abstractmethod
     def _send(self, pending: list[Datum]) -> None: ...
+
+    @abstractmethod
+    def read(self) -> dict[str, Any]:
+        """What this backend recorded, the same shape on every backend:
+
+        {"stages": {stage: {metric: {"unit", "total", "count", "last", "max", "stream",
+        "updated_at"}}}, "updated_at": ...}; {"stages": {}} when nothing was recorded yet.
+        """
 
     def close(self) -> None:
         self.flush()

@@ -43,6 +43,10 @@ class LocalMetrics(Metrics):
         except OSError as exc:
             raise StockpipeError(f"cannot write metrics to {self.path}: {exc}") from exc
 
+    def read(self) -> dict[str, Any]:
+        """The metrics file, merged from every process that flushed into it."""
+        return _read(self.path)
+
 
 def _merge(doc: dict[str, Any], d: Datum) -> None:
     stage = doc.setdefault("stages", {}).setdefault(d.stage, {})

@@ -9,6 +9,8 @@ outage never double-counts the local file when the datums are retried.
 
 from __future__ import annotations
 
+from typing import Any
+
 from stockpipe.errors import StockpipeError
 from stockpipe.metrics.base import Datum, Metrics
 
@@ -47,6 +49,10 @@ class MirroredMetrics(Metrics):
                 failure = exc
         if failure is not None:
             raise failure
+
+    def read(self) -> dict[str, Any]:
+        """The local mirror: free and current, where reading CloudWatch is billed."""
+        return self.mirror.read()
 
     def _send(self, pending: list[Datum]) -> None:  # pragma: no cover - flush() delegates
         raise NotImplementedError

@@ -16,42 +16,15 @@ from pathlib import Path
 from typing import IO, Any
 
 from stockpipe.errors import StockpipeError
+from stockpipe.home import LOCK_NAME, describe_lock, holder, lock_path
 
-LOCK_NAME = "run.lock"
+__all__ = ["LOCK_NAME", "HomeLock", "PipelineRunning", "holder", "lock_path"]
 
 
 class PipelineRunning(StockpipeError):
     """Another `stockpipe run` holds this STOCKPIPE_HOME."""
 
     exit_code = 3
-
-
-def lock_path(home: Path) -> Path:
-    return Path(home) / LOCK_NAME
-
-
-def _describe(path: Path) -> dict[str, Any]:
-    try:
-        doc = json.loads(path.read_text() or "{}")
-    except (OSError, ValueError):
-        return {}
-    return doc if isinstance(doc, dict) else {}
-
-
-def holder(home: Path) -> dict[str, Any] | None:
-    """Who holds the home lock ({"pid", "started_at", ...}), or None. Creates nothing."""
-    path = lock_path(home)
-    try:
-        fh = open(path)  # noqa: SIM115 - closed below; read-only, so nothing is created
-    except FileNotFoundError:
-        return None
-    with fh:
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return _describe(path) or {"pid": None}
-        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-    return None
 
 
 class HomeLock:
@@ -70,7 +43,7 @@ class HomeLock:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             fh.close()
-            other = _describe(self.path)
+            other = describe_lock(self.path)
             pid = other.get("pid", "unknown")
             raise PipelineRunning(
                 f"another stockpipe run (pid {pid}) is using STOCKPIPE_HOME={self.home}; "

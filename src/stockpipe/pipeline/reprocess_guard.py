@@ -13,17 +13,17 @@ import os
 
 from stockpipe.errors import LakeError
 from stockpipe.lake.base import Lake
+from stockpipe.lake.checkpoints import LakeCheckpointStore
 from stockpipe.pipeline.stages import ARCHIVE_CONSUMER, PROCESS_CONSUMER
 from stockpipe.stream.base import seq_key
-from stockpipe.stream.consumer import Checkpoint
 
 _PROBE = "_state/reprocess/probe"
 
 
 def raw_behind(lake: Lake) -> list[tuple[str, str | None, str]]:
     """(shard, archived up to, processed up to) for every shard raw-data/ lags behind on."""
-    processed = Checkpoint.load(lake, PROCESS_CONSUMER)
-    archived = Checkpoint.load(lake, ARCHIVE_CONSUMER)
+    processed = LakeCheckpointStore(lake).load(PROCESS_CONSUMER)
+    archived = LakeCheckpointStore(lake).load(ARCHIVE_CONSUMER)
     behind: list[tuple[str, str | None, str]] = []
     for shard, seq in sorted(processed.shards.items()):
         if shard in archived.finished:
@@ -36,8 +36,8 @@ def raw_behind(lake: Lake) -> list[tuple[str, str | None, str]]:
 
 def check_raw_covers_processed(lake: Lake) -> None:
     """Refuse a full rebuild that would lose what only processed-data/ holds."""
-    processed = Checkpoint.load(lake, PROCESS_CONSUMER)
-    archived = Checkpoint.load(lake, ARCHIVE_CONSUMER)
+    processed = LakeCheckpointStore(lake).load(PROCESS_CONSUMER)
+    archived = LakeCheckpointStore(lake).load(ARCHIVE_CONSUMER)
     if processed.stream and archived.stream and processed.stream != archived.stream:
         raise LakeError(
             "reprocess refused: the archive and process checkpoints belong to different "

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from stockpipe.contract import BARS
 from stockpipe.lake.base import Lake, safe_relpath
 from stockpipe.records import format_ts, parse_ts
-from stockpipe.sources.base import Payload, Source
+from stockpipe.sources.base import Payload, Retry, Source
 
 MARK_EVERY = 1.0  # seconds between producer-mark saves while batches flow
 
@@ -132,9 +132,12 @@ class MarkedSource(Source):
             raise AttributeError(name)
         return getattr(self.inner, name)
 
-    def batches(self) -> Iterator[list[Payload]]:
+    def batches(self) -> Iterator[list[Payload] | Retry]:
         try:
             for batch in self.inner.batches():
+                if isinstance(batch, Retry):
+                    yield batch  # the batch before it, if any, is already marked
+                    continue
                 self._in_hand = batch
                 yield batch
                 # Asked for the next batch: the previous one is in the stream now.

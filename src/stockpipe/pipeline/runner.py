@@ -32,8 +32,13 @@ from rich.live import Live
 
 from stockpipe.config import Settings, configure
 from stockpipe.errors import ConfigError, StockpipeError
+from stockpipe.lake import open_lake
 from stockpipe.pipeline import runstate, stages
+from stockpipe.pipeline.backends import open_stage
 from stockpipe.pipeline.homelock import HomeLock
+from stockpipe.pipeline.signals import StopSignals, sigint_ignored
+from stockpipe.sources.options import SourceOptions
+from stockpipe.stream import open_stream
 
 console = Console()
 STAGES = ("ingest", "archive", "process")
@@ -43,12 +48,6 @@ PROGRESS_EVERY = 1.0
 
 class StageFailed(StockpipeError):
     """A stage process of `stockpipe run` exited on its own with an error or a signal."""
-
-
-def _open(settings: Settings):  # type: ignore[no-untyped-def]
-    from stockpipe.cli.common import open_lake_from, open_stream
-
-    return open_stream(settings), open_lake_from(settings)
 
 
 def describe_exit(code: int | None) -> str:
@@ -68,7 +67,7 @@ def stage_main(
     stage: str,
     overrides: dict[str, Any],
     config_file: str | None,
-    source_opts: dict[str, Any],
+    source_opts: SourceOptions,
     debug: bool = False,
 ) -> None:
     """Entry point of one stage process: a stage error is one line, never a traceback
@@ -106,21 +105,17 @@ def _stage(
     stage: str,
     overrides: dict[str, Any],
     config_file: str | None,
-    source_opts: dict[str, Any],
+    source_opts: SourceOptions,
 ) -> None:
-    from stockpipe.cli.pipeline import metric_fn
-
     settings = configure(overrides, config_file)
     # Warnings go to the status view (warning.json), not across the terminal's live panel.
     logging.basicConfig(
         level=logging.WARNING, handlers=[runstate.WarningFile(settings.state_dir, stage)]
     )
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    threading.Thread(target=_watch_parent, args=(stop,), daemon=True).start()
-    stream, lake = _open(settings)
-    metrics, put = metric_fn(settings, stage)
-    try:
+    # SIGTERM only: the stage starts with SIGINT ignored (Ctrl-C is the parent's to handle).
+    with StopSignals((signal.SIGTERM,)) as stop, open_stage(settings, stage) as backends:
+        threading.Thread(target=_watch_parent, args=(stop,), daemon=True).start()
+        stream, lake, put = backends.stream, backends.lake, backends.metric
         if stage == "ingest":
             _ingest(settings, stream, lake, source_opts, stop, put)
         elif stage == "archive":
@@ -129,9 +124,6 @@ def _stage(
             stages.run_process(
                 stream, lake, True, stop, put, indicator_sessions=settings.indicator_sessions
             )
-    finally:
-        metrics.flush()
-        stream.close()
 
 
 def _ingest(settings, stream, lake, source_opts, stop, put) -> None:  # type: ignore[no-untyped-def]
@@ -139,10 +131,9 @@ def _ingest(settings, stream, lake, source_opts, stop, put) -> None:  # type: ig
     from stockpipe.pipeline.resume import MarkedSource, resume_points
     from stockpipe.sources.factory import build_source
 
-    opts = dict(source_opts)
-    name, symbols = opts.pop("source"), opts.pop("symbols")
+    name, symbols = source_opts.source, list(source_opts.symbols)
     held = resume_points(lake, name, symbols) if name == "simulator" else {}
-    inner = build_source(name, symbols, resume_after=held, **opts)
+    inner = build_source(source_opts, resume_after=held)
 
     def publish(src: Any) -> None:
         # Only the simulator knows sessions and a simulated clock; other sources just run.
@@ -173,38 +164,42 @@ def _start_stages(ctx: Any, names: tuple[str, ...], args: tuple[Any, ...]) -> di
         name: ctx.Process(target=stage_main, args=(name, *args), name=f"stockpipe-{name}")
         for name in names
     }
-    # Children inherit an ignored SIGINT across exec: Ctrl-C reaches only this process.
-    # Blocked meanwhile, a Ctrl-C pressed during the start stays pending for this process
-    # (a blocked signal is never discarded) and stops the run once the handler is back.
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
+    # A Ctrl-C pressed during the start stops the run once the handler is back.
+    with sigint_ignored():
         for proc in procs.values():
             proc.start()
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     return procs
 
 
-def _stop_stages(procs: dict[str, Any]) -> None:
+def _stop_stages(procs: dict[str, Any]) -> bool:
+    """SIGTERM each stage and wait for its checkpoint; True when a second Ctrl-C cut the
+    wait short and the stages still running were killed."""
     for proc in procs.values():
         if proc.is_alive() and proc.pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(proc.pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT
-    for proc in procs.values():
-        proc.join(timeout=max(0.1, deadline - time.monotonic()))
-        if proc.is_alive():
-            proc.kill()
-            proc.join(5)
+    try:
+        for proc in procs.values():
+            proc.join(timeout=max(0.1, deadline - time.monotonic()))
+            if proc.is_alive():
+                proc.kill()
+                proc.join(5)
+    except KeyboardInterrupt:
+        # A second Ctrl-C while the stages save their checkpoints: do not wait for them
+        # (a killed stage resumes from its last checkpoint).
+        for proc in procs.values():
+            if proc.is_alive():
+                proc.kill()
+        return True
+    return False
 
 
 def run_pipeline(
     settings: Settings,
     overrides: dict[str, Any],
     config_file: str | None,
-    source_opts: dict[str, Any],
+    source_opts: SourceOptions,
     dashboard: bool = True,
     refresh: float = 5.0,
     duration: float | None = None,
@@ -216,17 +211,19 @@ def run_pipeline(
     names = STAGES if process else tuple(n for n in STAGES if n != "process")
     lock = HomeLock(settings.home).acquire(command="run")
     try:
-        _run_locked(
-            settings,
-            overrides,
-            config_file,
-            source_opts,
-            dashboard,
-            refresh,
-            duration,
-            debug,
-            names,
-        )
+        with StopSignals() as stop:
+            _run_locked(
+                stop,
+                settings,
+                overrides,
+                config_file,
+                source_opts,
+                dashboard,
+                refresh,
+                duration,
+                debug,
+                names,
+            )
     finally:
         lock.release()
 
@@ -244,12 +241,8 @@ def _check_lake(location: str) -> None:
 
 
 def _run_locked(  # type: ignore[no-untyped-def]
-    settings, overrides, config_file, source_opts, dashboard, refresh, duration, debug, names
+    stop, settings, overrides, config_file, source_opts, dashboard, refresh, duration, debug, names
 ) -> None:
-    stop = threading.Event()
-    previous = {
-        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
-    }
     handle = None
     url = None
     if dashboard:
@@ -263,7 +256,8 @@ def _run_locked(  # type: ignore[no-untyped-def]
     # A previous run's progress and warning would be shown as this run's.
     for name in (runstate.INGEST, runstate.WARNING):
         runstate.clear_state(settings.state_dir, name)
-    stream, lake = _open(settings)  # creates the stream before the stages race to do it
+    # Creates the stream before the stages race to do it.
+    stream, lake = open_stream(settings), open_lake(settings.lake_location)
     procs: dict[str, Any] = {}
     failed: list[str] = []
     try:
@@ -276,15 +270,17 @@ def _run_locked(  # type: ignore[no-untyped-def]
         console.print(f"lake: {lake.root}   stream: {settings.stream}   (Ctrl-C stops cleanly)")
         failed = _live_view(settings, stream, lake, procs, stop, duration)
     finally:
-        _stop_stages(procs)
+        killed = _stop_stages(procs)
         if handle is not None:
             handle.stop()
         result = "failed: " + "; ".join(failed) if failed else "stopped cleanly"
+        if killed:
+            result = "stopped by a second Ctrl-C: stages killed (they resume from checkpoints)"
         _write_run(settings, url, procs, result)
         _final_frame(settings, stream, lake, result)
         stream.close()
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+    if killed:
+        raise KeyboardInterrupt(result)  # the CLI exits 130, as for any interrupted command
     if failed:
         raise StageFailed(
             f"stage {'; '.join(failed)}; the other stages were stopped with their "

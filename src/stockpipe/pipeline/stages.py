@@ -1,6 +1,10 @@
 """The three stage loops. Each is a plain function, so a thread, a process or a test
 can run it. A stage stops cleanly when `stop` is set: the batch in hand is finished and
-checkpointed, never left half-written.
+checkpointed, never left half-written (unless its sink is pushing back: then it is left
+uncommitted and read again on the next start).
+
+The two consumer stages are `run_consumer` over a `Sink` (stream/sink.py): the archive
+stage's is `RawArchiver`, the process stage's the embedded `Processor`.
 """
 
 from __future__ import annotations
@@ -8,17 +12,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from stockpipe.lake.archive import RawArchiver
 from stockpipe.lake.base import Lake
+from stockpipe.lake.checkpoints import LakeCheckpointStore
+from stockpipe.lake.lock import ConsumerLock, consumer_lock
+from stockpipe.lake.raw import RawArchiver
 from stockpipe.pipeline.buffered import RAW_BATCH_BYTES, RAW_BATCH_SECONDS, BufferedConsumer
-from stockpipe.sources.base import Source
+from stockpipe.sources.base import Retry, Source
 from stockpipe.stream.base import Stream, batched_puts
-from stockpipe.stream.consumer import Consumer
-from stockpipe.stream.lock import ConsumerLock, consumer_lock
+from stockpipe.stream.consumer import Batch, Consumer
+from stockpipe.stream.sink import BackPressure, Sink
 
 log = logging.getLogger("stockpipe.pipeline")
 
@@ -30,6 +36,10 @@ MetricFn = Callable[[str, float, str], None]
 
 
 def _no_metric(name: str, value: float, unit: str) -> None:
+    return None
+
+
+def _nothing(count: int) -> None:
     return None
 
 
@@ -64,6 +74,12 @@ def run_ingest(
     stop = stop or threading.Event()
     result = StageResult()
     for batch in source.batches():
+        if isinstance(batch, Retry):
+            # A polling source waits here, where a stop cuts the wait short.
+            if stop.wait(batch.seconds):
+                source.stop()
+                break
+            continue
         for call in batched_puts(batch):
             stream.put_records(call)
             result.records += len(call)
@@ -78,14 +94,22 @@ def run_ingest(
 
 def run_consumer(
     consumer: Consumer | BufferedConsumer,
-    handle: Callable[[list[Any]], dict[str, Any] | None],
+    sink: Sink,
+    *,
     follow: bool,
     stop: threading.Event | None = None,
     max_records: int = 10000,
     metric: MetricFn = _no_metric,
     lock: ConsumerLock | None = None,
+    on_flush: Callable[[int], None] = _nothing,
 ) -> StageResult:
-    """Poll, handle, commit, until caught up (or forever with `follow`)."""
+    """Poll, add to `sink`, flush, commit, until caught up (or forever with `follow`).
+
+    The checkpoint moves only after the sink's flush returned, with the state it returned.
+    A flush that raises stops the stage with nothing committed (the next run reads the
+    batch again); `BackPressure` instead waits its `retry_after` and flushes the same
+    records again. `on_flush(n)` reports each batch of n records made durable.
+    """
     stop = stop or threading.Event()
     result = StageResult()
     while not stop.is_set():
@@ -94,9 +118,8 @@ def run_consumer(
         started = time.monotonic()
         batch = consumer.poll(max_records)
         if batch.records or batch.finished:
-            # The handler makes its output durable; only then does the checkpoint move.
-            state = handle(batch.records) if batch.records else None
-            consumer.commit(batch, state)
+            if not deliver(consumer, sink, batch, stop, on_flush, lock):
+                break  # stopped while the sink pushed back: the batch is read again
             result.records += len(batch.records)
             result.batches += 1
             metric("BatchDurationMs", (time.monotonic() - started) * 1000, "Milliseconds")
@@ -108,6 +131,38 @@ def run_consumer(
         _idle(metric, consumer.millis_behind)
         stop.wait(EMPTY_POLL_SLEEP)
     return result
+
+
+def deliver(
+    consumer: Consumer | BufferedConsumer,
+    sink: Sink,
+    batch: Batch,
+    stop: threading.Event,
+    on_flush: Callable[[int], None] = _nothing,
+    lock: ConsumerLock | None = None,
+) -> bool:
+    """Make `batch` durable in `sink`, then commit it; False if `stop` came first.
+
+    On `BackPressure` nothing is committed: wait `retry_after` (cut short by `stop`),
+    renew the `lock`'s lease and flush again; the sink still holds the records. A batch
+    that only closes shards has nothing to flush and is committed at once.
+    """
+    state: Mapping[str, Any] | None = None
+    if batch.records:
+        sink.add(batch.records)
+        while True:
+            try:
+                state = sink.flush()
+                break
+            except BackPressure as exc:
+                log.warning("%s; retrying in %.1f s", exc, exc.retry_after)
+                if stop.wait(exc.retry_after):
+                    return False
+                if lock is not None:
+                    lock.renew()
+        on_flush(len(batch.records))
+    consumer.commit(batch, dict(state) if state is not None else None)
+    return True
 
 
 def run_archive(
@@ -132,25 +187,31 @@ def run_archive(
     """
     with consumer_lock(lake, ARCHIVE_CONSUMER) as lock:
         consumer = BufferedConsumer(
-            Consumer(stream, lake, ARCHIVE_CONSUMER, reset=reset),
+            Consumer(stream, LakeCheckpointStore(lake), ARCHIVE_CONSUMER, reset=reset),
             batch_bytes,
             batch_seconds,
             follow,
         )
         archiver = RawArchiver(lake)
 
-        def handle(records: list[Any]) -> None:
-            archiver.write(records)
-            metric("RecordsArchived", len(records), "Count")
-            return None
+        def archived(count: int) -> None:
+            metric("RecordsArchived", count, "Count")
 
-        result = run_consumer(consumer, handle, follow, stop, max_records, metric, lock)
+        result = run_consumer(
+            consumer,
+            archiver,
+            follow=follow,
+            stop=stop,
+            max_records=max_records,
+            metric=metric,
+            lock=lock,
+            on_flush=archived,
+        )
         # Stopping: what is buffered is written and committed, not left to be re-read.
         tail = consumer.drain()
-        if tail.records or tail.finished:
-            if tail.records:
-                handle(tail.records)
-            consumer.commit(tail)
+        if (tail.records or tail.finished) and deliver(
+            consumer, archiver, tail, stop or threading.Event(), archived, lock
+        ):
             result.records += len(tail.records)
             result.batches += 1
             _checkpointed(metric)
@@ -173,42 +234,29 @@ def run_process(
     `reset` reads the stream from its start (see `run_archive`).
     `indicator_sessions` (STOCKPIPE_INDICATOR_SESSIONS) must match the lake's record.
     """
+    from stockpipe.processing.engine import Processor
 
     with consumer_lock(lake, PROCESS_CONSUMER) as lock:
-        return _run_process(
-            stream, lake, follow, stop, metric, max_records, reset, lock, indicator_sessions
+        consumer = Consumer(stream, LakeCheckpointStore(lake), PROCESS_CONSUMER, reset=reset)
+        processor = Processor(lake, indicator_sessions)
+        processor.resume(consumer.state)
+
+        def processed(count: int) -> None:
+            stats = processor.last
+            metric("RecordsProcessed", stats.kept, "Count")
+            metric("RecordsQuarantined", stats.quarantined, "Count")
+            metric("DuplicatesDropped", stats.duplicates, "Count")
+
+        result = run_consumer(
+            consumer,
+            processor,
+            follow=follow,
+            stop=stop,
+            max_records=max_records,
+            metric=metric,
+            lock=lock,
+            on_flush=processed,
         )
-
-
-def _run_process(
-    stream: Stream,
-    lake: Lake,
-    follow: bool,
-    stop: threading.Event | None,
-    metric: MetricFn,
-    max_records: int,
-    reset: bool,
-    lock: ConsumerLock,
-    indicator_sessions: Sequence[str] | None,
-) -> StageResult:
-    from stockpipe.processing.engine import BatchStats, Processor
-
-    consumer = Consumer(stream, lake, PROCESS_CONSUMER, reset=reset)
-    processor = Processor(lake, indicator_sessions)
-    totals = BatchStats.from_state(consumer.state)
-    run = BatchStats()  # this run only: the summary must not mix it with the totals
-
-    def handle(records: list[Any]) -> dict[str, Any]:
-        nonlocal totals, run
-        stats = processor.process(records)
-        totals = totals + stats
-        run = run + stats
-        metric("RecordsProcessed", stats.kept, "Count")
-        metric("RecordsQuarantined", stats.quarantined, "Count")
-        metric("DuplicatesDropped", stats.duplicates, "Count")
-        return totals.to_state()
-
-    result = run_consumer(consumer, handle, follow, stop, max_records, metric, lock)
-    result.extra = totals.to_state()
-    result.run = run.to_state()
-    return result
+        result.extra = processor.totals.to_state()
+        result.run = processor.run.to_state()
+        return result

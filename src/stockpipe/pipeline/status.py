@@ -11,9 +11,10 @@ import pyarrow.parquet as pq
 
 from stockpipe.contract import BARS, DAILY, QUARANTINE, RAW
 from stockpipe.lake.base import Lake
+from stockpipe.lake.checkpoints import LakeCheckpointStore
 from stockpipe.pipeline.stages import ARCHIVE_CONSUMER, PROCESS_CONSUMER
 from stockpipe.stream.base import Stream
-from stockpipe.stream.consumer import Checkpoint, verify_checkpoint
+from stockpipe.stream.consumer import verify_checkpoint
 
 COUNTERS = ("read", "kept", "duplicates", "quarantined")
 
@@ -35,12 +36,12 @@ class LakeStatus:
 
 
 def consumer_status(stream: Stream | None, lake: Lake, name: str) -> ConsumerStatus:
-    cp = Checkpoint.load(lake, name)
+    cp = LakeCheckpointStore(lake).load(name)
     shards: dict[str, str | None] = {}
     pending: int | None = 0
     if stream is not None:
         # A checkpoint of another stream would show a lag of 0 while records are missed.
-        verify_checkpoint(stream, lake, cp)
+        verify_checkpoint(stream, LakeCheckpointStore(lake), cp)
         for shard in stream.list_shards():
             committed = cp.shards.get(shard.shard_id)
             shards[shard.shard_id] = committed
@@ -197,6 +198,20 @@ class StatusReader:
             "lake": lake,
             "metrics": metrics,
         }
+
+
+def process_summary(records: int, run: dict[str, Any], totals: dict[str, Any]) -> str:
+    """`stockpipe process`'s line: this run's figures (read = kept + duplicates +
+    quarantined), then the totals since the first run apart."""
+    reasons = ", ".join(f"{k} {v}" for k, v in run.get("reasons", {}).items())
+    line = (
+        f"processed {records} records this run: read {run.get('read', 0)} = "
+        f"kept {run.get('kept', 0)} + duplicates {run.get('duplicates', 0)} + "
+        f"quarantined {run.get('quarantined', 0)}"
+    )
+    if reasons:
+        line += f" ({reasons})"
+    return line + "; since the first run: " + ", ".join(f"{k} {totals.get(k, 0)}" for k in COUNTERS)
 
 
 def status_json(report: dict[str, Any]) -> dict[str, Any]:

@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pandas as pd
 
 from stockpipe import calendar
 from stockpipe.contract import BARS, DAILY, QUARANTINE
-from stockpipe.lake.archive import iter_raw
 from stockpipe.lake.base import Lake
+from stockpipe.lake.partitions import as_utc
+from stockpipe.lake.raw import iter_raw
 from stockpipe.processing.append import append_batch
 from stockpipe.processing.base import (
     NO_POSITION,
@@ -46,7 +48,6 @@ from stockpipe.processing.indicators import (
     indicator_mask,
 )
 from stockpipe.processing.sessions import RECORD, settle_indicator_sessions
-from stockpipe.processing.store import as_utc
 from stockpipe.processing.zone import SERIES_INDEX, ProcessedZone
 from stockpipe.stream.base import StreamRecord
 
@@ -125,6 +126,31 @@ class Processor:
         side.retain(KEEP_DTS)
         self._zone = side
         return stats
+
+    # -- the Sink contract (stream/sink.py), for the `process` stage ----------------------
+    # Class-level defaults keep this block additive: each is replaced on the instance
+    # (never changed in place), so instances never share state.
+    _pending: tuple[StreamRecord, ...] = ()
+    totals = BatchStats()  # running totals, committed with the checkpoint
+    run = BatchStats()  # this run only
+    last = BatchStats()  # the last successful flush
+
+    def resume(self, state: Mapping[str, Any]) -> None:
+        """Continue the running totals from a checkpoint's state; this run starts at 0."""
+        self.totals, self.run = BatchStats.from_state(dict(state)), BatchStats()
+
+    def add(self, records: Sequence[StreamRecord]) -> None:
+        self._pending = (*self._pending, *records)
+
+    def flush(self) -> dict[str, Any]:
+        """Process what was added; the new running totals are the state to commit.
+
+        A failed flush keeps the records: processing them again changes nothing twice.
+        """
+        stats = self.process(self._pending)
+        self._pending = ()
+        self.totals, self.run, self.last = self.totals + stats, self.run + stats, stats
+        return self.totals.to_state()
 
 
 def _add_quarantine(side: ProcessedZone, rejected: Iterable[QuarantineRow]) -> None:

@@ -16,13 +16,13 @@ import pyarrow.parquet as pq
 
 from stockpipe.contract import BARS, DAILY, QUARANTINE
 from stockpipe.lake.base import Lake
+from stockpipe.lake.partitions import PartitionSet, list_partitions
 from stockpipe.processing.base import (
     bars_file_schema,
     daily_file_schema,
     quarantine_file_schema,
     row_position,
 )
-from stockpipe.processing.store import PartitionSet, list_partitions
 from stockpipe.stream.base import seq_key
 
 # Which dts each series spans, so a batch never scans history to find a series' rows.

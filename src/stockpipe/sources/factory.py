@@ -1,14 +1,14 @@
-"""Build a source from CLI options. Each source checks its own arguments."""
+"""Build a source from typed options. Each source checks its own arguments."""
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any
+from datetime import date, datetime
 
 from stockpipe.errors import ConfigError
 from stockpipe.sources.base import Source
+from stockpipe.sources.options import SOURCES, AlphaVantageOptions, SourceOptions
 
-SOURCES = ("simulator", "alphavantage", "replay", "alpaca", "finnhub")
+__all__ = ["SOURCES", "build_source", "simulator_sessions"]
 
 
 def simulator_sessions(days: int, start: date | None) -> list[date]:
@@ -23,37 +23,39 @@ def simulator_sessions(days: int, start: date | None) -> list[date]:
     return calendar.sessions_from(start, days)
 
 
-def build_source(name: str, symbols: list[str], **opts: Any) -> Source:
+def build_source(options: SourceOptions, resume_after: dict[str, datetime] | None = None) -> Source:
+    """The source `options.source` names; `resume_after` (simulator) skips bars already held."""
+    name, symbols = options.source, list(options.symbols)
     if name == "simulator":
         from stockpipe.sources.simulator import MarketSimulator
 
+        sim = options.simulator
         return MarketSimulator(
             symbols,
-            simulator_sessions(opts.get("days", 5), opts.get("start")),
-            seed=opts.get("seed", 0),
-            live=opts.get("live", False),
-            speed=opts.get("speed", 1.0),
-            fault_rate=opts.get("fault_rate", 0.0),
-            resume_after=opts.get("resume_after"),
+            simulator_sessions(sim.days, sim.start),
+            seed=sim.seed,
+            live=sim.live,
+            speed=sim.speed,
+            fault_rate=sim.fault_rate,
+            resume_after=resume_after,
         )
     if name == "alphavantage":
-        return _alphavantage(symbols, opts)
+        return _alphavantage(symbols, options.alphavantage)
     if name == "replay":
         from stockpipe.sources.replay import ReplaySource
 
-        return ReplaySource(opts.get("files") or [], opts.get("symbol"), opts.get("interval"))
+        replay = options.replay
+        return ReplaySource(list(replay.files), replay.symbol, replay.interval)
     if name in ("alpaca", "finnhub"):
         from stockpipe.sources.websocket.factory import build_websocket_source
 
-        return build_websocket_source(name, symbols, opts)
+        return build_websocket_source(name, symbols, options.websocket)
     raise ConfigError(f"--source {name!r} is unknown; use one of: {', '.join(SOURCES)}")
 
 
-def _alphavantage(symbols: list[str], opts: dict[str, Any]) -> Source:
+def _alphavantage(symbols: list[str], opts: AlphaVantageOptions) -> Source:
     from stockpipe.config import get_settings
-    from stockpipe.sources.alphavantage import AlphaVantageSource
-    from stockpipe.sources.alphavantage_client import AlphaVantageClient
-    from stockpipe.sources.budget import RequestBudget
+    from stockpipe.sources.alphavantage import AlphaVantageClient, AlphaVantageSource, RequestBudget
 
     settings = get_settings()
     key = settings.alpha_vantage_api_key
@@ -64,9 +66,7 @@ def _alphavantage(symbols: list[str], opts: dict[str, Any]) -> Source:
         )
     state = settings.state_dir / "alphavantage"
     budget = RequestBudget(
-        state / "budget.json",
-        per_day=opts.get("requests_per_day", 25),
-        min_spacing=opts.get("min_spacing", 1.2),
+        state / "budget.json", per_day=opts.requests_per_day, min_spacing=opts.min_spacing
     )
     client = AlphaVantageClient(
         key.get_secret_value(), budget, base_url=settings.alpha_vantage_base_url
@@ -75,12 +75,12 @@ def _alphavantage(symbols: list[str], opts: dict[str, Any]) -> Source:
         client,
         symbols,
         state,
-        interval=opts.get("interval") or "5min",
-        poll=opts.get("poll", 300.0),
-        once=opts.get("once", False),
-        month=opts.get("month"),
-        outputsize=opts.get("outputsize"),
-        adjusted=opts.get("adjusted", True),
-        extended_hours=opts.get("extended_hours", True),
-        datatype=opts.get("datatype", "json"),
+        interval=opts.interval,
+        poll=opts.poll,
+        once=opts.once,
+        month=opts.month,
+        outputsize=opts.outputsize,
+        adjusted=opts.adjusted,
+        extended_hours=opts.extended_hours,
+        datatype=opts.datatype,
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 from stockpipe.contract import INTERVALS, SYMBOL_RE
 from stockpipe.errors import ConfigError, SourceError
 from stockpipe.records import Bar
-from stockpipe.sources.alphavantage_client import RejectedBar, Series, parse_body
+from stockpipe.sources.alphavantage.client import RejectedBar, Series, parse_body
 from stockpipe.sources.base import Payload, Source
 
 BATCH_BARS = 5000  # bars per batch: a month of 1min bars is split into a few puts

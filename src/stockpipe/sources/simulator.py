@@ -13,7 +13,7 @@ import hashlib
 import json
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
@@ -23,7 +23,7 @@ from stockpipe import calendar
 from stockpipe.contract import SYMBOL_RE
 from stockpipe.errors import ConfigError
 from stockpipe.records import Bar, format_ts
-from stockpipe.sources.base import Payload, Source
+from stockpipe.sources.base import FaultReport, Payload, Source
 
 MINUTE = timedelta(minutes=1)
 TRADING_DAYS = 252
@@ -138,16 +138,6 @@ def session_bars(seed: int, symbol: str, day: date) -> SessionBars:
     return SessionBars(symbol, day, opened, opens, highs, lows, closes, volume)
 
 
-@dataclass
-class FaultReport:
-    """What the simulator injected, so tests can check the cleaning stage's counts."""
-
-    duplicates: int = 0
-    out_of_order: int = 0
-    malformed: int = 0
-    kinds: dict[str, int] = field(default_factory=dict)
-
-
 _MALFORMED_KINDS = ("truncated_json", "negative_price", "high_below_close", "bad_symbol", "no_ts")
 
 
@@ -197,6 +187,8 @@ class MarketSimulator(Source):
         self.speed = speed
         self.fault_rate = fault_rate
         self.faults = FaultReport()
+        if fault_rate > 0:
+            self.stats.faults = self.faults
         self._clock = clock
         self.live_cursor: datetime | None = None
         # Resume: per symbol, the last bar already held downstream (skipped, not re-sent).

@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING
 from stockpipe.contract import BARS, DAILY, QUARANTINE, RAW
 from stockpipe.errors import ConfigError
 from stockpipe.lake import Lake, open_lake
+from stockpipe.lake.partitions import DT_RE
 from stockpipe.processing.base import BatchStats
 from stockpipe.processing.sessions import RECORD, settle_indicator_sessions
-from stockpipe.processing.store import DT_RE
 from stockpipe.processing.zone import SERIES_INDEX, load_series_index
 from stockpipe.spark import tasks
 

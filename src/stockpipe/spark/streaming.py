@@ -21,7 +21,7 @@ import pandas as pd
 
 from stockpipe.contract import RAW
 from stockpipe.lake import Lake
-from stockpipe.lake.archive import envelope
+from stockpipe.lake.raw import envelope
 from stockpipe.processing.base import BatchStats
 from stockpipe.spark import glue, tasks
 from stockpipe.spark.batch import RAW_DDL, process_envelopes

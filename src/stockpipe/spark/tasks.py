@@ -25,13 +25,13 @@ import pyarrow.parquet as pq
 
 from stockpipe.contract import BARS, DAILY, QUARANTINE, RAW
 from stockpipe.lake import Lake, open_lake
-from stockpipe.lake.archive import from_envelope
+from stockpipe.lake.memory import MemoryLake
+from stockpipe.lake.partitions import from_arrow
+from stockpipe.lake.raw import from_envelope
 from stockpipe.processing.base import BatchStats, CleanBar, position
 from stockpipe.processing.cleaning import clean
 from stockpipe.processing.engine import Processor
-from stockpipe.processing.store import from_arrow
 from stockpipe.processing.zone import SERIES_INDEX, processed_partitions
-from stockpipe.spark.memory_lake import MemoryLake
 from stockpipe.stream.base import StreamRecord
 
 ENVELOPE = tuple(RAW.column_names)

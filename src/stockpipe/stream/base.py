@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from stockpipe.errors import StreamLimitError
+from stockpipe.errors import StreamError, StreamLimitError
 
 # Kinesis service limits for PutRecords.
 MAX_RECORDS_PER_PUT = 500
@@ -85,6 +85,40 @@ class GetRecordsResult:
     records: list[StreamRecord]
     next_iterator: str | None  # None once a closed shard is read to its end
     millis_behind_latest: int
+
+
+@dataclass(frozen=True, slots=True)
+class StreamDescription:
+    """What `Stream.describe()` reports, the same fields on every backend."""
+
+    name: str
+    kind: str  # "local" (embedded SQLite) or "kinesis"
+    status: str  # ACTIVE, CREATING, UPDATING, DELETING (the embedded stream is ACTIVE)
+    mode: str  # PROVISIONED or ON_DEMAND on Kinesis; EMBEDDED for the local stream
+    retention_hours: float
+    shards: tuple[ShardInfo, ...]
+    # Records the stream holds now, when the backend can count them cheaply (else None).
+    records: int | None = None
+
+    @property
+    def open_shards(self) -> int:
+        return sum(1 for s in self.shards if not s.closed)
+
+
+def check_iterator_request(
+    iterator_type: str, sequence_number: str | None, timestamp: datetime | None
+) -> None:
+    """The one validation of GetShardIterator's arguments, so that every backend refuses a
+    bad request with the same error (a StreamError: the stream refused the operation)."""
+    if iterator_type not in ITERATOR_TYPES:
+        raise StreamError(
+            f"iterator type {iterator_type!r} is unknown; use one of {', '.join(ITERATOR_TYPES)}"
+        )
+    if iterator_type in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER"):
+        if not sequence_number or not sequence_number.isdigit():
+            raise StreamError(f"{iterator_type} needs a decimal sequence number")
+    elif iterator_type == "AT_TIMESTAMP" and (timestamp is None or timestamp.tzinfo is None):
+        raise StreamError("AT_TIMESTAMP needs a timezone-aware timestamp")
 
 
 def seq_key(sequence_number: str) -> int:
@@ -159,6 +193,12 @@ class Stream(ABC):
         Stored in every checkpoint and compared on every read: a stream deleted and
         created again numbers its records afresh, so an old checkpoint would skip them.
         """
+
+    @abstractmethod
+    def describe(self) -> StreamDescription:
+        """Name, kind, status, capacity mode, retention and shards (DescribeStreamSummary
+        plus ListShards on Kinesis): what `stockpipe stream describe` and the health panel
+        show, without asking which backend this is."""
 
     def end_of_shard(self, shard_id: str) -> str | None:
         """The largest sequence number the shard can hold now, when the backend knows it

@@ -1,100 +1,30 @@
 """Named consumers with durable per-shard checkpoints, over any `Stream`.
 
-The checkpoint of a consumer is one JSON object in the lake,
-`_checkpoints/<consumer>/checkpoint.json`, replaced atomically. It holds the last
-sequence number committed per shard, the shards read to their end, and a small
-`state` dict the stage commits together with its positions (its counters), so the
-positions and the counters can never disagree. A consumer commits only after its
-output is durable; a crash before that means the batch is read again, never skipped.
+A consumer reads from its checkpoint (`stream/checkpoint.py`), kept by a
+`CheckpointStore` (the lake's, `lake/checkpoints.py`, in every stage). It commits only
+after its output is durable; a crash before that means the batch is read again, never
+skipped.
 
 A checkpoint also holds the identity of the stream it was written for (`Stream.identity`)
 and is checked against the stream on every start: a stream deleted and created again
 numbers its records from the start, and an old checkpoint would silently skip them. A
 mismatch, an unreadable checkpoint or a position past the end of a shard is a
-`CheckpointError` naming the file and `--reset-checkpoints`.
+`CheckpointError` naming the checkpoint and `--reset-checkpoints`.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any
 
 from stockpipe.errors import CheckpointError, ConfigError, ExpiredIteratorError
-from stockpipe.lake.base import Lake
 from stockpipe.stream.base import ShardInfo, Stream, StreamRecord, seq_key
+from stockpipe.stream.checkpoint import Checkpoint, CheckpointStore, reset_hint
 
 CONSUMER_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 INITIAL_POSITIONS = ("TRIM_HORIZON", "LATEST")
-
-
-def checkpoint_path(consumer: str) -> str:
-    return f"_checkpoints/{consumer}/checkpoint.json"
-
-
-def reset_hint(consumer: str) -> str:
-    command = "process" if consumer == "process" else "archive" if consumer == "archive" else None
-    if command is None:
-        return f"delete the checkpoint of consumer {consumer!r} to read the stream from its start"
-    return (
-        f"start over with `stockpipe {command} --reset-checkpoints`, which reads the stream "
-        "from its start (what is already in the lake is kept; bars read again count as "
-        "duplicates)"
-    )
-
-
-@dataclass
-class Checkpoint:
-    consumer: str
-    shards: dict[str, str] = field(default_factory=dict)  # shard_id -> last committed seq
-    finished: list[str] = field(default_factory=list)  # closed shards read to their end
-    state: dict[str, Any] = field(default_factory=dict)
-    updated_at: str | None = None
-    stream: dict[str, str] | None = None  # Stream.identity() of the stream it was read from
-
-    @classmethod
-    def load(cls, lake: Lake, consumer: str) -> Checkpoint:
-        path = checkpoint_path(consumer)
-        try:
-            raw = lake.read_bytes(path)
-        except FileNotFoundError:
-            return cls(consumer)
-        try:
-            doc = json.loads(raw)
-            shards = {str(k): str(v) for k, v in dict(doc.get("shards", {})).items()}
-            if not all(v.isdigit() for v in shards.values()):
-                raise ValueError("a shard position is not a sequence number")
-            stream = doc.get("stream")
-            return cls(
-                consumer=consumer,
-                shards=shards,
-                finished=[str(f) for f in list(doc.get("finished", []))],
-                state=dict(doc.get("state", {})),
-                updated_at=doc.get("updated_at"),
-                stream={str(k): str(v) for k, v in dict(stream).items()} if stream else None,
-            )
-        except (ValueError, TypeError, AttributeError, RecursionError) as exc:
-            # JSONDecodeError and UnicodeDecodeError are ValueErrors; a list where an object
-            # belongs is a TypeError or AttributeError.
-            raise CheckpointError(
-                f"checkpoint {lake.uri(path)} is corrupted ({type(exc).__name__}: "
-                f"{str(exc)[:120]}); restore it from a backup, or {reset_hint(consumer)}"
-            ) from None
-
-    def save(self, lake: Lake) -> None:
-        self.updated_at = datetime.now(UTC).isoformat(timespec="milliseconds")
-        doc = {
-            "consumer": self.consumer,
-            "stream": self.stream,
-            "shards": dict(sorted(self.shards.items())),
-            "finished": sorted(self.finished),
-            "state": self.state,
-            "updated_at": self.updated_at,
-        }
-        lake.write_bytes(checkpoint_path(self.consumer), json.dumps(doc, indent=1).encode())
 
 
 @dataclass
@@ -113,7 +43,7 @@ class Consumer:
     def __init__(
         self,
         stream: Stream,
-        lake: Lake,
+        checkpoints: CheckpointStore,
         name: str,
         initial_position: str = "TRIM_HORIZON",
         reset: bool = False,
@@ -125,14 +55,14 @@ class Consumer:
         if initial_position not in INITIAL_POSITIONS:
             raise ConfigError(f"initial position must be one of {INITIAL_POSITIONS}")
         self.stream = stream
-        self.lake = lake
+        self.checkpoints = checkpoints
         self.name = name
         self.initial_position = initial_position
         if reset:
-            self.checkpoint = reset_checkpoint(stream, lake, name)
+            self.checkpoint = reset_checkpoint(stream, checkpoints, name)
         else:
-            self.checkpoint = Checkpoint.load(lake, name)
-            verify_checkpoint(stream, lake, self.checkpoint)
+            self.checkpoint = checkpoints.load(name)
+            verify_checkpoint(stream, checkpoints, self.checkpoint)
         self._iterators: dict[str, str] = {}
         self._read: dict[str, str] = dict(self.checkpoint.shards)  # last seq read
         self._ended: set[str] = set(self.checkpoint.finished)
@@ -262,7 +192,7 @@ class Consumer:
                 self.checkpoint.finished.append(shard_id)
         if state is not None:
             self.checkpoint.state = state
-        self.checkpoint.save(self.lake)
+        self.checkpoints.save(self.checkpoint)
 
     @property
     def millis_behind(self) -> int:
@@ -288,14 +218,14 @@ def _describe(identity: dict[str, str]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(identity.items()) if k != "kind")
 
 
-def verify_checkpoint(stream: Stream, lake: Lake, checkpoint: Checkpoint) -> None:
+def verify_checkpoint(stream: Stream, store: CheckpointStore, checkpoint: Checkpoint) -> None:
     """Refuse a checkpoint that does not belong to `stream`, instead of skipping records.
 
     A checkpoint without positions is new: it takes the stream's identity at its first
     commit. One written before checkpoints named their stream is checked by its positions
     alone (none may lie past the end of its shard) and adopts the stream on its next commit.
     """
-    where = lake.uri(checkpoint_path(checkpoint.consumer))
+    where = store.where(checkpoint.consumer)
     if checkpoint.stream is not None:
         now = stream.identity()
         if checkpoint.stream != now:
@@ -327,13 +257,13 @@ def verify_checkpoint(stream: Stream, lake: Lake, checkpoint: Checkpoint) -> Non
             )
 
 
-def reset_checkpoint(stream: Stream, lake: Lake, consumer: str) -> Checkpoint:
+def reset_checkpoint(stream: Stream, store: CheckpointStore, consumer: str) -> Checkpoint:
     """`--reset-checkpoints`: forget the positions (the stream is read from its start),
     keep the counters, and tie the checkpoint to the stream read now. Saved at once."""
     try:
-        state = Checkpoint.load(lake, consumer).state
+        state = store.load(consumer).state
     except CheckpointError:
         state = {}  # a corrupted checkpoint has no counters worth keeping
     fresh = Checkpoint(consumer, state=state, stream=stream.identity())
-    fresh.save(lake)
+    store.save(fresh)
     return fresh

@@ -21,22 +21,22 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from stockpipe.aws.retry import Backoff, error_code, is_retryable, is_throttling, with_backoff
 from stockpipe.errors import (
-    ConfigError,
     ExpiredIteratorError,
     StreamBusyError,
     StreamError,
     StreamLimitError,
 )
 from stockpipe.stream.base import (
-    ITERATOR_TYPES,
     MAX_PARTITION_KEY_LEN,
     MAX_RECORD_BYTES,
     GetRecordsResult,
     PutResult,
     ShardInfo,
     Stream,
+    StreamDescription,
     StreamRecord,
     batched_puts,
+    check_iterator_request,
 )
 
 if TYPE_CHECKING:
@@ -196,6 +196,22 @@ class KinesisStream(Stream):
             "created_at": _utc(created).isoformat() if created else "",
         }
 
+    def describe(self) -> StreamDescription:
+        """DescribeStreamSummary plus ListShards; Kinesis cannot count the records held."""
+        reply = self._call(
+            "DescribeStreamSummary",
+            lambda: self.client.describe_stream_summary(StreamName=self.name),
+        )
+        summary = reply["StreamDescriptionSummary"]
+        return StreamDescription(
+            name=str(summary["StreamName"]),
+            kind="kinesis",
+            status=str(summary["StreamStatus"]),
+            mode=str(summary.get("StreamModeDetails", {}).get("StreamMode", "PROVISIONED")),
+            retention_hours=float(summary.get("RetentionPeriodHours", 24)),
+            shards=tuple(self.list_shards()),
+        )
+
     def list_shards(self) -> list[ShardInfo]:
         shards: list[ShardInfo] = []
         token: str | None = None
@@ -227,22 +243,15 @@ class KinesisStream(Stream):
         sequence_number: str | None = None,
         timestamp: datetime | None = None,
     ) -> str:
-        if iterator_type not in ITERATOR_TYPES:
-            raise ConfigError(
-                f"iterator type {iterator_type!r} is unknown; use one of {', '.join(ITERATOR_TYPES)}"
-            )
+        check_iterator_request(iterator_type, sequence_number, timestamp)
         kwargs: dict[str, Any] = {
             "StreamName": self.name,
             "ShardId": shard_id,
             "ShardIteratorType": iterator_type,
         }
         if iterator_type in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER"):
-            if not sequence_number or not sequence_number.isdigit():
-                raise StreamError(f"{iterator_type} needs a decimal sequence number")
             kwargs["StartingSequenceNumber"] = sequence_number
         elif iterator_type == "AT_TIMESTAMP":
-            if timestamp is None or timestamp.tzinfo is None:
-                raise StreamError("AT_TIMESTAMP needs a timezone-aware timestamp")
             kwargs["Timestamp"] = timestamp
         reply = self._call("GetShardIterator", lambda: self.client.get_shard_iterator(**kwargs))
         iterator = str(reply["ShardIterator"])

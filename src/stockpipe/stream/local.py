@@ -2,16 +2,23 @@
 
 Each record gets a sequence number from one AUTOINCREMENT counter, so sequence numbers
 grow within each shard (and across the stream, as Kinesis's do over time).
+
+Records are stored in blocks: one row per PutRecords call and shard, holding the call's
+records for that shard (see `_BLOCKS`), so a put writes a few rows and a read fetches a few.
+A database made with one row per record is converted when it is opened (`_migrate_rows`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 import time
 import uuid
+from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
+from itertools import accumulate
 from pathlib import Path
 from typing import TypeVar
 
@@ -22,12 +29,13 @@ from stockpipe.errors import (
     StreamError,
 )
 from stockpipe.stream.base import (
-    ITERATOR_TYPES,
     GetRecordsResult,
     PutResult,
     ShardInfo,
     Stream,
+    StreamDescription,
     StreamRecord,
+    check_iterator_request,
     check_put_limits,
     even_hash_ranges,
     hash_key,
@@ -48,20 +56,31 @@ CREATE TABLE IF NOT EXISTS shards (
     start_hash TEXT NOT NULL,
     end_hash TEXT NOT NULL
 );
+"""
+# One block = the records one PutRecords call sent to one shard. The call's records have
+# the consecutive sequence numbers first..first+len-1 in call order, so a shard's share
+# of them is its `seq` (its first record's number) plus each record's offset from it.
+# sqlite_sequence('records') holds the last number handed out, as AUTOINCREMENT did.
+_BLOCKS = """
 CREATE TABLE IF NOT EXISTS records (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- the block's first sequence number
+    last_seq INTEGER NOT NULL,              -- its last one
     shard_id TEXT NOT NULL,
-    partition_key TEXT NOT NULL,
-    data BLOB NOT NULL,
-    arrival_ms INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS records_by_shard ON records (shard_id, seq);
-CREATE INDEX IF NOT EXISTS records_by_arrival ON records (arrival_ms);
+    record_count INTEGER NOT NULL,
+    offsets TEXT,               -- JSON list of seq - first per record; NULL: seq..last_seq all
+    partition_keys TEXT NOT NULL,           -- JSON list, one per record
+    sizes TEXT NOT NULL,                    -- JSON list of data lengths, one per record
+    data BLOB NOT NULL,                     -- the records' data, concatenated
+    arrival_ms INTEGER NOT NULL             -- one arrival time per call
+)"""
+_BLOCK_INDEXES = """
+CREATE INDEX IF NOT EXISTS blocks_by_shard ON records (shard_id, last_seq);
+CREATE INDEX IF NOT EXISTS blocks_by_arrival ON records (arrival_ms);
 """
 
 
 def format_seq(seq: int) -> str:
-    return f"{seq:0{SEQ_WIDTH}d}"
+    return str(seq).zfill(SEQ_WIDTH)  # = f"{seq:020d}", at half the cost per record
 
 
 def shard_name(index: int) -> str:
@@ -70,6 +89,27 @@ def shard_name(index: int) -> str:
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def _block_seqs(first: int, last_seq: int, offsets: str | None) -> Sequence[int]:
+    """The sequence numbers of a block's records, ascending."""
+    if offsets is None:
+        return range(first, last_seq + 1)
+    return [first + offset for offset in json.loads(offsets)]
+
+
+def _pack_block(
+    entries: Sequence[tuple[str, bytes]], where: list[int]
+) -> tuple[str | None, str, str, bytes]:
+    """The offsets, partition keys, sizes and data columns of the records at `where`
+    (positions in the call, ascending) for one block row."""
+    base = where[0]
+    contiguous = where[-1] - base == len(where) - 1
+    offsets = None if contiguous else json.dumps([i - base for i in where], separators=(",", ":"))
+    keys = json.dumps([entries[i][0] for i in where], separators=(",", ":"))
+    datas = [bytes(entries[i][1]) for i in where]
+    sizes = json.dumps([len(d) for d in datas], separators=(",", ":"))
+    return offsets, keys, sizes, b"".join(datas)
 
 
 class LocalStream(Stream):
@@ -95,11 +135,46 @@ class LocalStream(Stream):
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=30000")
-        self._retry(lambda: self._db.executescript(_SCHEMA))
+        self._retry(lambda: self._db.executescript(_SCHEMA + _BLOCKS + ";"))
+        self._retry(self._migrate_rows)
+        self._retry(lambda: self._db.executescript(_BLOCK_INDEXES))
         self._shards = self._retry(lambda: self._init_shards(shard_count))
         self._identity = self._retry(self._init_identity)
 
     # -- setup -------------------------------------------------------------
+
+    def _migrate_rows(self) -> None:
+        """Convert a database of one row per record (before blocks) into one-record blocks.
+
+        One transaction: a crash leaves the old table whole, and the next open converts it.
+        Sequence numbers, arrival times and the counter of numbers handed out are kept.
+        """
+        if not self._has_record_rows():  # the usual case: no write lock taken
+            return
+        with self._tx():
+            if not self._has_record_rows():  # another process converted it meanwhile
+                return
+            row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'records'")
+            handed_out = row.fetchone()
+            self._db.execute("ALTER TABLE records RENAME TO records_v1")
+            self._db.execute(_BLOCKS)
+            self._db.execute(
+                "INSERT INTO records (seq, last_seq, shard_id, record_count, offsets, "
+                "partition_keys, sizes, data, arrival_ms) "
+                "SELECT seq, seq, shard_id, 1, NULL, json_array(partition_key), "
+                "json_array(length(data)), data, arrival_ms FROM records_v1 ORDER BY seq"
+            )
+            self._db.execute("DROP TABLE records_v1")  # its sqlite_sequence row goes with it
+            self._db.execute("DELETE FROM sqlite_sequence WHERE name = 'records'")
+            if handed_out is not None:
+                self._db.execute(
+                    "INSERT INTO sqlite_sequence (name, seq) VALUES ('records', ?)", handed_out
+                )
+
+    def _has_record_rows(self) -> bool:
+        """True for the layout of one row per record (it has a `partition_key` column)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(records)")}
+        return "partition_key" in columns
 
     def _init_shards(self, shard_count: int) -> list[ShardInfo]:
         with self._tx():
@@ -195,24 +270,45 @@ class LocalStream(Stream):
 
     def put_records(self, entries: Sequence[tuple[str, bytes]]) -> list[PutResult]:
         check_put_limits(entries)
-        routed = [(self.shard_for(key), key, bytes(data)) for key, data in entries]
+        routes: dict[str, str] = {}  # a call often repeats its keys: hash each once
+        for key, _ in entries:
+            if key not in routes:
+                routes[key] = self.shard_for(key)
+        shard_ids = [routes[key] for key, _ in entries]
+        # Per shard, the positions of its records in the call (their sequence numbers are
+        # the call's first number + position, as one AUTOINCREMENT insert each gave).
+        positions: dict[str, list[int]] = {}
+        for i, shard_id in enumerate(shard_ids):
+            positions.setdefault(shard_id, []).append(i)
 
-        def insert() -> list[PutResult]:
+        def insert() -> int:
             now = self._clock()
-            results = []
             with self._tx():
-                for shard_id, key, data in routed:
-                    cur = self._db.execute(
-                        "INSERT INTO records (shard_id, partition_key, data, arrival_ms) "
-                        "VALUES (?, ?, ?, ?)",
-                        (shard_id, key, data, now),
-                    )
-                    results.append(PutResult(shard_id, format_seq(int(cur.lastrowid or 0))))
-            return results
+                first = self._last_seq() + 1
+                for shard_id, where in positions.items():
+                    self._db.execute(
+                        "INSERT INTO records (seq, last_seq, shard_id, record_count, offsets, "
+                        "partition_keys, sizes, data, arrival_ms) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (first + where[0], first + where[-1], shard_id, len(where),
+                         *_pack_block(entries, where), now),
+                    )  # fmt: skip
+                self._db.execute(
+                    "UPDATE sqlite_sequence SET seq = ? WHERE name = 'records'",
+                    (first + len(entries) - 1,),
+                )
+            return first
 
-        results = self._retry(insert)
+        first = self._retry(insert)
         self._maybe_trim()
-        return results
+        return [PutResult(shard_id, format_seq(first + i)) for i, shard_id in enumerate(shard_ids)]
+
+    def _last_seq(self) -> int:
+        """The last sequence number handed out (inside a write transaction)."""
+        row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'records'").fetchone()
+        if row is None:  # a database made before creation-time numbering, still empty
+            row = self._db.execute("SELECT coalesce(max(last_seq), 0) FROM records").fetchone()
+        return int(row[0])
 
     def _maybe_trim(self) -> None:
         now = self._clock()
@@ -226,8 +322,12 @@ class LocalStream(Stream):
 
         def delete() -> int:
             with self._tx():
-                cur = self._db.execute("DELETE FROM records WHERE arrival_ms < ?", (before_ms,))
-            return cur.rowcount
+                row = self._db.execute(
+                    "SELECT coalesce(sum(record_count), 0) FROM records WHERE arrival_ms < ?",
+                    (before_ms,),
+                ).fetchone()
+                self._db.execute("DELETE FROM records WHERE arrival_ms < ?", (before_ms,))
+            return int(row[0])
 
         return self._retry(delete)
 
@@ -248,21 +348,16 @@ class LocalStream(Stream):
         timestamp: datetime | None = None,
     ) -> str:
         self._check_shard(shard_id)
-        if iterator_type not in ITERATOR_TYPES:
-            raise StreamError(
-                f"iterator type {iterator_type!r} is unknown; use one of {', '.join(ITERATOR_TYPES)}"
-            )
+        check_iterator_request(iterator_type, sequence_number, timestamp)
         if iterator_type in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER"):
-            if sequence_number is None or not sequence_number.isdigit():
-                raise StreamError(f"{iterator_type} needs a decimal sequence number")
-            seq = int(sequence_number)
+            seq = int(sequence_number or 0)
             after = seq - 1 if iterator_type == "AT_SEQUENCE_NUMBER" else seq
         elif iterator_type == "TRIM_HORIZON":
             after = 0
         elif iterator_type == "LATEST":
             row = self._retry(
                 lambda: self._db.execute(
-                    "SELECT max(seq) FROM records WHERE shard_id = ?", (shard_id,)
+                    "SELECT max(last_seq) FROM records WHERE shard_id = ?", (shard_id,)
                 ).fetchone()
             )
             after = row[0] or 0
@@ -275,8 +370,7 @@ class LocalStream(Stream):
                 )
                 after = row[0] if row else 0
         else:
-            if timestamp is None or timestamp.tzinfo is None:
-                raise StreamError("AT_TIMESTAMP needs a timezone-aware timestamp")
+            assert timestamp is not None  # checked by check_iterator_request
             ts_ms = int(timestamp.timestamp() * 1000)
             row = self._retry(
                 lambda: self._db.execute(
@@ -289,7 +383,7 @@ class LocalStream(Stream):
             else:
                 row = self._retry(
                     lambda: self._db.execute(
-                        "SELECT coalesce(max(seq), 0) FROM records WHERE shard_id = ?",
+                        "SELECT coalesce(max(last_seq), 0) FROM records WHERE shard_id = ?",
                         (shard_id,),
                     ).fetchone()
                 )
@@ -314,53 +408,89 @@ class LocalStream(Stream):
                 f"iterator for {shard_id} expired {(now - issued) // 1000}s after it was issued"
             )
         limit = max(1, min(limit, 10000))
-        # One query for the whole batch, plus one row more: that row only says whether
-        # the shard holds records beyond the batch (millis_behind_latest), so no second
-        # query is needed for it.
-        rows = self._retry(
-            lambda: self._db.execute(
-                "SELECT seq, partition_key, data, arrival_ms FROM records "
-                "WHERE shard_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-                (shard_id, after, limit + 1),
-            ).fetchall()
-        )
-        more = len(rows) > limit
-        records: list[StreamRecord] = []
-        size = 0
-        # The records of one put_records call share their arrival time: one datetime each.
-        arrivals: dict[int, datetime] = {}
-        for seq, key, data, arrival_ms in rows[:limit]:
-            size += len(data)
-            if records and size > MAX_GET_BYTES:
-                more = True
-                break
-            arrival = arrivals.get(arrival_ms)
-            if arrival is None:
-                arrival = arrivals[arrival_ms] = datetime.fromtimestamp(arrival_ms / 1000, tz=UTC)
-            records.append(
-                StreamRecord(
-                    shard_id=shard_id,
-                    sequence_number=format_seq(seq),
-                    partition_key=key,
-                    data=data if isinstance(data, bytes) else bytes(data),
-                    arrival_ts=arrival,
-                )
-            )
+        records, more = self._retry(lambda: self._read_blocks(shard_id, after, limit))
         last = int(records[-1].sequence_number) if records else after
         behind = 0
         if records and more:
             behind = max(0, now - int(records[-1].arrival_ts.timestamp() * 1000))
         return GetRecordsResult(records, self._iterator(shard_id, last), behind)
 
+    def _read_blocks(
+        self, shard_id: str, after: int, limit: int
+    ) -> tuple[list[StreamRecord], bool]:
+        """Up to `limit` records after `after` and within MAX_GET_BYTES, in one query, and
+        whether the shard holds more (millis_behind_latest). The blocks are fetched one at
+        a time: the first block the batch has no room for (or cuts) answers "more"."""
+        records: list[StreamRecord] = []
+        size = 0
+        with contextlib.closing(
+            self._db.execute(
+                "SELECT seq, last_seq, offsets, partition_keys, sizes, data, arrival_ms "
+                "FROM records WHERE shard_id = ? AND last_seq > ? ORDER BY last_seq",
+                (shard_id, after),
+            )
+        ) as blocks:
+            for first, last_seq, offsets, keys_json, sizes_json, data, arrival_ms in blocks:
+                seqs = _block_seqs(first, last_seq, offsets)
+                begin = bisect_right(seqs, after)  # an iterator may point inside a block
+                ends = list(accumulate(json.loads(sizes_json), initial=0))
+                # Records begin..fit-1 keep the batch within MAX_GET_BYTES; the batch's first
+                # record always goes in, so a read never stalls (puts keep records <= 1 MiB).
+                fit = bisect_right(ends, ends[begin] + MAX_GET_BYTES - size, lo=begin) - 1
+                if not records:
+                    fit = max(fit, begin + 1)
+                stop = min(len(seqs), begin + limit - len(records), fit)
+                keys = json.loads(keys_json)
+                arrival = datetime.fromtimestamp(arrival_ms / 1000, tz=UTC)
+                records.extend(
+                    StreamRecord(shard_id, format_seq(seq), key, data[start:end], arrival)
+                    for seq, key, start, end in zip(
+                        seqs[begin:stop],
+                        keys[begin:stop],
+                        ends[begin:stop],
+                        ends[begin + 1 : stop + 1],
+                        strict=True,
+                    )
+                )
+                size += ends[stop] - ends[begin]
+                if stop < len(seqs):
+                    return records, True
+        return records, False
+
     def pending(self, shard_id: str, after_sequence_number: str | None) -> int:
         """How many records of a shard lie after a position (consumer lag in records)."""
         after = int(after_sequence_number) if after_sequence_number else 0
-        row = self._retry(
-            lambda: self._db.execute(
-                "SELECT count(*) FROM records WHERE shard_id = ? AND seq > ?", (shard_id, after)
+
+        def count() -> int:
+            # Every record of the blocks that end after the position...
+            row = self._db.execute(
+                "SELECT coalesce(sum(record_count), 0) FROM records "
+                "WHERE shard_id = ? AND last_seq > ?",
+                (shard_id, after),
             ).fetchone()
+            # ...less those of the first such block at or before it (a position mid-block).
+            first = self._db.execute(
+                "SELECT seq, last_seq, offsets FROM records "
+                "WHERE shard_id = ? AND last_seq > ? ORDER BY last_seq LIMIT 1",
+                (shard_id, after),
+            ).fetchone()
+            passed = bisect_right(_block_seqs(*first), after) if first else 0
+            return int(row[0]) - passed
+
+        return self._retry(count)
+
+    def describe(self) -> StreamDescription:
+        """The embedded stream is always ACTIVE; it counts the records it holds."""
+        row = self._retry(lambda: self._db.execute("SELECT count(*) FROM records").fetchone())
+        return StreamDescription(
+            name=self.name,
+            kind="local",
+            status="ACTIVE",
+            mode="EMBEDDED",
+            retention_hours=self.retention_ms / 3_600_000,
+            shards=tuple(self._shards),
+            records=int(row[0]),
         )
-        return int(row[0])
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):

@@ -14,7 +14,6 @@ import multiprocessing as mp
 import os
 import random
 import signal
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,11 +25,12 @@ import pyarrow.parquet as pq
 
 from stockpipe import calendar
 from stockpipe.contract import BARS, DAILY, QUARANTINE, Table
-from stockpipe.lake.archive import iter_raw
+from stockpipe.lake.checkpoints import LakeCheckpointStore
 from stockpipe.lake.local import LocalLake
+from stockpipe.lake.raw import iter_raw
 from stockpipe.pipeline import stages
+from stockpipe.pipeline.signals import StopSignals
 from stockpipe.sources.simulator import MarketSimulator
-from stockpipe.stream.consumer import Checkpoint
 from stockpipe.stream.local import LocalStream
 
 CONSUMERS = ("archive", "process")
@@ -76,10 +76,9 @@ class ChaosVerdict:
 def _consumer_main(stage: str, stream_path: str, lake_root: str, max_records: int) -> None:
     stream = LocalStream(stream_path)
     lake = LocalLake(lake_root)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     runner = stages.run_archive if stage == "archive" else stages.run_process
-    runner(stream, lake, True, stop, max_records=max_records)
+    with StopSignals((signal.SIGTERM,)) as stop:
+        runner(stream, lake, True, stop, max_records=max_records)
 
 
 def ingest_dataset(stream: LocalStream, seed: int, symbols: list[str], days: int) -> int:
@@ -103,7 +102,7 @@ def _table(lake_root: Path, table: Table) -> pa.Table:
 
 def _caught_up(stream: LocalStream, lake: LocalLake) -> bool:
     for name in CONSUMERS:
-        cp = Checkpoint.load(lake, name)
+        cp = LakeCheckpointStore(lake).load(name)
         for shard in stream.list_shards():
             if stream.pending(shard.shard_id, cp.shards.get(shard.shard_id)):
                 return False
@@ -188,7 +187,7 @@ def run_chaos(
         tables_identical=identical,
         accounting={
             k: int(v)
-            for k, v in Checkpoint.load(chaos_lake, "process").state.items()
+            for k, v in LakeCheckpointStore(chaos_lake).load("process").state.items()
             if isinstance(v, int)
         },
     )

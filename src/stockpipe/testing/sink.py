@@ -34,9 +34,3 @@ class ListSink(Generic[T]):
         self.added.clear()
         self.flushes += 1
         return None
-
-    def handle(self, records: list[T]) -> dict[str, Any] | None:
-        """`add` then `flush`: the handler `pipeline.stages.run_consumer` takes today."""
-        self.add(records)
-        state = self.flush()
-        return None if state is None else dict(state)

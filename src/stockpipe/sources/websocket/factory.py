@@ -6,21 +6,22 @@ from typing import Any
 
 from stockpipe.errors import ConfigError
 from stockpipe.sources.base import Source
+from stockpipe.sources.options import WebsocketOptions
 
 
 def _secret(value: Any) -> str:
     return value.get_secret_value() if value is not None else ""
 
 
-def build_websocket_source(name: str, symbols: list[str], opts: dict[str, Any]) -> Source:
+def build_websocket_source(name: str, symbols: list[str], opts: WebsocketOptions) -> Source:
     from stockpipe.config import get_settings
     from stockpipe.sources.websocket.source import WebsocketSource
 
     settings = get_settings()
-    channel = opts.get("channel") or "trades"
+    channel = opts.channel
     common: dict[str, Any] = {
-        "lateness_s": opts.get("lateness", 2.0),
-        "stall_s": opts.get("stall_timeout", 90.0),
+        "lateness_s": opts.lateness,
+        "stall_s": opts.stall_timeout,
         "state_dir": settings.state_dir / "websocket",
     }
     if name == "alpaca":
@@ -30,7 +31,7 @@ def build_websocket_source(name: str, symbols: list[str], opts: dict[str, Any]) 
         secret = _secret(settings.alpaca_api_secret_key)
         if not key_id or not secret:
             raise ConfigError(f"--source alpaca needs API keys: {alpaca.KEY_HELP}")
-        feed_name = opts.get("feed") or "iex"
+        feed_name = opts.feed
         if feed_name not in alpaca.FEEDS:
             raise ConfigError(
                 f"--feed {feed_name!r} is invalid: use one of {', '.join(alpaca.FEEDS)}"

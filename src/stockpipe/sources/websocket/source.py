@@ -102,7 +102,7 @@ class WebsocketSource(Source):
         self.agg = TradeAggregator(lateness_s, horizon_s)
         self.recent: dict[tuple[str, str], list[Any]] = {}
         self.last_event_ns: int | None = None
-        self.gap_notes: list[str] = []
+        self.gap_notes = self.stats.gap_notes
         self._gap_start_ns: int | None = None
         self._gaps: list[tuple[int, int]] = []
         self._clock = clock

@@ -13,16 +13,15 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from stockpipe import calendar
 from stockpipe.contract import INTERVAL_SECONDS, SYMBOL_RE
 from stockpipe.errors import ConfigError, SourceError
 from stockpipe.records import format_ts, parse_ts
-from stockpipe.sources.alphavantage_client import (
+from stockpipe.sources.alphavantage.budget import BudgetExhaustedError
+from stockpipe.sources.alphavantage.client import (
     DATATYPES,
     EXCHANGE_TZ,
     INTRADAY_INTERVALS,
@@ -37,8 +36,7 @@ from stockpipe.sources.alphavantage_client import (
     TransportError,
     check_month,
 )
-from stockpipe.sources.base import Payload, Source
-from stockpipe.sources.budget import BudgetExhaustedError
+from stockpipe.sources.base import Payload, Retry, Source
 
 log = logging.getLogger("stockpipe.sources.alphavantage")
 
@@ -50,7 +48,6 @@ _TERMINAL = (
     TransportError,
     BudgetExhaustedError,
 )
-HEARTBEAT = 0.5  # seconds between empty batches while waiting, so a stop is seen quickly
 MAX_BURST_RETRIES = 5
 
 
@@ -115,7 +112,6 @@ class AlphaVantageSource(Source):
         datatype: str = "json",
         market_hours_only: bool = True,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         super().__init__()
         for sym in symbols:
@@ -146,8 +142,7 @@ class AlphaVantageSource(Source):
         self.datatype = datatype
         self.market_hours_only = market_hours_only
         self._clock = clock
-        self._sleep = sleep
-        self.symbol_errors: dict[str, str] = {}
+        self.symbol_errors = self.stats.symbol_errors
         self.stats.extra.update({"polls": 0, "symbol_errors": 0, "rate_limited": 0, "rejected": 0})
         if not self.once:
             per_day = len(self.symbols) * 86400 / poll
@@ -163,19 +158,22 @@ class AlphaVantageSource(Source):
 
     # -- waiting -------------------------------------------------------------
 
-    def _wait_until(self, moment: datetime) -> Iterator[list[Payload]]:
-        """Sleep in small steps until `moment`, yielding empty batches so a stop is seen."""
+    def _wait_until(self, moment: datetime) -> Iterator[Retry]:
+        """Ask the caller to wait until `moment` (again, if it woke up early)."""
         while not self.stopped:
-            left = (moment - self._clock()).total_seconds()
-            if left <= 0:
+            left = moment - self._clock()
+            if left <= timedelta(0):
                 return
-            self._sleep(min(left, HEARTBEAT))
-            yield []
+            yield Retry(left)
 
     def _market_may_move(self, now: datetime) -> bool:
         """Whether new bars can appear now (a session day, within the covered hours)."""
         if not self.market_hours_only:
             return True
+        # Imported here: the exchange calendar is slow to load, and importing the package
+        # (for the client or the parsers) must not pay for it.
+        from stockpipe import calendar
+
         local = now.astimezone(EXCHANGE_TZ)
         try:
             if not calendar.is_session(local.date()):
@@ -189,8 +187,8 @@ class AlphaVantageSource(Source):
 
     # -- fetching ------------------------------------------------------------
 
-    def _fetch(self, symbol: str) -> Generator[list[Payload], None, Series | None]:
-        """Yield empty batches while rate-limited; return the response (None if stopped)."""
+    def _fetch(self, symbol: str) -> Generator[Retry, None, Series | None]:
+        """Yield a `Retry` while rate-limited; return the response (None if stopped)."""
         bursts = 0
         while not self.stopped:
             try:
@@ -218,7 +216,7 @@ class AlphaVantageSource(Source):
             return series
         return None
 
-    def batches(self) -> Iterator[list[Payload]]:
+    def batches(self) -> Iterator[list[Payload] | Retry]:
         try:
             while not self.stopped:
                 started = self._clock()
@@ -233,7 +231,7 @@ class AlphaVantageSource(Source):
         finally:
             self.client.close()
 
-    def _poll_once(self) -> Iterator[list[Payload]]:
+    def _poll_once(self) -> Iterator[list[Payload] | Retry]:
         """One batch per symbol: the closed bars not emitted before, oldest first."""
         step = timedelta(seconds=INTERVAL_SECONDS[self.interval])
         for symbol in self.symbols:

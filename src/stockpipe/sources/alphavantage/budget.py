@@ -19,7 +19,7 @@ from pathlib import Path
 
 from stockpipe.errors import ConfigError, SourceError
 
-log = logging.getLogger("stockpipe.sources.budget")
+log = logging.getLogger("stockpipe.sources.alphavantage.budget")
 
 DAY_SECONDS = 86400.0
 

@@ -1,4 +1,4 @@
-"""The raw zone: every stream record exactly as received, as JSON lines.
+"""The raw zone's format: every stream record exactly as received, as JSON lines.
 
 Files are partitioned by UTC arrival date and hour, like Kinesis Firehose output with a
 Hive-style prefix: `raw-data/dt=YYYY-MM-DD/hour=HH/<shard>-<first seq>.jsonl`.
@@ -62,10 +62,26 @@ def raw_path(record: StreamRecord) -> str:
 
 
 class RawArchiver:
-    """Writes batches of stream records to the raw zone (the `archive` stage)."""
+    """Writes batches of stream records to the raw zone (the `archive` stage).
+
+    A `Sink` (stream/sink.py): `add` collects records, `flush` writes them and commits no
+    state. A flush that fails keeps the records, and writing them again replaces the same
+    files, so a retry never doubles a record.
+    """
 
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
+        self._pending: list[StreamRecord] = []
+        self.archived = 0  # records made durable by flush
+
+    def add(self, records: Sequence[StreamRecord]) -> None:
+        self._pending.extend(records)
+
+    def flush(self) -> None:
+        if self._pending:
+            self.write(self._pending)
+            self.archived += len(self._pending)
+            self._pending = []
 
     def write(self, records: Sequence[StreamRecord]) -> int:
         """Write every record durably; returns how many files were written."""

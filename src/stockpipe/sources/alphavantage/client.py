@@ -1,8 +1,8 @@
-"""Alpha Vantage: the HTTP client and the response parsers (errors: alphavantage_errors.py).
+"""Alpha Vantage: the HTTP client and the response parsers (errors: errors.py).
 
 Alpha Vantage answers errors with HTTP 200 and a body holding `Error Message`,
 `Information` or `Note`, so every body is checked for those keys before any data is read.
-Bodies are parsed in `alphavantage_parse.py`: one bad bar is one rejected bar, never a
+Bodies are parsed in `parse.py`: one bad bar is one rejected bar, never a
 refused response, and intraday labels (bar ends) become bar starts there.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import re
 import time
 from collections.abc import Callable
@@ -19,8 +18,9 @@ from datetime import date
 
 import httpx
 
-from stockpipe.errors import ConfigError, SourceError
-from stockpipe.sources.alphavantage_errors import (
+from stockpipe.errors import Backoff, ConfigError, SourceError, retry
+from stockpipe.sources.alphavantage.budget import BudgetExhaustedError, RequestBudget
+from stockpipe.sources.alphavantage.errors import (
     EXCHANGE_TZ,
     AlphaVantageError,
     BurstLimitError,
@@ -33,7 +33,7 @@ from stockpipe.sources.alphavantage_errors import (
     check_error_body,
     redact,
 )
-from stockpipe.sources.alphavantage_parse import (
+from stockpipe.sources.alphavantage.parse import (
     CSV_HEADER,
     RejectedBar,
     Series,
@@ -43,7 +43,6 @@ from stockpipe.sources.alphavantage_parse import (
     parse_csv_series,
     parse_json_series,
 )
-from stockpipe.sources.budget import BudgetExhaustedError, RequestBudget
 
 log = logging.getLogger("stockpipe.sources.alphavantage")
 
@@ -74,7 +73,7 @@ __all__ = [
 ]
 
 
-# -- parsing (alphavantage_parse.py) ----------------------------------------------------
+# -- parsing (parse.py) -----------------------------------------------------------------
 
 
 def _number(value: object, what: str) -> float:
@@ -192,41 +191,62 @@ class AlphaVantageClient:
     def close(self) -> None:
         self._http.close()
 
-    def _delay(self, attempt: int) -> float:
-        return random.uniform(0, min(self.max_backoff, self.backoff * 2**attempt))  # noqa: S311 - jitter, not crypto
-
     def get_text(self, params: dict[str, str]) -> str:
         """One API call (with its retries); returns the body text, HTTP errors raised."""
         function, symbol = params["function"], params.get("symbol", "")
         shown = redact(str(httpx.URL(self.base_url, params={**params, "apikey": "***"})))
-        last = ""
-        for attempt in range(self.max_retries + 1):
+
+        def attempt() -> str:
             self.budget.acquire()
             self.requests += 1
             log.info("GET %s", shown)
             try:
                 resp = self._http.get(self.base_url, params={**params, "apikey": self._key})
             except httpx.TimeoutException:
-                last = "timed out"
+                raise TransportError(
+                    "timed out", function=function, symbol=symbol, url=shown
+                ) from None
             except httpx.TransportError as exc:
                 # httpx messages may carry the URL: keep only the class and redact the rest.
-                last = f"connection failed ({type(exc).__name__}: {redact(str(exc), self._key)})"
-            else:
-                if resp.status_code < 500 and resp.status_code != 429:
-                    if resp.status_code >= 400:
-                        raise SymbolError(
-                            f"{function} for {symbol}: HTTP {resp.status_code} from {shown}"
-                        )
-                    return resp.text
-                last = f"HTTP {resp.status_code}"
-            if attempt < self.max_retries:
-                delay = self._delay(attempt)
-                log.warning("%s: %s; retry %d in %.1f s", shown, last, attempt + 1, delay)
-                self._sleep(delay)
-        raise TransportError(
-            f"{function} for {symbol} failed after {self.max_retries + 1} attempts: {last} "
-            f"({shown}); check ALPHA_VANTAGE_BASE_URL and the network"
+                reason = f"connection failed ({type(exc).__name__}: {redact(str(exc), self._key)})"
+                raise TransportError(reason, function=function, symbol=symbol, url=shown) from None
+            status = resp.status_code
+            if status >= 500 or status == 429:
+                raise TransportError(
+                    f"HTTP {status}", status=status, function=function, symbol=symbol, url=shown
+                )
+            if status >= 400:
+                raise SymbolError(
+                    f"{function} for {symbol}: HTTP {status} from {shown}",
+                    status=status,
+                    function=function,
+                    symbol=symbol,
+                    url=shown,
+                )
+            return resp.text
+
+        backoff = Backoff(
+            base=self.backoff,
+            cap=self.max_backoff,
+            max_attempts=self.max_retries + 1,
+            sleep=self._sleep,
         )
+        try:
+            return retry(
+                attempt,
+                f"{function} {symbol}",
+                backoff,
+                on_retry=lambda exc: log.warning("%s: %s; retrying", shown, exc),
+            )
+        except TransportError as exc:
+            raise TransportError(
+                f"{function} for {symbol} failed after {self.max_retries + 1} attempts: {exc} "
+                f"({shown}); check ALPHA_VANTAGE_BASE_URL and the network",
+                status=exc.status,
+                function=function,
+                symbol=symbol,
+                url=shown,
+            ) from None
 
     def intraday(
         self,

@@ -1,0 +1,49 @@
+"""`stockpipe reprocess`: rebuild processed-data/ and quarantine/ from raw-data/.
+
+Without a date range the processed zone is deleted and rebuilt from every raw record
+(refused while raw-data/ is behind the process checkpoint, see reprocess_guard.py); with
+one, those days' raw records are merged into the existing tables. Either engine, the
+embedded one or Spark, runs under the `process` consumer's lock, so a running `process`
+and a rebuild never interleave two writers.
+"""
+
+from __future__ import annotations
+
+from stockpipe.config import Settings
+from stockpipe.lake.base import Lake
+from stockpipe.lake.lock import consumer_lock
+from stockpipe.pipeline.reprocess_guard import check_raw_covers_processed, check_writable
+from stockpipe.pipeline.stages import PROCESS_CONSUMER
+from stockpipe.processing.base import BatchStats
+
+ENGINES = ("local", "spark")
+
+
+def rebuild_processed(
+    settings: Settings,
+    lake: Lake,
+    engine: str,
+    from_date: str | None = None,
+    to_date: str | None = None,
+    master: str | None = None,
+) -> BatchStats:
+    """Reprocess raw-data/ arrival dates `from_date`..`to_date` (all when both are None)."""
+    with consumer_lock(lake, PROCESS_CONSUMER):
+        check_writable(lake)
+        if from_date is None and to_date is None:
+            # Only a full rebuild deletes; a date range merges and loses nothing.
+            check_raw_covers_processed(lake)
+        if engine == "local":
+            from stockpipe.processing.engine import reprocess as reprocess_local
+
+            return reprocess_local(lake, from_date, to_date, settings.indicator_sessions)
+        from stockpipe.spark import build_session, reprocess_spark
+
+        spark = build_session(master or "local[*]", "stockpipe-reprocess")
+        return reprocess_spark(
+            spark,
+            settings.lake_location,
+            from_date,
+            to_date,
+            indicator_sessions=settings.indicator_sessions,
+        )

@@ -24,9 +24,10 @@ $(STAMP): pyproject.toml uv.lock $(UV)
 	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync -q --locked --python $(PYTHON) --extra test --extra spark
 	@touch $(STAMP)
 
-# Re-resolve on purpose (then run `make test` and commit uv.lock with pyproject.toml).
+# Resolve what pyproject.toml changed and keep every other pin; `make lock UPGRADE=1` moves
+# everything to the newest allowed versions (then run `make test`, commit uv.lock with it).
 lock: $(UV)
-	$(UV) lock --upgrade
+	$(UV) lock$(if $(UPGRADE), --upgrade)
 	$(UV) pip compile -q --generate-hashes --python-version 3.11 requirements/checkov.in -o requirements/checkov.txt
 	$(UV) pip compile -q --generate-hashes --python-version 3.11 requirements/uv.in -o requirements/uv.txt
 
@@ -61,13 +62,14 @@ lint: install
 # Bytecode is cached in .venv/pycache even where PYTHONDONTWRITEBYTECODE is set: compiling
 # pandas, pyarrow and the rest from source again cost each run (and each process the tests
 # spawn) seconds of CPU; the prefix keeps __pycache__ folders out of the source tree.
+PYCACHE := PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(CURDIR)/$(VENV)/pycache
 unit: install
-	PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(CURDIR)/$(VENV)/pycache $(BIN)/pytest -q -m "not integration"
+	$(PYCACHE) $(BIN)/pytest -q -m "not integration"
 
 # Every test, with line coverage of src/stockpipe; below the floor in pyproject.toml
 # ([tool.coverage.report] fail_under) the target fails.
 test: install system-deps $(CHECKOV) lint
-	$(BIN)/pytest -q --cov --cov-report=term:skip-covered
+	$(PYCACHE) $(BIN)/pytest -q --cov --cov-report=term:skip-covered
 
 # The newest release of everything pyproject.toml allows, in a throwaway venv: shows the next
 # break before a user meets it, without touching .venv or uv.lock. Not part of `make test`.

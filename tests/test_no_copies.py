@@ -17,16 +17,6 @@ MAX_LINES = 15
 
 Place = tuple[str, int]  # (file, first source line of the window)
 
-# Copies in code other engineers are rewriting for issue 16, as the set of files a copy
-# joins (one file: a copy inside it). The list may only shrink; the lead empties it after
-# the merge.
-KNOWN_COPIES: frozenset[frozenset[str]] = frozenset(
-    {
-        # `stockpipe ingest` and `stockpipe run` declare the same source options (sources)
-        frozenset({"stockpipe/cli/pipeline.py"}),
-    }
-)
-
 
 def normalised(text: str) -> list[tuple[int, str]]:
     """(source line number, stripped line) of the lines that count: no blanks, no comments."""
@@ -121,10 +111,4 @@ def test_a_longer_copy_is_reported_once_per_pair_of_files() -> None:
 
 def test_no_block_longer_than_fifteen_lines_is_copied_in_src() -> None:
     found = first_of_each_run(copied_blocks(_sources()))
-    unknown = [pair for pair in found if frozenset(p[0] for p in pair) not in KNOWN_COPIES]
-    assert unknown == [], "move the copied block into one function both places call"
-
-
-def test_the_known_copies_still_exist() -> None:
-    found = {frozenset(p[0] for p in pair) for pair in copied_blocks(_sources())}
-    assert KNOWN_COPIES - found == set(), "these copies are gone: delete them from KNOWN_COPIES"
+    assert found == [], "move the copied block into one function both places call"

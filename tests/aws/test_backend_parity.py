@@ -14,11 +14,12 @@ import pytest
 from stockpipe.config import load_settings
 from stockpipe.dashboard.health import HealthReader
 from stockpipe.errors import StreamError
+from stockpipe.lake.checkpoints import LakeCheckpointStore
 from stockpipe.lake.local import LocalLake
 from stockpipe.metrics.cloudwatch import CloudWatchMetrics
 from stockpipe.metrics.local import LocalMetrics
 from stockpipe.stream.base import MAX_HASH_KEY
-from stockpipe.stream.consumer import Checkpoint
+from stockpipe.stream.checkpoint import Checkpoint
 from stockpipe.stream.kinesis import KinesisStream
 from stockpipe.stream.local import LocalStream
 
@@ -131,7 +132,7 @@ def test_cloudwatch_metrics_read_back_what_they_sent(moto_env: str) -> None:
 def test_health_on_kinesis_shows_the_stream_and_no_pending_count(kinesis, tmp_path) -> None:
     settings = load_settings({"home": str(tmp_path / "home")}).settings
     lake = LocalLake(tmp_path / "lake")
-    Checkpoint("process", state={"read": 5}).save(lake)
+    LakeCheckpointStore(lake).save(Checkpoint("process", state={"read": 5}))
     metrics = LocalMetrics(settings.state_dir)
     health = HealthReader(settings, lake, open_stream=lambda: kinesis, metrics=metrics).read()
     assert [(c["name"], c["pending"]) for c in health["consumers"]] == [("process", None)]

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from stockpipe.config import load_settings
 from stockpipe.dashboard.health import HealthReader
+from stockpipe.lake.checkpoints import LakeCheckpointStore
 from stockpipe.lake.local import LocalLake
 from stockpipe.metrics import get_metrics
 from stockpipe.metrics.local import LocalMetrics
 from stockpipe.stream.base import Stream
-from stockpipe.stream.consumer import Checkpoint
+from stockpipe.stream.checkpoint import Checkpoint
 from stockpipe.stream.local import LocalStream
 
 
@@ -40,7 +41,7 @@ def test_health_counts_pending_records_through_the_stream_contract(tmp_path) -> 
     first: dict[str, str] = {}
     for r in results:
         first.setdefault(r.shard_id, r.sequence_number)
-    Checkpoint("archive", shards=first).save(lake)
+    LakeCheckpointStore(lake).save(Checkpoint("archive", shards=first))
 
     def opener() -> Stream:
         return CountingStream(path, shard_count=2)

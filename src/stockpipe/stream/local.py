@@ -481,7 +481,11 @@ class LocalStream(Stream):
 
     def describe(self) -> StreamDescription:
         """The embedded stream is always ACTIVE; it counts the records it holds."""
-        row = self._retry(lambda: self._db.execute("SELECT count(*) FROM records").fetchone())
+        row = self._retry(
+            lambda: self._db.execute(
+                "SELECT coalesce(sum(record_count), 0) FROM records"
+            ).fetchone()
+        )
         return StreamDescription(
             name=self.name,
             kind="local",

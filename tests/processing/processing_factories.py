@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import json
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
@@ -38,6 +41,25 @@ def simulate(
     sim = MarketSimulator(symbols, days, seed=seed, fault_rate=fault_rate)
     payloads = [p for batch in sim.batches() for p in batch]
     return sim, to_records(payloads)
+
+
+def by_minute(records: list[StreamRecord]) -> list[list[StreamRecord]]:
+    """The records regrouped as a live feed would send them: one batch per bar minute,
+    every symbol's bar of that minute together (a malformed record rides along with the
+    record before it), renumbered in that arrival order."""
+    minutes: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
+    last = ""
+    for record in records:
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            last = json.loads(record.data)["ts"][:16]
+        minutes[last].append((record.partition_key, record.data))
+    ordered = [p for minute in sorted(minutes) for p in minutes[minute]]
+    renumbered = to_records(ordered)
+    out, i = [], 0
+    for minute in sorted(minutes):
+        out.append(renumbered[i : i + len(minutes[minute])])
+        i += len(minutes[minute])
+    return out
 
 
 def bar_record(bar: Bar, seq: int, shard: str = "shardId-000000000000") -> StreamRecord:

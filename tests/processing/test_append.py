@@ -2,40 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections import defaultdict
 from pathlib import Path
 
-from processing_factories import simulate, snapshot, to_records
+from processing_factories import by_minute, simulate, snapshot
 
 from stockpipe.lake.local import LocalLake
 from stockpipe.processing.engine import Processor
 from stockpipe.stream.base import StreamRecord
 
 
-def _by_minute(records: list[StreamRecord]) -> list[list[StreamRecord]]:
-    """The records regrouped as a live feed would send them: one batch per bar minute,
-    every symbol's bar of that minute together (a malformed record rides along with the
-    record before it), renumbered in that arrival order."""
-    minutes: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
-    last = ""
-    for record in records:
-        with contextlib.suppress(ValueError, KeyError, TypeError):
-            last = json.loads(record.data)["ts"][:16]
-        minutes[last].append((record.partition_key, record.data))
-    ordered = [p for minute in sorted(minutes) for p in minutes[minute]]
-    renumbered = to_records(ordered)
-    out, i = [], 0
-    for minute in sorted(minutes):
-        out.append(renumbered[i : i + len(minutes[minute])])
-        i += len(minutes[minute])
-    return out
-
-
 def test_live_minutes_take_the_fast_path_and_equal_one_shot(tmp_path: Path) -> None:
     sim, records = simulate(["AAA", "BBB", "CCC"], sessions=2, seed=3, fault_rate=0.03)
-    minutes = _by_minute(records)
+    minutes = by_minute(records)
     assert len(minutes) == 2 * 390
     # Live minutes at the open (general path until a series has state to resume, then
     # appended), the rest of the first session in one batch (appended), then live

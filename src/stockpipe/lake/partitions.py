@@ -123,6 +123,14 @@ class PartitionSet:
             self._frames[dt] = frame
         return self._frames[dt]
 
+    def retain(self, keep: int) -> None:
+        """Forget the loaded partitions but the `keep` newest (a later `get` reads them
+        again); staged ones must have been flushed."""
+        if self.dirty:
+            raise RuntimeError(f"{self.prefix}: unflushed partitions {sorted(self.dirty)}")
+        for dt in sorted(self._frames)[: max(len(self._frames) - keep, 0)]:
+            del self._frames[dt]
+
     def loaded(self) -> dict[str, pd.DataFrame]:
         """dt -> every row of each partition read or put so far (written ones as written)."""
         return dict(self._frames)
@@ -138,7 +146,10 @@ class PartitionSet:
         for dt in sorted(self.dirty, reverse=descending):
             frame = self._sort(self._frames[dt]).reset_index(drop=True)
             path = f"{partition_dir(self.prefix, dt)}/{PART_NAME}"
-            self.lake.write_parquet(path, to_arrow(frame, self.schema))
+            table = to_arrow(frame, self.schema)
+            self.lake.write_parquet(path, table)
+            # Kept as a read of the file would give it (types, order), not as staged.
+            self._frames[dt] = from_arrow(table, self.schema).assign(dt=dt)
             written.append(path)
             # Files of other writers were merged into part-0 above: remove them now.
             for other in self.files.get(dt, []):

@@ -54,6 +54,9 @@ from stockpipe.stream.base import StreamRecord
 _BASE = ("symbol", "interval", "ts", "open", "high", "low", "close", "volume", "source")
 
 Series = tuple[str, str]
+# Partitions of each table kept in memory between batches: the newest few, enough for a
+# live session and the walk back to the previous one. Older ones are read when needed.
+KEEP_DTS = 3
 _session_dates = calendar.session_dates
 
 
@@ -80,6 +83,11 @@ class Processor:
         # Series appended by the fast path (append.py) vs merged by the general path.
         self.fast_series = 0
         self.general_series = 0
+        # The processed zone as the last flushed batch left it (issue 21 item 1): the
+        # series' stored rows and state stay in memory, so the next batch re-reads no
+        # partition. None until the first batch, and again after any failed batch.
+        self._zone: ProcessedZone | None = None
+        self._latest: pd.DataFrame | None = None  # the latest table, held with the zone
 
     @property
     def indicator_sessions(self) -> tuple[str, ...]:
@@ -94,7 +102,10 @@ class Processor:
         bars, rejected = clean_batch(records)
         stats = BatchStats(read=len(records), quarantined=len(rejected))
         stats.reasons = dict(sorted(Counter(r.reason for r in rejected).items()))
-        side = ProcessedZone(self.lake)
+        # Taken, not shared: if anything below raises, the half-staged zone is dropped and
+        # the next batch rebuilds it from the lake (which holds only flushed batches).
+        side = self._zone if self._zone is not None else ProcessedZone(self.lake)
+        latest, self._zone, self._latest = self._latest, None, None
         _add_quarantine(side, rejected)
         by_series: dict[Series, dict[datetime, list[CleanBar]]] = defaultdict(
             lambda: defaultdict(list)
@@ -113,7 +124,9 @@ class Processor:
             if not changed.empty:
                 _recompute(side, series, changed, sessions)
         side.flush()
-        update_latest(self.lake, side.bars)
+        latest = update_latest(self.lake, side.bars, latest)
+        side.retain(KEEP_DTS)
+        self._zone, self._latest = side, latest
         return stats
 
     # -- the Sink contract (stream/sink.py), for the `process` stage ----------------------

@@ -55,14 +55,17 @@ def read_latest(lake: Lake) -> pd.DataFrame | None:
     return from_arrow(table, LATEST.arrow_schema())
 
 
-def _write(lake: Lake, parts: Iterable[pd.DataFrame]) -> None:
+def _write(lake: Lake, parts: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """Replace the table; returns it as a read of the new file would (the engine keeps it)."""
     frames = [p for p in parts if len(p)]
     if frames:
         frame = pd.concat(frames, ignore_index=True)
         frame = frame.sort_values([*_KEYS, "dt"], kind="mergesort").reset_index(drop=True)
     else:
         frame = from_arrow(LATEST.arrow_schema().empty_table(), LATEST.arrow_schema())
-    lake.write_parquet(LATEST_FILE, to_arrow(frame, LATEST.arrow_schema()))
+    table = to_arrow(frame, LATEST.arrow_schema())
+    lake.write_parquet(LATEST_FILE, table)
+    return from_arrow(table, LATEST.arrow_schema())
 
 
 def _update(
@@ -70,17 +73,16 @@ def _update(
     fresh: Mapping[str, pd.DataFrame],
     all_dts: set[str],
     load: Callable[[str], pd.DataFrame],
-) -> None:
+    stored: pd.DataFrame | None,
+) -> pd.DataFrame:
     """Recompute the rows of the dates in `fresh` (dt -> every bar of it), keep the stored
     rows of the other dates in `all_dts`, drop the rest. A lake without the table yet (one
     from before it, or just reprocessed) gets every date, loading the others with `load`."""
-    stored = read_latest(lake)
     if stored is None:
         bars = {dt: fresh[dt] if dt in fresh else load(dt) for dt in sorted(all_dts)}
-        _write(lake, [latest_rows(frame, dt) for dt, frame in bars.items()])
-        return
+        return _write(lake, [latest_rows(frame, dt) for dt, frame in bars.items()])
     keep = stored[stored["dt"].isin(all_dts - set(fresh))]
-    _write(lake, [keep, *(latest_rows(frame, dt) for dt, frame in sorted(fresh.items()))])
+    return _write(lake, [keep, *(latest_rows(frame, dt) for dt, frame in sorted(fresh.items()))])
 
 
 def _read_bars(lake: Lake, paths: Iterable[str]) -> pd.DataFrame:
@@ -92,11 +94,16 @@ def _read_bars(lake: Lake, paths: Iterable[str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def update_latest(lake: Lake, bars: PartitionSet) -> None:
+def update_latest(lake: Lake, bars: PartitionSet, held: pd.DataFrame | None = None) -> pd.DataFrame:
     """The embedded engine's hook, after a batch's bars are flushed: the partitions it
-    loaded (the batch's dates and every one it rewrote) are in memory already."""
+    loaded (the batch's dates and every one it rewrote) are in memory already. `held` is
+    the table as this function last returned it (the engine keeps it between batches, so
+    a live batch reads nothing back); None reads the stored file."""
     fresh = bars.loaded()
-    _update(lake, fresh, set(bars.dts()), lambda dt: _read_bars(lake, bars.files.get(dt, [])))
+    stored = held if held is not None else read_latest(lake)
+    return _update(
+        lake, fresh, set(bars.dts()), lambda dt: _read_bars(lake, bars.files.get(dt, [])), stored
+    )
 
 
 def _pending(lake: Lake) -> set[str]:
@@ -121,7 +128,7 @@ def flush_latest(lake: Lake) -> None:
         return
     files = list_partitions(lake, BARS.prefix)
     fresh = {dt: _read_bars(lake, files.get(dt, [])) for dt in dates}
-    _update(lake, fresh, set(files), lambda dt: _read_bars(lake, files[dt]))
+    _update(lake, fresh, set(files), lambda dt: _read_bars(lake, files[dt]), read_latest(lake))
     lake.delete(PENDING)
 
 

@@ -158,8 +158,22 @@ class ProcessedZone:
         if self.index_dirty:
             doc = dict(sorted(self.index.items()))
             self.lake.write_bytes(SERIES_INDEX, json.dumps(doc, indent=0).encode())
+            self.index_dirty = False
         self.daily.flush()
+        rewritten = set(self.bars.dirty)
         self.bars.flush(descending=True)
+        # The split of a rewritten partition is rebuilt from its rows as written.
+        for dt in rewritten:
+            self._split.pop(dt, None)
+            self._no_rows.pop(dt, None)
+
+    def retain(self, keep: int) -> None:
+        """After a flush: keep the `keep` newest partitions of each table in memory for the
+        next batch (issue 21 item 1); older ones are read from the lake again if needed."""
+        for part in (self.bars, self.daily, self.quarantine):
+            part.retain(keep)
+        for dt in [d for d in self._split if d not in self.bars.loaded()]:
+            del self._split[dt], self._no_rows[dt]
 
 
 def processed_partitions(lake: Lake) -> dict[str, PartitionSet]:

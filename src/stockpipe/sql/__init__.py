@@ -14,17 +14,17 @@ from typing import Any
 
 from stockpipe.config import Settings, get_settings
 from stockpipe.errors import ConfigError, StockpipeError
-from stockpipe.sql.base import QueryEngine, QueryResult, estimate_cost_usd
+from stockpipe.sql.base import QueryResult, SqlEngine, estimate_cost_usd
 from stockpipe.sql.catalog import NamedQuery, get_named_query
 from stockpipe.sql.catalog import list_named_queries as _list_named_queries
 
 ENGINES = ("duckdb", "athena")
 
-_cache: dict[tuple[Any, ...], QueryEngine] = {}
+_cache: dict[tuple[Any, ...], SqlEngine] = {}
 _cache_lock = threading.Lock()
 
 
-def get_engine(settings: Settings | None = None, engine: str | None = None) -> QueryEngine:
+def get_engine(settings: Settings | None = None, engine: str | None = None) -> SqlEngine:
     """The engine for these settings, reused across calls (DuckDB keeps its views)."""
     settings = settings or get_settings()
     name = (engine or settings.sql).lower()
@@ -119,7 +119,7 @@ def missing_symbol_hint(
 __all__ = [
     "ENGINES",
     "NamedQuery",
-    "QueryEngine",
+    "SqlEngine",
     "QueryResult",
     "estimate_cost_usd",
     "get_engine",

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from stockpipe.errors import ConfigError, QueryError
-from stockpipe.sql.base import QueryEngine, QueryResult, athena_literal, estimate_cost_usd
+from stockpipe.sql.base import QueryResult, SqlEngine, athena_literal, estimate_cost_usd
 from stockpipe.sql.catalog import ddl_files, view_files
 from stockpipe.sql.ddl import DATABASE_FILE, LAKE_ROOT_PLACEHOLDER
 
@@ -58,7 +58,7 @@ def convert(value: str | None, athena_type: str) -> Any:
     return value
 
 
-class AthenaEngine(QueryEngine):
+class AthenaEngine(SqlEngine):
     name = "athena"
 
     def __init__(

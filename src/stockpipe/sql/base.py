@@ -1,4 +1,4 @@
-"""The SQL contract: a `QueryEngine` runs Athena-dialect SQL with `?` parameters.
+"""The SQL contract: a `SqlEngine` runs Athena-dialect SQL with `?` parameters.
 
 Both engines take the same SQL text (Athena engine v3 / Trino) and positional
 parameters, and return a `QueryResult` of Python values: str, int, float, bool,
@@ -50,7 +50,7 @@ class QueryResult:
         return len(self.rows)
 
 
-class QueryEngine(ABC):
+class SqlEngine(ABC):
     name: str
 
     @abstractmethod

@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from stockpipe.contract import TABLES, Table
 from stockpipe.errors import QueryError
 from stockpipe.lake.base import TMP_PREFIX, Lake
-from stockpipe.sql.base import QueryEngine, QueryResult
+from stockpipe.sql.base import QueryResult, SqlEngine
 from stockpipe.sql.catalog import view_files
 from stockpipe.sql.transpile import to_duckdb
 
@@ -186,7 +186,7 @@ def arrow_dataset(table: Table, filesystem: pafs.FileSystem, base: str) -> ds.Da
     )
 
 
-class DuckDBEngine(QueryEngine):
+class DuckDBEngine(SqlEngine):
     """Athena SQL on a laptop: DuckDB views over the lake, views/*.sql on top."""
 
     name = "duckdb"

@@ -19,6 +19,7 @@ import pytest
 from stockpipe.config import Settings, load_settings
 from stockpipe.contract import BARS
 from stockpipe.lake.local import LocalLake
+from stockpipe.processing.latest import rebuild_latest
 
 SESSIONS = (date(2026, 1, 5), date(2026, 1, 6))  # Mon, Tue; EST, so 14:30-21:00 UTC
 SYMBOLS = {"AAPL": 245.0, "MSFT": 480.0, "NVDA": 140.0}
@@ -110,6 +111,8 @@ def write_bars(lake: LocalLake, df: pd.DataFrame, name: str) -> None:
             part[BARS.column_names], schema=BARS.arrow_schema(), preserve_index=False
         )
         lake.write_parquet(f"{BARS.prefix}/dt={dt}/{name}.parquet", table)
+    # The engine keeps the latest table after every batch; a lake written by hand must too.
+    rebuild_latest(lake)
 
 
 @dataclass

@@ -11,7 +11,9 @@ stats a few files every `WATCH_INTERVAL_S` (50 ms) and never queries:
   the stage replaces only once a batch's output is durable, i.e. queryable;
 - the `processed-data/bars/` folder and its newest `dt=` partition folder: a rename into
   a folder changes its mtime, so writers that keep no consumer checkpoint (the PySpark
-  job on a local lake, or a test writing files) are seen too.
+  job on a local lake, or a test writing files) are seen too;
+- the `latest` table's file, which such writers replace after the bars (the catalog and
+  the KPIs read it, so a view run between the two writes is run again).
 
 Only when that marker changes does the hub run the page's view (the same named queries
 as `/api/view`), once per distinct filter set, and each connection gets the difference
@@ -37,6 +39,7 @@ from stockpipe.contract import BARS
 from stockpipe.dashboard.base import Filters
 from stockpipe.errors import StockpipeError
 from stockpipe.lake.checkpoints import checkpoint_path
+from stockpipe.processing.latest import LATEST_FILE
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +62,8 @@ def _stat(path: Path) -> tuple[int, int] | None:
 
 
 def local_marker(root: Path) -> Marker:
-    """What changes when a local lake gets new bars: checkpoint and bars folder times."""
+    """What changes when a local lake gets new bars: checkpoint, bars folder and latest
+    table times."""
     bars = root / BARS.prefix
     newest: tuple[str, tuple[int, int] | None] = ("", None)
     try:
@@ -69,7 +73,7 @@ def local_marker(root: Path) -> Marker:
     if names:
         name = max(names)
         newest = (name, _stat(bars / name))
-    return _stat(root / PROCESS_CHECKPOINT), _stat(bars), newest
+    return _stat(root / PROCESS_CHECKPOINT), _stat(bars), newest, _stat(root / LATEST_FILE)
 
 
 class LakeWatcher:

@@ -12,8 +12,7 @@ path in engine.py, which this mirrors value for value: the lake is byte-identica
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,9 +24,8 @@ from stockpipe.processing.base import (
     ORDINAL,
     STATE_SLOTS,
     BatchStats,
-    CleanBar,
 )
-from stockpipe.processing.frames import bars_frame
+from stockpipe.processing.frames import BatchKeys
 from stockpipe.processing.indicators import (
     CONTEXT,
     SEEDED_AT,
@@ -97,16 +95,11 @@ class _Plan:
 
 
 def append_batch(
-    side: ProcessedZone,
-    by_series: Mapping[Series, Mapping[datetime, list[CleanBar]]],
-    dt_of: Mapping[datetime, str],
-    stats: BatchStats,
-    sessions: Sequence[str],
+    side: ProcessedZone, batch: BatchKeys, stats: BatchStats, sessions: Sequence[str]
 ) -> set[Series]:
     """Process every series of the batch that qualifies for the fast path; return them.
 
-    `dt_of` maps each bar time of the batch to its session date; `sessions` chooses the
-    indicator bars.
+    `sessions` chooses the indicator bars.
     """
     views: dict[str, _View] = {}
 
@@ -117,18 +110,17 @@ def append_batch(
 
     dts_all = side.bars.dts()
     plans: dict[str, list[_Plan]] = {}
-    for series in sorted(by_series):
-        versions = by_series[series]
-        dts = {dt_of[ts] for ts in versions}
+    for series, (lo, hi) in batch.series.items():  # in sorted order
+        dts = set(batch.dt[lo:hi].tolist())
         if len(dts) != 1:
             continue
         dt0 = dts.pop()
-        plan = _plan(side, series, dt0, min(versions), view, dts_all, sessions)
+        plan = _plan(side, series, dt0, int(batch.ts[lo]), view, dts_all, sessions)
         if plan is not None:
             plans.setdefault(dt0, []).append(plan)
     done: set[Series] = set()
     for dt0, group in sorted(plans.items()):
-        _append(side, dt0, group, by_series, stats, sessions)
+        _append(side, dt0, group, batch, stats, sessions)
         done.update(p.series for p in group)
     return done
 
@@ -137,16 +129,15 @@ def _plan(
     side: ProcessedZone,
     series: Series,
     dt0: str,
-    first_ts: datetime,
+    t0: int,
     view: Callable[[str], _View],
     dts_all: list[str],
     sessions: Sequence[str],
 ) -> _Plan | None:
-    """The stored context of `series` if its bars from `first_ts` on can be appended."""
+    """The stored context of `series` if its bars from `t0` (ns) on can be appended."""
     span = side.span(series)
     if span is not None and span[1] > dt0:
         return None  # the series has (or may have) rows in a later session
-    t0 = pd.Timestamp(first_ts).as_unit("ns").value
     here_view = view(dt0)
     here = here_view.rows(series)
     parts: list[tuple[str, _View, np.ndarray]] = []
@@ -228,29 +219,18 @@ def _append(
     side: ProcessedZone,
     dt0: str,
     plans: list[_Plan],
-    by_series: Mapping[Series, Mapping[datetime, list[CleanBar]]],
+    batch: BatchKeys,
     stats: BatchStats,
     sessions: Sequence[str],
 ) -> None:
     """Compute and stage the new bars and daily rows of `plans` (all in session dt0)."""
-    # The winner (last arrival) and creator (first arrival) of each key, then the frame
-    # column by column: no per-bar dict or tuple (issue 21).
-    winners: list[CleanBar] = []
-    creators: list[CleanBar] = []
-    bounds = [0]
-    for plan in plans:
-        versions = by_series[plan.series]
-        for ts in sorted(versions):
-            cands = versions[ts]
-            if len(cands) > 1:
-                cands = sorted(cands, key=lambda b: b.pos)
-            # Every key is new: the first arrival created it, the last one wins (_merge).
-            stats.duplicates += len(cands) - 1
-            winners.append(cands[-1])
-            creators.append(cands[0])
-        bounds.append(len(winners))
-    stats.kept += len(winners)
-    new = bars_frame(winners, creators)
+    # Every key is new: the first arrival created it, the last one wins (_merge). The
+    # frame is built from column slices: no per-bar object (issue 21).
+    keys = np.concatenate([np.arange(*batch.series[plan.series]) for plan in plans])
+    bounds = [0, *np.cumsum([np.subtract(*batch.series[p.series][::-1]) for p in plans]).tolist()]
+    stats.duplicates += int((batch.versions[keys] - 1).sum())
+    stats.kept += len(keys)
+    new = batch.frame(keys)
     new["dt"] = dt0
     # One calendar lookup per interval for all series at once.
     session = np.empty(len(new), dtype=object)

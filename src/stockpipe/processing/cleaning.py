@@ -265,6 +265,10 @@ class CleanColumns:
             arrays[name] = pa.array(values, type=kind, from_pandas=False)
         return pa.table(arrays)
 
+    def take(self, rows: npt.NDArray[np.intp]) -> CleanColumns:
+        """The rows at positions `rows`, in that order."""
+        return CleanColumns(**{name: getattr(self, name)[rows] for name in _FIELDS})
+
     def to_bars(self) -> list[CleanBar]:
         """One `CleanBar` per row, equal to what `clean` returns for its record."""
         values = [

@@ -37,8 +37,8 @@ from stockpipe.processing.base import (
     position,
     row_position,
 )
-from stockpipe.processing.cleaning import clean_batch
-from stockpipe.processing.frames import bars_frame
+from stockpipe.processing.cleaning import clean_columns
+from stockpipe.processing.frames import BatchKeys, bars_frame
 from stockpipe.processing.indicators import (
     CONTEXT,
     IndicatorState,
@@ -99,7 +99,7 @@ class Processor:
     def process(self, records: Sequence[StreamRecord]) -> BatchStats:
         """Clean, deduplicate and compute `records`; durable in the lake on return."""
         sessions = self.indicator_sessions
-        bars, rejected = clean_batch(records)
+        columns, rejected = clean_columns(records)
         stats = BatchStats(read=len(records), quarantined=len(rejected))
         stats.reasons = dict(sorted(Counter(r.reason for r in rejected).items()))
         # Taken, not shared: if anything below raises, the half-staged zone is dropped and
@@ -107,20 +107,14 @@ class Processor:
         side = self._zone if self._zone is not None else ProcessedZone(self.lake)
         latest, self._zone, self._latest = self._latest, None, None
         _add_quarantine(side, rejected)
-        by_series: dict[Series, dict[datetime, list[CleanBar]]] = defaultdict(
-            lambda: defaultdict(list)
-        )
-        for bar in bars:
-            by_series[(bar.symbol, bar.interval)][bar.ts].append(bar)
-        times = sorted({bar.ts for bar in bars})
-        dt_of = dict(zip(times, _session_dates(times).tolist(), strict=True)) if times else {}
-        appended = append_batch(side, by_series, dt_of, stats, sessions)
+        batch = BatchKeys(columns)
+        appended = append_batch(side, batch, stats, sessions)
         self.fast_series += len(appended)
-        for series in sorted(by_series):
+        for series in batch.series:  # in sorted order
             if series in appended:
                 continue
             self.general_series += 1
-            changed = _merge(side, series, by_series[series], stats)
+            changed = _merge(side, series, batch.bars(series), stats)
             if not changed.empty:
                 _recompute(side, series, changed, sessions)
         side.flush()

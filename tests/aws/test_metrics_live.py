@@ -59,13 +59,14 @@ def follow(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
 
     yield start
     for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+        with proc:  # closes the stdout/stderr pipes, or they leak as ResourceWarnings
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(10)
 
 
 def test_follow_stage_sends_cloudwatch_datapoints_while_it_runs(

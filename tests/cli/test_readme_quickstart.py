@@ -184,6 +184,6 @@ def test_readme_commands_work_as_written(tmp_path) -> None:
     finally:
         if make_run is not None and make_run.poll() is None:
             os.killpg(make_run.pid, signal.SIGKILL)
-            make_run.wait()
+            make_run.communicate()  # reads and closes the pipes
     expected = [c for s, cmds in runnable for c in cmds if c not in SKIPPED_COMMANDS]
     assert ran == expected and "make run" in ran and len(ran) >= 10

@@ -133,7 +133,7 @@ def test_second_run_refused_ctrl_c_clean_restart_resumes_crash_exits_non_zero(tm
     finally:
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)
-            first.wait()
+            first.communicate()  # reads and closes the pipes
     assert first.returncode == 0, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     last_frame = out[out.rindex("stockpipe ─") :]
@@ -154,7 +154,7 @@ def test_second_run_refused_ctrl_c_clean_restart_resumes_crash_exits_non_zero(tm
     finally:
         if again.poll() is None:
             os.killpg(again.pid, signal.SIGKILL)
-            again.wait()
+            again.communicate()  # reads and closes the pipes
     assert again.returncode != 0
     assert "stage process killed by SIGKILL (signal 9)" in err
     assert "Traceback" not in err
@@ -220,7 +220,7 @@ def test_ctrl_c_while_the_stages_are_still_starting_prints_no_traceback(tmp_path
     finally:
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)
-            run.wait()
+            run.communicate()  # reads and closes the pipes
     assert run.returncode == 0, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     assert "stopped: checkpoints saved" in out

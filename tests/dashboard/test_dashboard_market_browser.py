@@ -352,13 +352,13 @@ def test_sma20_and_vwap_are_clearly_distinct(desktop, dashboard) -> None:  # typ
 def test_heatmap_rows_follow_the_selection_with_values_in_cells(desktop, dashboard) -> None:  # type: ignore[no-untyped-def]
     open_dashboard(desktop, dashboard.url, "symbols=NVDA,AAPL,MSFT")
     # The pushed snapshot may redraw the heatmap right after the first refresh (Plotly.react
-    # settles asynchronously): give the axis a moment to settle, then read it.
+    # settles asynchronously, slowly on a loaded machine): let the axis settle, then read it.
     with contextlib.suppress(PlaywrightTimeout):
         desktop.wait_for_function(
             """() => [...document.querySelectorAll('#chart-heatmap .ytick text')]
                 .sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top)
                 .map(e => e.textContent).join() === 'NVDA,AAPL,MSFT'""",
-            timeout=10_000,
+            timeout=30_000,
         )
     rows = desktop.eval_on_selector_all(
         "#chart-heatmap .ytick text",

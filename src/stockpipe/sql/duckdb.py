@@ -297,7 +297,10 @@ class DuckDBEngine(SqlEngine):
         self, sql: str, params: Sequence[Any] | None = None, *, query: str | None = None
     ) -> QueryResult:
         duck_sql = to_duckdb(sql)
-        _check_read_only(self._con, duck_sql, query)
+        # The connection refuses a second call at the same time (DuckDB 2 says "busy"
+        # rather than waiting), so every call on it takes the lock; queries use cursors.
+        with self._lock:
+            _check_read_only(self._con, duck_sql, query)
         values = list(params or [])
         for attempt in range(_IO_RETRIES):
             try:
@@ -351,7 +354,9 @@ class DuckDBEngine(SqlEngine):
         return f"unknown table {match.group(1)!r}; available tables and views: {known}"
 
     def close(self) -> None:
-        self._con.close()
+        """Close the connection once no call is using it (a server thread may be)."""
+        with self._lock:
+            self._con.close()
 
 
 #: Statement kinds a query may hold: reading, and explaining a read. Everything else (COPY,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from datetime import UTC, datetime
 
 import duckdb
@@ -477,3 +478,39 @@ def test_missing_symbol_hint_names_the_symbols_in_the_lake(
     assert missing_symbol_hint({"symbol": "ZZZ"}, settings=empty) == (
         "hint: no bars for symbol 'ZZZ' in the lake; symbols in the lake: none yet"
     )
+
+
+def test_threads_querying_while_the_engine_closes_get_answers_or_a_clear_error(
+    module_lake: LocalLake,
+) -> None:
+    """The dashboard's server threads share one engine: DuckDB 2 refuses a second call on a
+    connection at the same time ("busy") instead of waiting, so every call on it must take
+    the engine's lock, and `close()` must wait for the call in flight."""
+    eng = DuckDBEngine(module_lake, native=True)
+    # The views are built before the threads start.
+    total = int(eng.execute("SELECT count(*) AS n FROM bars").to_dicts()[0]["n"])
+    failures: list[BaseException] = []
+    counts: list[int] = []
+    start = threading.Barrier(5)
+
+    def reader() -> None:
+        start.wait()
+        for _ in range(200):
+            try:
+                counts.append(int(eng.execute("SELECT count(*) AS n FROM bars").to_dicts()[0]["n"]))
+            except QueryError:
+                return  # closed under it: a clear error, expected after close()
+            except Exception as exc:  # any other error is the bug
+                failures.append(exc)
+                return
+
+    threads = [threading.Thread(target=reader) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    time.sleep(0.2)  # the readers overlap each other first
+    eng.close()  # while the readers run: must neither raise nor break a reader's call
+    for thread in threads:
+        thread.join(30)
+    assert failures == []
+    assert all(n == total for n in counts) and total > 0

@@ -201,6 +201,7 @@ class DuckDBEngine(SqlEngine):
         self._con.execute("SET TimeZone = 'UTC'")
         _lock_down(self._con, self._base if self.native else None)
         self._lock = threading.Lock()
+        self._closed = False
         self._has_files: dict[str, bool] = {}
         # Per Parquet table: the file keys its view was built from (rebuilt on any change),
         # and each file's schema by key, so an unchanged file's footer is read only once.
@@ -318,9 +319,10 @@ class DuckDBEngine(SqlEngine):
     def _run(self, duck_sql: str, values: list[Any]) -> QueryResult:
         if self.native:
             with self._lock:
+                self._check_open()
                 self.refresh()
-            # A cursor per query: concurrent readers share the views, not the state.
-            cur = self._con.cursor()
+                # A cursor per query: concurrent readers share the views, not the state.
+                cur = self._con.cursor()
             try:
                 cur.execute("SET TimeZone = 'UTC'")
                 return _collect(cur.execute(duck_sql, values))
@@ -328,6 +330,7 @@ class DuckDBEngine(SqlEngine):
                 cur.close()
         # Arrow datasets are registered on the connection, so queries take turns.
         with self._lock:
+            self._check_open()
             self.refresh()
             return _collect(self._con.execute(duck_sql, values))
 
@@ -353,15 +356,34 @@ class DuckDBEngine(SqlEngine):
             return _one_line(str(exc))
         return f"unknown table {match.group(1)!r}; available tables and views: {known}"
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise duckdb.ConnectionException("the SQL engine was closed")
+
     def close(self) -> None:
-        """Close the connection once no call is using it (a server thread may be)."""
+        """Close the connection once no query is using it (a server thread may be): no new
+        call or cursor starts after this, and the cursors still running finish first
+        (DuckDB refuses to close a connection they use, as "busy")."""
         with self._lock:
-            self._con.close()
+            self._closed = True
+        deadline = time.monotonic() + _CLOSE_WAIT_S
+        while True:
+            try:
+                with self._lock:
+                    self._con.close()
+                return
+            except duckdb.Error as exc:
+                if "busy" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
 
 #: Statement kinds a query may hold: reading, and explaining a read. Everything else (COPY,
 #: EXPORT, ATTACH, INSTALL/LOAD, SET, PRAGMA, CREATE, INSERT, ...) changes state or files.
 _READ_ONLY = ("SELECT", "EXPLAIN")
+
+
+_CLOSE_WAIT_S = 30.0  # how long close() waits for running queries
 
 
 def _lock_down(con: duckdb.DuckDBPyConnection, lake_root: str | None) -> None:

@@ -32,8 +32,8 @@ def test_injected_faults_are_in_the_stats_only_when_asked_for() -> None:
     faulty = build_source(
         SourceOptions(symbols=("AAPL",), simulator=SimulatorOptions(days=1, fault_rate=0.2))
     )
-    for _ in faulty.batches():
-        pass
+    batches = list(faulty.batches())  # the faults are counted as the bars are produced
+    assert batches
     assert isinstance(faulty, MarketSimulator)
     assert faulty.stats.faults is faulty.faults
     assert faulty.faults.duplicates + faulty.faults.malformed + faulty.faults.out_of_order > 0

@@ -201,6 +201,9 @@ class DuckDBEngine(SqlEngine):
         self._con.execute("SET TimeZone = 'UTC'")
         _lock_down(self._con, self._base if self.native else None)
         self._lock = threading.Lock()
+        # Cursors running outside the lock; close() waits until none is left.
+        self._idle = threading.Condition(self._lock)
+        self._running = 0
         self._closed = False
         self._has_files: dict[str, bool] = {}
         # Per Parquet table: the file keys its view was built from (rebuilt on any change),
@@ -323,11 +326,15 @@ class DuckDBEngine(SqlEngine):
                 self.refresh()
                 # A cursor per query: concurrent readers share the views, not the state.
                 cur = self._con.cursor()
+                self._running += 1
             try:
                 cur.execute("SET TimeZone = 'UTC'")
                 return _collect(cur.execute(duck_sql, values))
             finally:
                 cur.close()
+                with self._lock:
+                    self._running -= 1
+                    self._idle.notify_all()
         # Arrow datasets are registered on the connection, so queries take turns.
         with self._lock:
             self._check_open()
@@ -366,16 +373,14 @@ class DuckDBEngine(SqlEngine):
         (DuckDB refuses to close a connection they use, as "busy")."""
         with self._lock:
             self._closed = True
-        deadline = time.monotonic() + _CLOSE_WAIT_S
-        while True:
-            try:
-                with self._lock:
-                    self._con.close()
-                return
-            except duckdb.Error as exc:
-                if "busy" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.01)
+            # Counted, not guessed: closing the connection under a running cursor can
+            # cut its query short (an empty result, not an error).
+            if not self._idle.wait_for(lambda: self._running == 0, timeout=_CLOSE_WAIT_S):
+                raise QueryError(
+                    f"SQL engine close: {self._running} queries still running after "
+                    f"{_CLOSE_WAIT_S:.0f} s"
+                )
+            self._con.close()
 
 
 #: Statement kinds a query may hold: reading, and explaining a read. Everything else (COPY,

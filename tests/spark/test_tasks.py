@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import io
 from datetime import UTC, datetime
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from stockpipe.contract import SESSIONS
@@ -60,6 +62,45 @@ def test_route_sends_bars_to_their_series_and_rejects_to_their_arrival_day() -> 
         "quarantine|2026-11-23",
     ]
     assert list(routed["sequence_number"]) == ["1", "2", "3"]
+
+
+def test_route_reads_only_symbol_and_interval_and_lets_clean_decide_the_rest() -> None:
+    """Issue 21 item 6: routing does not clean; the series' engine cleans each record once.
+    A bad price with a good symbol goes to its series (whose engine quarantines it); a
+    payload only Python's JSON parser reads (a NaN price) is decided by `clean`."""
+    bad_price = BAR.replace(b'"close":10.5', b'"close":-1.0').decode()
+    nan_price = BAR.replace(b'"close":10.5', b'"close":NaN').decode()
+    lower = BAR.replace(b'"AAPL"', b'"aapl"').decode()
+    no_interval = BAR.replace(b'"interval":"1min",', b"").decode()
+    duplicate_key = BAR.replace(b'"symbol":"AAPL"', b'"symbol":"AAPL","symbol":"MSFT"').decode()
+    frame = pd.DataFrame(
+        [
+            _envelope(str(i), data)
+            for i, data in enumerate([bad_price, nan_price, lower, no_interval, duplicate_key])
+        ]
+    )
+    routed = pd.concat(list(tasks.route([frame])))
+    assert list(routed["group"]) == [
+        "bars|AAPL|1min",
+        "quarantine|2026-11-23",
+        "quarantine|2026-11-23",
+        "quarantine|2026-11-23",
+        "bars|MSFT|1min",  # the last of a repeated key, as json.loads reads it
+    ]
+
+
+def test_a_series_group_quarantines_its_bad_records_with_cleans_reason() -> None:
+    bad_price = BAR.replace(b'"close":10.5', b'"close":-1.0').decode()
+    envelopes = pd.DataFrame([_envelope("5", BAR.decode()), _envelope("6", bad_price)])
+    envelopes.insert(0, "group", "bars|AAPL|1min")
+    stored = pd.DataFrame(columns=["group", "dt", "name", "data"])
+    out = tasks.run_group(envelopes, stored, SESSIONS)
+    assert sorted(out["table"]) == ["_stats", "bars", "daily", "quarantine"]
+    stats = tasks.sum_stats(out[out["table"] == "_stats"]["data"])
+    assert (stats.read, stats.kept, stats.quarantined) == (2, 1, 1)
+    quarantine = pq.read_table(io.BytesIO(out[out["table"] == "quarantine"]["data"].iat[0]))
+    assert quarantine.column("reason").to_pylist() == ["non_positive_price"]
+    assert quarantine.column("sequence_number").to_pylist() == ["6"]
 
 
 def test_run_group_runs_the_engine_and_ships_partition_files() -> None:

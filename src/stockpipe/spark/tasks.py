@@ -18,13 +18,15 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC
 
+import msgspec
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from stockpipe.contract import BARS, DAILY, QUARANTINE, RAW
+from stockpipe.contract import BARS, DAILY, INTERVALS, QUARANTINE, RAW, SYMBOL_RE
 from stockpipe.lake import Lake, open_lake
+from stockpipe.lake.manifest import read_partition
 from stockpipe.lake.memory import MemoryLake
 from stockpipe.lake.partitions import from_arrow
 from stockpipe.lake.raw import from_envelope
@@ -67,16 +69,42 @@ def _docs(pdf: pd.DataFrame) -> list[dict[str, str | None]]:
     return docs
 
 
+class _SeriesKey(msgspec.Struct, gc=False):
+    """The two fields that pick a record's group; the rest of the payload is not read."""
+
+    symbol: str
+    interval: str
+
+
+_SERIES_KEY = msgspec.json.Decoder(_SeriesKey)
+
+
+def group_of(record: StreamRecord) -> str:
+    """The group that processes `record`, without cleaning it (issue 21 item 6: the
+    group's engine cleans each record once, in bulk).
+
+    A payload whose symbol and interval decode and are valid goes to its series; if the
+    rest of it is bad, that series' engine quarantines it with `clean`'s reason. Anything
+    else (not JSON, a missing or odd symbol or interval) is decided by `clean` itself, so
+    a record that is a valid bar after all (JSON that only Python's parser reads, such as
+    a NaN price) still reaches its series, and a rejected one its arrival day's group.
+    """
+    try:
+        key = _SERIES_KEY.decode(record.data)
+    except msgspec.DecodeError:
+        key = None
+    if key is not None and SYMBOL_RE.fullmatch(key.symbol) and key.interval in INTERVALS:
+        return series_group(key.symbol, key.interval)
+    result = clean(record)
+    if isinstance(result, CleanBar):
+        return series_group(result.symbol, result.interval)
+    return quarantine_group(f"{result.arrival_ts.astimezone(UTC):%Y-%m-%d}")
+
+
 def route(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     """mapInPandas: tag each raw envelope with the group that will process it."""
     for pdf in batches:
-        groups = []
-        for doc in _docs(pdf):
-            result = clean(from_envelope(doc))
-            if isinstance(result, CleanBar):
-                groups.append(series_group(result.symbol, result.interval))
-            else:
-                groups.append(quarantine_group(f"{result.arrival_ts.astimezone(UTC):%Y-%m-%d}"))
+        groups = [group_of(from_envelope(doc)) for doc in _docs(pdf)]
         out = pdf[list(ENVELOPE)].copy()
         out.insert(0, "group", groups)
         yield out
@@ -136,13 +164,27 @@ def run_group(
     records = sorted(unique.values(), key=lambda r: position(r.shard_id, r.sequence_number))
     mem.written.clear()
     stats = Processor(mem, indicator_sessions, record=False).process(records)
-    rows: list[tuple[str, str, str, bytes]] = []
-    for path in dict.fromkeys(mem.written):
-        table = next((n for n, t in TABLES.items() if path.startswith(t.prefix + "/")), None)
-        if table is not None and path.endswith(".parquet") and mem.exists(path):
-            rows.append((table, path_dt(path), group, mem.read_bytes(path)))
+    rows = [(table, dt, group, data) for table, dt, data in _partitions_written(mem)]
     rows.append((STATS, "", group, json.dumps(stats.to_state()).encode()))
     return pd.DataFrame(rows, columns=columns)
+
+
+def _partitions_written(mem: MemoryLake) -> Iterator[tuple[str, str, bytes]]:
+    """(table, dt, Parquet bytes of every row of that partition) for each partition the
+    engine wrote: read through the partition's manifests, so a partition the engine
+    appended to ships its stored rows too (the merge replaces a series' rows)."""
+    touched: dict[tuple[str, str], None] = {}
+    for path in mem.written:
+        table = next((n for n, t in TABLES.items() if path.startswith(t.prefix + "/")), None)
+        dt = path_dt(path)
+        if table is not None and dt:
+            touched[(table, dt)] = None
+    for table, dt in touched:
+        files = [f for f in read_partition(mem, TABLES[table].prefix, dt).files if mem.exists(f)]
+        if len(files) == 1:
+            yield table, dt, mem.read_bytes(files[0])  # as the engine wrote it, bit for bit
+        elif files:
+            yield table, dt, _parquet(pa.concat_tables([mem.read_parquet(f) for f in files]))
 
 
 def merge_partition(lake: Lake, table: str, dt: str, payloads: Iterable[bytes]) -> int:

@@ -34,6 +34,9 @@ SCENARIOS = (
     "scenarios.incremental",
     "scenarios.websocket",
     "scenarios.dashboard",
+    "scenarios.backlog",
+    "scenarios.livebatch",
+    "scenarios.files",
 )
 
 
@@ -56,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown scenario(s) {', '.join(sorted(unknown))}; known: {', '.join(ids)}")
     chosen = [n for n, i in zip(SCENARIOS, ids, strict=True) if not wanted or i in wanted]
+    harness.keep_bytecode()
     modules = [importlib.import_module(m) for m in chosen]
 
     stamp = harness.utc_stamp()

@@ -97,7 +97,7 @@ def issue21_table(results: list[dict[str, Any]]) -> list[str]:
                 f"{_cell(why)} |"
             )
         for i, t in enumerate(found):
-            label = fig.figure if len(found) == 1 else f"{fig.figure}: {t['name']}"
+            label = f"{fig.figure}: {t['name']}"
             lines.append(f"| {_cell(label)} | {fig.today if i == 0 else ''} | {_target_cells(t)}")
     return lines
 
@@ -181,12 +181,19 @@ def render_scenario(res: dict[str, Any], number: int | None = None) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _set_line(doc: dict[str, Any]) -> str:
+    if "set" not in doc:
+        return ""
+    budget = f"time budget {doc['budget_s']:.0f} s" if doc.get("budget_s") else "no time budget"
+    return f", set **{doc['set']}** ({budget}, {doc.get('seconds', '?')} s used)"
+
+
 def render(doc: dict[str, Any]) -> str:
     machine = doc["machine"]
     lines = [
         f"# stockpipe benchmarks, {doc['started_at']}",
         "",
-        f"Mode: **{doc['mode']}**. Machine: {machine_line(machine)}. "
+        f"Mode: **{doc['mode']}**{_set_line(doc)}. Machine: {machine_line(machine)}. "
         f"Commit {machine.get('git_commit')}. Load average before: "
         f"{', '.join(f'{x:.2f}' for x in machine['load_average'])}; after: "
         f"{', '.join(f'{x:.2f}' for x in doc.get('load_average_after', []))}.",

@@ -251,9 +251,11 @@ def run(symbols: int, seconds: int, drain_s: float) -> dict[str, Any]:
         {"measure": "seed AWS design (Glue streaming window, not measured)", "value": SEED_AWS_S},
     ]
     why = (
-        f"one process-stage batch (poll, clean, merge, rewrite the day partition, "
-        f"checkpoint) took {batch_p50:.2f} s median, {batch_max:.2f} s max"
+        f"one process-stage batch (poll to durable and checkpointed) took {batch_p50:.2f} s "
+        f"median, {batch_max:.2f} s max"
     )
+    if late:
+        why += f"; p99 {harness.percentile(late, 99):.2f} s from session minute {LATE_MINUTE} on"
     if unseen:
         why = f"{unseen} bars still not visible {drain_s:.0f} s after the producer stopped; " + why
     return {

@@ -165,8 +165,8 @@ def run(values: int, repeats: int, budget_s: float, settle_s: float) -> dict[str
         )
     ]
     why = (
-        f"warm: ours {ours_warm:.2f} s, TA-Lib {ta_warm:.2f} s; cold: ours {ours_cold:.2f} s, "
-        f"TA-Lib {ta_cold:.2f} s; ours fills {n_outputs} output columns (change, VWAP, session "
+        f"warm: ours {ours_warm:.3g} s, TA-Lib {ta_warm:.3g} s; cold: ours {ours_cold:.3g} s, "
+        f"TA-Lib {ta_cold:.3g} s; ours fills {n_outputs} output columns (change, VWAP, session "
         "high/low and the resume state too) where TA-Lib returns 12 arrays"
     )
     return {

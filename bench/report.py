@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from issue21 import FIGURES, claimed
+from issue21 import FIGURES, Figure, claimed
 
 REPORT_VERSION = 1
 # The issue's numbering of the scenarios; a report made with --only keeps these numbers.
@@ -83,23 +83,36 @@ def issue21_table(results: list[dict[str, Any]]) -> list[str]:
     ]
     for fig in FIGURES:
         res = by_id.get(fig.scenario)
-        found = []
-        if res is None:
-            why = f"scenario `{fig.scenario}` was not part of this run"
-        elif res["status"] != "ok":
-            why = f"{res['status']}: {res.get('reason') or 'no reason given'}"
-        else:
-            found = [t for t in res.get("targets", []) if fig.claims(fig.scenario, t["name"])]
-            why = "the scenario reported no figure for it"
-        if not found:
-            lines.append(
-                f"| {fig.figure} | {fig.today} | {fig.target} | not run | **not run** | "
-                f"{_cell(why)} |"
-            )
-        for i, t in enumerate(found):
-            label = f"{fig.figure}: {t['name']}"
-            lines.append(f"| {_cell(label)} | {fig.today if i == 0 else ''} | {_target_cells(t)}")
+        before = fig.today
+        for label, t, why in _figure_rows(fig, res):
+            if t is None:
+                lines.append(
+                    f"| {_cell(label)} | {before} | {fig.target} | not run | **not run** | "
+                    f"{_cell(why)} |"
+                )
+            else:
+                lines.append(f"| {_cell(label)} | {before} | {_target_cells(t)}")
+            before = ""
     return lines
+
+
+def _figure_rows(
+    fig: Figure, res: dict[str, Any] | None
+) -> list[tuple[str, dict[str, Any] | None, str]]:
+    """(label, target or None, why not run) for each row of one figure."""
+    if res is None:
+        return [(fig.figure, None, f"scenario `{fig.scenario}` was not part of this run")]
+    if res["status"] != "ok":
+        why = f"{res['status']}: {res.get('reason') or 'no reason given'}"
+        return [(fig.figure, None, why)]
+    found = [t for t in res.get("targets", []) if fig.claims(fig.scenario, t["name"])]
+    rows: list[tuple[str, dict[str, Any] | None, str]] = [
+        (f"{fig.figure}: {t['name']}", t, "") for t in found
+    ]
+    for name in fig.targets:  # a named figure the report lacks (an older report)
+        if not any(t["name"].startswith(name) for t in found):
+            rows.append((f"{fig.figure}: {name}", None, "the report has no such figure"))
+    return rows or [(fig.figure, None, "the scenario reported no figure for it")]
 
 
 def targets_table(results: list[dict[str, Any]]) -> list[str]:

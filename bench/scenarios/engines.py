@@ -126,7 +126,7 @@ def run(
                 row[f"{engine} bars/s"] = round(bars / times[engine])
             if len(times) == 2:
                 ratios[scale] = times["spark"] / times["local"]
-                row["spark / local"] = round(ratios[scale], 2)
+                row["spark s / local s = local ÷ Spark bars/s"] = round(ratios[scale], 2)
                 if kept["local"] != kept["spark"]:
                     raise RuntimeError(
                         f"engines disagree at {scale}x: local kept {kept['local']}, "
@@ -146,7 +146,7 @@ def run(
             f"start ({spark_start:.1f} s) is not in the Spark times"
         )
     notes += [
-        "spark / local > 1 means local is faster; each run rebuilds processed-data/ from a "
+        "a ratio > 1 means local is faster; each run rebuilds processed-data/ from a "
         "hard-linked copy of the cached raw zone (see bench/README.md)",
     ]
     if 1 in ratios:

@@ -115,3 +115,30 @@ def test_readme_block_is_replaced_and_the_rest_kept(tmp_path: Path) -> None:
 def test_readme_without_markers_is_refused() -> None:
     with pytest.raises(ValueError, match="bench-table"):
         replace_between_markers("# no markers\n", "| table |\n")
+
+
+def test_a_named_figure_missing_from_an_older_report_keeps_its_row() -> None:
+    from report import issue21_table
+
+    engines = {
+        "id": "engines",
+        "title": "Engines: local vs Spark reprocess",
+        "status": "ok",
+        "targets": [
+            target(
+                "local faster than Spark at 1x (spark time / local time)",
+                1.73,
+                ">=",
+                10.0,
+                "x",
+                "local is only 1.7x faster at 1x",
+            )
+        ],
+    }
+    rows = [line for line in issue21_table([engines]) if line.startswith("| Spark")]
+    assert rows == [
+        "| Spark local on 780k bars: local faster than Spark at 1x (spark time / local time) "
+        "| 7.8k bars/s | ≥ 10 x | 1.73 x | **missed** | local is only 1.7x faster at 1x |",
+        "| Spark local on 780k bars: Spark local throughput |  | ≥ 30k bars/s (and report "
+        "local ÷ Spark) | not run | **not run** | the report has no such figure |",
+    ]

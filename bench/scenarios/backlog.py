@@ -13,12 +13,8 @@ command (start-up, opening the stream and the lake), reported beside the figure.
 
 from __future__ import annotations
 
-import os
 import re
-import resource
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -46,29 +42,6 @@ def workers_option(help_text: str) -> bool:
     return re.search(r"(?<![\w-])--workers(?![\w-])", help_text) is not None
 
 
-def cli_env(home: Path) -> dict[str, str]:
-    """This environment without any STOCKPIPE_* setting, then the run's own home."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKPIPE_")}
-    env.update(
-        STOCKPIPE_HOME=str(home),
-        STOCKPIPE_STREAM="local",
-        STOCKPIPE_SHARDS=str(_shards()),
-        STOCKPIPE_SQL="duckdb",
-        STOCKPIPE_METRICS="local",
-    )
-    return env
-
-
-def _shards() -> int:
-    import workloads
-
-    return workloads.SHARDS
-
-
-def stockpipe(*args: str) -> list[str]:
-    return [sys.executable, "-m", "stockpipe", *args]
-
-
 def fill(home: Path, n_symbols: int, n_days: int) -> int:
     """The simulator's backfill into the home's embedded stream; returns the bar count."""
     import workloads
@@ -84,32 +57,6 @@ def fill(home: Path, n_symbols: int, n_days: int) -> int:
         stream.close()
 
 
-def cpu_of_children() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def timed_command(argv: list[str], home: Path, timeout_s: float) -> tuple[float, float]:
-    """(wall s, CPU s) of one CLI command run in `home`; raises when it fails."""
-    cpu = cpu_of_children()
-    started = time.perf_counter()
-    proc = subprocess.run(
-        argv,
-        cwd=home,  # no stockpipe.toml from the caller's folder
-        env=cli_env(home),
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        check=False,
-    )
-    seconds = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(argv[2:])} exited with {proc.returncode}: {proc.stderr.strip()[-500:]}"
-        )
-    return seconds, cpu_of_children() - cpu
-
-
 def lake_bars(home: Path) -> int:
     from stockpipe.config import load_settings
     from stockpipe.sql import run_query
@@ -119,27 +66,24 @@ def lake_bars(home: Path) -> int:
 
 
 def run(symbols: int, days: int, workers: int, timeout_s: float) -> dict[str, Any]:
+    import workloads
+
     work = harness.scratch_dir(ID)
     try:
         warm_home, home = work / "warm-up", work / "home"
         for folder in (warm_home, home):
             (folder / "stream").mkdir(parents=True)
-        help_text = subprocess.run(
-            stockpipe("process", "--help"),
-            cwd=work,
-            env=cli_env(home),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        ).stdout
+        help_text = workloads.run_command(["process", "--help"], work, 120.0).output
+        if "Usage: stockpipe process" not in help_text:  # an unread help must not say "absent"
+            raise RuntimeError(f"`stockpipe process --help` printed {help_text[:200]!r}")
         parallel = workers_option(help_text)
-        argv = stockpipe("process", *(["--workers", str(workers)] if parallel else []))
+        argv = ["process", *(["--workers", str(workers)] if parallel else [])]
         fill(warm_home, *WARMUP)
-        timed_command(argv, warm_home, timeout_s)  # compiles bytecode and the kernel's cache
-        warm_s, _cpu = timed_command(argv, warm_home, timeout_s)  # nothing new: fixed cost
+        workloads.run_command(argv, warm_home, timeout_s)  # bytecode, the kernel's JIT cache
+        warm_s = workloads.run_command(argv, warm_home, timeout_s).seconds  # nothing new
         bars = fill(home, symbols, days)
-        seconds, cpu = timed_command(argv, home, timeout_s)
+        timed = workloads.run_command(argv, home, timeout_s)
+        seconds, cpu = timed.seconds, timed.cpu_seconds
         stored = lake_bars(home)
     finally:
         harness.remove(work)
@@ -150,7 +94,7 @@ def run(symbols: int, days: int, workers: int, timeout_s: float) -> dict[str, An
     net = round(bars / (seconds - warm_s)) if seconds > warm_s else None
     rows = [
         {"measure": "bars in the backlog (all in the lake afterwards)", "value": bars},
-        {"measure": "command", "value": " ".join(argv[2:])},
+        {"measure": "command", "value": " ".join(["stockpipe", *argv])},
         {"measure": "wall s", "value": round(seconds, 2)},
         {"measure": "bars/s (wall)", "value": round(rate)},
         {"measure": "CPU s (user + sys, all its processes)", "value": round(cpu, 2)},
@@ -182,9 +126,10 @@ def run(symbols: int, days: int, workers: int, timeout_s: float) -> dict[str, An
         "rows": rows,
         "notes": [
             f"{bars:,} bars = {symbols} symbols x {days} sessions x 390, put in the embedded "
-            f"stream ({_shards()} shards) before the clock starts",
-            "timed: `stockpipe process` from start to exit (it exits once caught up), "
-            "interpreter start-up included; CPU from getrusage of the waited-for command",
+            f"stream ({workloads.SHARDS} shards) before the clock starts",
+            "timed: `stockpipe process` (the console script's `main`, in a spawned "
+            "interpreter of its own) from start to exit (it exits once caught up), start-up "
+            "included; CPU from getrusage of the waited-for command",
             "`--workers` read from `stockpipe process --help`: "
             + ("present" if parallel else "absent, so one process did all the work"),
         ],

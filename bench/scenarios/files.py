@@ -75,7 +75,6 @@ def worst(counts: dict[str, dict[str, int]]) -> tuple[int, str]:
 def run(symbols: int, batches: int) -> dict[str, Any]:
     import workloads
 
-    from scenarios.backlog import stockpipe, timed_command
     from scenarios.livebatch import Feed
     from stockpipe.lake.local import LocalLake
 
@@ -88,7 +87,7 @@ def run(symbols: int, batches: int) -> dict[str, Any]:
             feed.batch([minute])
         lake = LocalLake(lake_root)
         between = count(lake)
-        compact_s, compact_cpu = timed_command(stockpipe("compact"), home, 600.0)
+        compacted = workloads.run_command(["compact"], home, 600.0)
         after = count(lake)
     finally:
         harness.remove(work)
@@ -127,7 +126,8 @@ def run(symbols: int, batches: int) -> dict[str, Any]:
         "rows": rows,
         "notes": [
             f"{symbols} symbols x {batches} one-minute batches of one session on a fresh lake; "
-            f"`stockpipe compact` took {compact_s:.1f} s ({compact_cpu:.1f} CPU-s, start-up "
+            f"`stockpipe compact` took {compacted.seconds:.1f} s ({compacted.cpu_seconds:.1f} "
+            "CPU-s, start-up "
             "included)",
             "counted: the files the partition's manifests name (`stockpipe.lake.manifest.scan`), "
             "or every *.parquet in a partition without a manifest",

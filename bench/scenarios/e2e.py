@@ -144,6 +144,8 @@ def run(symbols: int, days: int, repeats: int) -> dict[str, Any]:
             "includes interpreter start-up",
             "peak RSS is each stage process's own getrusage maximum; the target uses their "
             "sum, an upper bound of what was resident at once",
+            "the process stage is one `run_process` in one process (this scenario passes no "
+            "worker count); scenario 10 times `stockpipe process --workers N` alone",
         ],
     }
 

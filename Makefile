@@ -81,7 +81,7 @@ test-latest: $(UV) system-deps
 	  cd "$$tmp" && "$$tmp/venv/bin/python" -m pytest -q -p no:cacheprovider --rootdir "$(CURDIR)" -c "$(CURDIR)/pyproject.toml" "$(CURDIR)/tests"
 
 bench: install
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(if $(SET),--set $(SET)) $(if $(SCENARIOS),--only $(SCENARIOS))
 
 # The crash harness with its defaults: 50 SIGKILLs, then a comparison with a clean run.
 chaos: install

@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from issue21 import FIGURES, Figure, claimed
+
 REPORT_VERSION = 1
 # The issue's numbering of the scenarios; a report made with --only keeps these numbers.
 ORDER = (
@@ -20,6 +22,9 @@ ORDER = (
     "incremental",
     "websocket",
     "dashboard",
+    "backlog",
+    "livebatch",
+    "files",
 )
 
 
@@ -61,26 +66,86 @@ def machine_line(machine: dict[str, Any]) -> str:
     )
 
 
+def _target_cells(t: dict[str, Any]) -> str:
+    met = "**met**" if t["met"] else "**missed**"
+    return (
+        f"{target_line(t)} | {_cell(fmt(t['value'], t['unit']))} | {met} | {_cell(t['reason'])} |"
+    )
+
+
+def issue21_table(results: list[dict[str, Any]]) -> list[str]:
+    """One row per target of issue #21's table; a figure whose scenario did not run (or
+    reported nothing for it) keeps its row, marked "not run" with the reason."""
+    by_id = {res.get("id"): res for res in results}
+    lines = [
+        "| Issue #21 figure | Before | Target | Measured | Met | Reason if missed |",
+        "|---|---|---|---|---|---|",
+    ]
+    for fig in FIGURES:
+        res = by_id.get(fig.scenario)
+        before = fig.today
+        for label, t, why in _figure_rows(fig, res):
+            if t is None:
+                lines.append(
+                    f"| {_cell(label)} | {before} | {fig.target} | not run | **not run** | "
+                    f"{_cell(why)} |"
+                )
+            else:
+                lines.append(f"| {_cell(label)} | {before} | {_target_cells(t)}")
+            before = ""
+    return lines
+
+
+def _figure_rows(
+    fig: Figure, res: dict[str, Any] | None
+) -> list[tuple[str, dict[str, Any] | None, str]]:
+    """(label, target or None, why not run) for each row of one figure."""
+    if res is None:
+        return [(fig.figure, None, f"scenario `{fig.scenario}` was not part of this run")]
+    if res["status"] != "ok":
+        why = f"{res['status']}: {res.get('reason') or 'no reason given'}"
+        return [(fig.figure, None, why)]
+    found = [t for t in res.get("targets", []) if fig.claims(fig.scenario, t["name"])]
+    rows: list[tuple[str, dict[str, Any] | None, str]] = [
+        (f"{fig.figure}: {t['name']}", t, "") for t in found
+    ]
+    for name in fig.targets:  # a named figure the report lacks (an older report)
+        if not any(t["name"].startswith(name) for t in found):
+            rows.append((f"{fig.figure}: {name}", None, "the report has no such figure"))
+    return rows or [(fig.figure, None, "the scenario reported no figure for it")]
+
+
 def targets_table(results: list[dict[str, Any]]) -> list[str]:
+    """The targets of earlier issues (#12, #20) that no row of issue #21 carries."""
     lines = [
         "| # | Scenario | Target | Figure | Met | Reason if missed |",
         "|---|---|---|---|---|---|",
     ]
+    issue21 = {fig.scenario for fig in FIGURES}
     for i, res in enumerate(results, 1):
         n = number(res, i)
         if res["status"] != "ok":
-            lines.append(
-                f"| {n} | {res['title']} | - | - | {res['status']} | {_cell(res.get('reason'))} |"
-            )
+            if res.get("id") not in issue21:
+                lines.append(
+                    f"| {n} | {res['title']} | - | - | {res['status']} | "
+                    f"{_cell(res.get('reason'))} |"
+                )
             continue
-        for t in res.get("targets", []):
-            met = "**met**" if t["met"] else "**missed**"
-            lines.append(
-                f"| {n} | {res['title']}: {t['name']} | {target_line(t)} | "
-                f"{_cell(fmt(t['value'], t['unit']))} | {met} | {_cell(t['reason'])} |"
-            )
-        if not res.get("targets"):
+        targets = res.get("targets", [])
+        for t in targets:
+            if not claimed(res.get("id", ""), t["name"]):
+                lines.append(f"| {n} | {res['title']}: {t['name']} | {_target_cells(t)}")
+        if not targets and res.get("id") not in issue21:
             lines.append(f"| {n} | {res['title']} | (report only) | see below | - | |")
+    return lines
+
+
+def targets_section(results: list[dict[str, Any]], heading: str = "###") -> list[str]:
+    """Issue #21's table, then the other issues' targets (when any)."""
+    lines = [f"{heading} Issue #21", "", *issue21_table(results)]
+    others = targets_table(results)
+    if len(others) > 2:
+        lines += ["", f"{heading} Issues #12 and #20", "", *others]
     return lines
 
 
@@ -129,12 +194,19 @@ def render_scenario(res: dict[str, Any], number: int | None = None) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _set_line(doc: dict[str, Any]) -> str:
+    if "set" not in doc:
+        return ""
+    budget = f"time budget {doc['budget_s']:.0f} s" if doc.get("budget_s") else "no time budget"
+    return f", set **{doc['set']}** ({budget}, {doc.get('seconds', '?')} s used)"
+
+
 def render(doc: dict[str, Any]) -> str:
     machine = doc["machine"]
     lines = [
         f"# stockpipe benchmarks, {doc['started_at']}",
         "",
-        f"Mode: **{doc['mode']}**. Machine: {machine_line(machine)}. "
+        f"Mode: **{doc['mode']}**{_set_line(doc)}. Machine: {machine_line(machine)}. "
         f"Commit {machine.get('git_commit')}. Load average before: "
         f"{', '.join(f'{x:.2f}' for x in machine['load_average'])}; after: "
         f"{', '.join(f'{x:.2f}' for x in doc.get('load_average_after', []))}.",
@@ -142,7 +214,7 @@ def render(doc: dict[str, Any]) -> str:
     ]
     if doc.get("notes"):
         lines += [f"- {n}" for n in doc["notes"]] + [""]
-    lines += ["## Targets", "", *targets_table(doc["scenarios"]), "", "## Scenarios", ""]
+    lines += ["## Targets", "", *targets_section(doc["scenarios"]), "", "## Scenarios", ""]
     for i, res in enumerate(doc["scenarios"], 1):
         lines += [render_scenario(res, number(res, i)), ""]
     return "\n".join(lines).rstrip() + "\n"
@@ -163,40 +235,3 @@ def write_report(doc: dict[str, Any], out_dir: Path, stamp: str) -> tuple[Path, 
     _atomic_write(json_path, json.dumps(doc, indent=1, default=str) + "\n")
     _atomic_write(md_path, render(doc))
     return json_path, md_path
-
-
-def readme_section(docs: list[tuple[dict[str, Any], str]], notes: list[str] | None = None) -> str:
-    """The README's "Benchmarks" section: the latest full run(s), machine and targets.
-
-    `docs` pairs each report with its path relative to the repo root.
-    """
-    machine = docs[0][0]["machine"]
-    lines = [
-        "## Benchmarks",
-        "",
-        "`make bench` runs the scenarios of issues #12 and #20 at the issues' sizes and writes a "
-        "dated JSON and markdown report to `bench/results/` (method, flags and fixtures: "
-        "[bench/README.md](bench/README.md)). Latest full-size reports: "
-        + ", ".join(f"[{Path(path).name}]({path})" for _, path in docs)
-        + f", on {machine_line(machine)}.",
-        "",
-    ]
-    results = sorted(
-        (res for doc, _ in docs for res in doc["scenarios"]), key=lambda r: number(r, 99)
-    )
-    lines += targets_table(results)
-    loads = [
-        f"{', '.join(f'{x:.1f}' for x in doc['machine']['load_average'])} before and "
-        f"{', '.join(f'{x:.1f}' for x in doc.get('load_average_after', []))} after"
-        for doc, _ in docs
-    ]
-    lines += [
-        "",
-        "The machine was shared with other work while these ran (load average "
-        + "; ".join(loads)
-        + " on 2 CPUs), so absolute figures are pessimistic; ratios were measured in the "
-        "same run.",
-    ]
-    if notes:
-        lines += ["", *(f"- {n}" for n in notes)]
-    return "\n".join(lines) + "\n"

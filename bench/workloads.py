@@ -6,8 +6,13 @@ embedded stream (`LocalStream`, SQLite) and a local lake, exactly as `stockpipe 
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
+import resource
+import sys
 import threading
 import time
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -114,3 +119,72 @@ def stage_process(
             "extra": extra,
         }
     )
+
+
+# -- `stockpipe` commands --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CommandRun:
+    seconds: float  # wall
+    cpu_seconds: float  # user + sys of the command's process and every process it waited for
+    output: str  # stdout and stderr
+
+
+def cli_env(home: Path) -> dict[str, str]:
+    """This environment without any STOCKPIPE_* setting, then a home of the run's own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKPIPE_")}
+    env.update(
+        STOCKPIPE_HOME=str(home),
+        STOCKPIPE_STREAM="local",
+        STOCKPIPE_SHARDS=str(SHARDS),
+        STOCKPIPE_SQL="duckdb",
+        STOCKPIPE_METRICS="local",
+    )
+    return env
+
+
+def _command_process(argv: list[str], home: str, env: dict[str, str], out: str) -> None:
+    """`stockpipe <argv>` in this (fresh, spawned) interpreter: the console script's own
+    `main`, run from `home` (no stockpipe.toml of the caller's) with `env`, its stdout and
+    stderr in the file `out`. Its exit code is the command's."""
+    os.chdir(home)
+    os.environ.clear()
+    os.environ.update(env)
+    with open(out, "wb") as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        from stockpipe.cli import main
+
+        try:
+            main(argv)
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+
+
+def _cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_command(argv: list[str], home: Path, timeout_s: float) -> CommandRun:
+    """Run `stockpipe <argv>` in its own process, as a user would, and time it; raises
+    with the command's last output when it fails or outlives `timeout_s`."""
+    out = home / f".command-{time.monotonic_ns()}.log"
+    proc = mp.get_context("spawn").Process(
+        target=_command_process, args=(argv, str(home), cli_env(home), str(out))
+    )
+    cpu, started = _cpu_of_children(), time.perf_counter()
+    proc.start()
+    proc.join(timeout_s)
+    seconds = time.perf_counter() - started
+    if proc.is_alive():
+        proc.kill()
+        proc.join()
+    output = out.read_text(errors="replace") if out.exists() else ""
+    out.unlink(missing_ok=True)
+    if proc.exitcode != 0:
+        why = f"outlived {timeout_s:.0f} s" if seconds >= timeout_s else f"exited {proc.exitcode}"
+        raise RuntimeError(f"stockpipe {' '.join(argv)} {why}: {output.strip()[-500:]}")
+    return CommandRun(seconds, _cpu_of_children() - cpu, output)

@@ -22,6 +22,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import harness
+import issue21
 from harness import Size
 
 ID = "engines"
@@ -35,7 +36,8 @@ SIZES = {
     "repeats": Size(1, 1, "runs per engine and size; the figure is the median"),
     "budget_s": Size(900.0, 300.0, "skip a run projected to take longer than this"),
 }
-TARGET_RATIO = 10.0
+TARGET_RATIO = 10.0  # issue #12: local >= 10x faster than Spark at 1x
+TARGET_SPARK_RATE = issue21.SPARK_RATE  # bars/s at 1x (780k bars)
 
 
 def unavailable() -> str | None:
@@ -124,7 +126,7 @@ def run(
                 row[f"{engine} bars/s"] = round(bars / times[engine])
             if len(times) == 2:
                 ratios[scale] = times["spark"] / times["local"]
-                row["spark / local"] = round(ratios[scale], 2)
+                row["spark s / local s = local ÷ Spark bars/s"] = round(ratios[scale], 2)
                 if kept["local"] != kept["spark"]:
                     raise RuntimeError(
                         f"engines disagree at {scale}x: local kept {kept['local']}, "
@@ -144,7 +146,7 @@ def run(
             f"start ({spark_start:.1f} s) is not in the Spark times"
         )
     notes += [
-        "spark / local > 1 means local is faster; each run rebuilds processed-data/ from a "
+        "a ratio > 1 means local is faster; each run rebuilds processed-data/ from a "
         "hard-linked copy of the cached raw zone (see bench/README.md)",
     ]
     if 1 in ratios:
@@ -174,7 +176,27 @@ def run(
                 "not measured: the 1x size or an engine was left out (--scales, --engines)",
             )
         ]
+    targets.append(spark_rate_target(metrics.get("1x")))
     return {"metrics": metrics, "targets": targets, "rows": rows, "notes": notes}
+
+
+def spark_rate_target(one_x: dict[str, Any] | None) -> dict[str, Any]:
+    """Issue #21: Spark local's bars/s on the 1x raw zone, with local ÷ Spark beside it."""
+    name = "Spark local throughput at 1x"
+    seconds = (one_x or {}).get("seconds", {})
+    if "spark" not in seconds:
+        return harness.not_measured(
+            name,
+            ">=",
+            TARGET_SPARK_RATE,
+            "bars/s",
+            "not measured: Spark or the 1x size was left out (--engines, --scales)",
+        )
+    rate = one_x["bars"] / seconds["spark"]
+    why = f"Spark local reprocessed {one_x['bars']:,} bars in {seconds['spark']:.1f} s"
+    if "local" in seconds:
+        why += f" (local ÷ Spark: {seconds['spark'] / seconds['local']:.2f}x in bars/s)"
+    return harness.target(name, round(rate), ">=", TARGET_SPARK_RATE, "bars/s", why)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,9 @@ IDS = [
     "incremental",
     "websocket",
     "dashboard",
+    "backlog",
+    "livebatch",
+    "files",
 ]
 TARGETED = {
     "e2e",
@@ -35,6 +38,9 @@ TARGETED = {
     "incremental",
     "websocket",
     "dashboard",
+    "backlog",
+    "livebatch",
+    "files",
 }
 
 

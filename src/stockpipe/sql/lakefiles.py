@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 
 import pyarrow.fs as pafs
 
-from stockpipe.contract import BARS, DAILY, QUARANTINE, Table
+from stockpipe.contract import MANIFESTED_TABLES, Table
 from stockpipe.lake.base import TMP_PREFIX
 from stockpipe.lake.manifest import DT_RE, MANIFESTS, WRITER_RE, parse
 
-#: Tables whose partitions are published through manifests.
-MANIFESTED: tuple[str, ...] = (BARS.name, DAILY.name, QUARANTINE.name)
+#: Names of the tables whose partitions are published through manifests.
+MANIFESTED: tuple[str, ...] = tuple(t.name for t in MANIFESTED_TABLES)
 
 #: A file's identity: (path, size, mtime_ns, inode). A replace gives a new one; a file a
 #: manifest names is immutable, so its path alone is its identity (`immutable_key`).

@@ -9,67 +9,20 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pytest
 
-from stockpipe.contract import BARS, DAILY, QUARANTINE, Table
+from manifest_lake import ManifestWriter, bars, one_row
+from stockpipe.contract import BARS, DAILY, QUARANTINE
 from stockpipe.lake import manifest
 from stockpipe.lake.local import LocalLake
 from stockpipe.sql.duckdb import DuckDBEngine
 from stockpipe.sql.lakefiles import FileKey, Listing, TableFiles
 
-BASE = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
 DT_A, DT_B = "2026-01-05", "2026-01-06"
 # Rows each batch adds to each date: different, so a count says how many batches it holds.
 PER_BATCH = {DT_A: 3, DT_B: 5}
-
-
-def bars(first: int, n: int, symbol: str = "AAPL") -> pa.Table:
-    """`n` bars of `symbol`, one minute apart from minute `first` (a unique key each)."""
-    rows = []
-    for i in range(first, first + n):
-        row: dict[str, object] = {f.name: None for f in BARS.arrow_schema()}
-        ts = BASE + timedelta(minutes=i)
-        row.update(symbol=symbol, interval="1min", ts=ts, open=1.0, high=2.0, low=0.5)
-        row.update(close=1.5, volume=100 + i, session="regular")
-        rows.append(row)
-    return pa.Table.from_pylist(rows, schema=BARS.arrow_schema())
-
-
-class Writer:
-    """Appends files to bars partitions the way the engine does: data files, then the
-    partition's manifest; a compaction merges them into one file, publishes it, deletes
-    the old ones."""
-
-    def __init__(self, lake: LocalLake, table: Table = BARS) -> None:
-        self.lake, self.prefix = lake, table.prefix
-        self.files: dict[str, list[str]] = {}
-        self.numbers: dict[str, int] = {}
-
-    def _next(self, dt: str) -> str:
-        self.numbers[dt] = self.numbers.get(dt, 0) + 1
-        return manifest.data_file(self.prefix, dt, "w0", self.numbers[dt])
-
-    def append(self, dt: str, rows: pa.Table) -> str:
-        path = self._next(dt)
-        self.lake.write_parquet(path, rows)
-        self.files[dt] = [*self.files.get(dt, []), path]
-        manifest.publish(self.lake, self.prefix, dt, "w0", self.files[dt])
-        return path
-
-    def compact(self, dt: str, *, delete: bool = True) -> list[str]:
-        old = self.files[dt]
-        merged = pa.concat_tables([self.lake.read_parquet(p) for p in old])
-        path = self._next(dt)
-        self.lake.write_parquet(path, merged)
-        self.files[dt] = [path]
-        manifest.publish(self.lake, self.prefix, dt, "w0", [path])
-        if delete:
-            for p in old:
-                self.lake.delete(p)
-        return old
 
 
 @pytest.fixture(params=[True, False], ids=["duckdb-readers", "arrow-datasets"])
@@ -89,7 +42,7 @@ def test_a_concurrent_reader_never_sees_part_of_a_batch(tmp_path, native) -> Non
     files, which are deleted at once); readers query all the while. In each date every
     answer is a whole number of batches, each key once."""
     lake = LocalLake(tmp_path / "lake")
-    writer = Writer(lake)
+    writer = ManifestWriter(lake)
     batches = 40
     done = threading.Event()
     errors: list[BaseException] = []
@@ -140,7 +93,7 @@ def test_a_concurrent_reader_never_sees_part_of_a_batch(tmp_path, native) -> Non
 
 def test_superseded_and_unpublished_files_on_disk_are_not_read(tmp_path, native) -> None:
     lake = LocalLake(tmp_path / "lake")
-    writer = Writer(lake)
+    writer = ManifestWriter(lake)
     writer.append(DT_A, bars(0, 2))
     writer.append(DT_A, bars(2, 3))
     eng = DuckDBEngine(lake, native=native)
@@ -159,7 +112,7 @@ def test_a_legacy_partition_is_read_beside_a_manifested_one(tmp_path, native) ->
     lake = LocalLake(tmp_path / "lake")
     lake.write_parquet(f"processed-data/bars/dt={DT_A}/part-0.parquet", bars(0, 3, "MSFT"))
     lake.write_parquet(f"processed-data/bars/dt={DT_A}/part-1.parquet", bars(3, 1, "MSFT"))
-    Writer(lake).append(DT_B, bars(0, 2))
+    ManifestWriter(lake).append(DT_B, bars(0, 2))
     eng = DuckDBEngine(lake, native=native)
     got = eng.execute("SELECT dt, symbol, count(*) FROM bars GROUP BY 1, 2 ORDER BY 1").rows
     assert got == [(DT_A, "MSFT", 4), (DT_B, "AAPL", 2)]
@@ -169,31 +122,18 @@ def test_a_legacy_partition_is_read_beside_a_manifested_one(tmp_path, native) ->
 @pytest.mark.parametrize("table", [DAILY, QUARANTINE], ids=lambda t: t.name)
 def test_daily_and_quarantine_read_their_manifests(tmp_path, table) -> None:
     lake = LocalLake(tmp_path / "lake")
-    empty = table.arrow_schema().empty_table()
-    rows = pa.Table.from_pylist(
-        [{f.name: _value(f) for f in table.arrow_schema()}], schema=table.arrow_schema()
-    )
-    first = manifest.data_file(table.prefix, DT_A, "w0", 1)
-    lake.write_parquet(first, pa.concat_tables([rows, empty]))
-    manifest.publish(lake, table.prefix, DT_A, "w0", [first])
-    superseded = manifest.data_file(table.prefix, DT_A, "w0", 2)
-    lake.write_parquet(superseded, pa.concat_tables([rows, rows]))
+    writer = ManifestWriter(lake, table)
+    writer.append(DT_A, one_row(table))
+    # Written after the manifest: counts for nothing until a manifest names it.
+    lake.write_parquet(writer.next_file(DT_A), pa.concat_tables([one_row(table)] * 2))
     eng = DuckDBEngine(lake)
     assert eng.execute(f"SELECT count(*) FROM {table.name}").rows == [(1,)]
     eng.close()
 
 
-def _value(field: pa.Field) -> object:
-    if pa.types.is_string(field.type):
-        return "x"
-    if pa.types.is_timestamp(field.type):
-        return BASE
-    return 1
-
-
 def test_a_query_reads_no_manifest_when_nothing_changed(tmp_path, native) -> None:
     lake = LocalLake(tmp_path / "lake")
-    writer = Writer(lake)
+    writer = ManifestWriter(lake)
     writer.append(DT_A, bars(0, 2))
     writer.append(DT_B, bars(0, 3))
     eng = DuckDBEngine(lake, native=native)

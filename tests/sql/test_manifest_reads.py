@@ -173,7 +173,7 @@ def test_a_manifest_changed_within_the_racy_window_is_read_again() -> None:
     now = [1_000]
     files = TableFiles(
         BARS,
-        lambda: Listing(data={}, manifests={"2026-01-05": {"w0": key}}),
+        lambda manifested: Listing(data={}, manifests={"2026-01-05": {"w0": key}}),
         read,
         lambda path: None,
         "/lake",

@@ -245,7 +245,7 @@ class DuckDBEngine(SqlEngine):
             base = self._base
             return TableFiles(
                 table,
-                lambda: list_local(base, table),
+                lambda manifested: list_local(base, table, manifested),
                 lambda path: Path(path).read_bytes(),
                 stat_key,
                 base,
@@ -260,7 +260,7 @@ class DuckDBEngine(SqlEngine):
 
         return TableFiles(
             table,
-            lambda: list_arrow(fs, self._base, table),
+            lambda manifested: list_arrow(fs, self._base, table, manifested),
             read,
             # An Arrow dataset over a legacy partition is rebuilt before every query anyway.
             lambda path: (path, -1, -1, -1),

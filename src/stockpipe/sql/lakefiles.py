@@ -21,7 +21,7 @@ while a compaction swaps N files for one).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from dataclasses import dataclass, field
 
 import pyarrow.fs as pafs
@@ -76,13 +76,18 @@ def stat_key(path: str) -> FileKey | None:
     return (path, st.st_size, st.st_mtime_ns, st.st_ino)
 
 
-def list_local(root: str, table: Table) -> Listing:
-    """A local folder: one scandir per partition folder, a stat per manifest."""
+def list_local(root: str, table: Table, manifested: Set[str] = frozenset()) -> Listing:
+    """A local folder: one scandir per partition folder, a stat per manifest.
+
+    The folders of the dates in `manifested` (those that had manifests last time) are not
+    scanned: manifests are only ever replaced, so their files are the manifests' anyway
+    (and if the manifests went, the partition is being deleted).
+    """
     base = os.path.join(root, table.prefix)
     out = Listing()
     for entry in _scandir(base):
         dt = _dt_of(entry.name)
-        if dt is not None and entry.is_dir():
+        if dt is not None and dt not in manifested and entry.is_dir():
             out.data[dt] = sorted(
                 e.path
                 for e in _scandir(entry.path)
@@ -99,9 +104,12 @@ def list_local(root: str, table: Table) -> Listing:
     return out
 
 
-def list_arrow(filesystem: pafs.FileSystem, base: str, table: Table) -> Listing:
+def list_arrow(
+    filesystem: pafs.FileSystem, base: str, table: Table, manifested: Set[str] = frozenset()
+) -> Listing:
     """Any pyarrow filesystem (S3): two recursive listings, the table's and then its
-    manifests' (one listing would take `_manifests/` first: S3 sorts keys, `_` < `d`)."""
+    manifests' (one listing would take `_manifests/` first: S3 sorts keys, `_` < `d`).
+    Every folder is in the first one anyway, so `manifested` changes nothing here."""
     root = f"{base.rstrip('/')}/{table.prefix}"
     out = Listing()
 
@@ -128,7 +136,8 @@ def list_arrow(filesystem: pafs.FileSystem, base: str, table: Table) -> Listing:
 class TableFiles:
     """One table's files as its manifests say, re-read only when a manifest changed.
 
-    `lister` takes one look at the table's folder; `read` gives a manifest's bytes by the
+    `lister` takes one look at the table's folder (it may skip the data folders of the
+    dates it is given, the ones that had manifests last time); `read` gives a manifest's bytes by the
     path the lister gave (FileNotFoundError once it is gone); `stat` a legacy data file's
     key (None once it is gone); `root` is the path the lake's relative paths hang from.
     """
@@ -136,7 +145,7 @@ class TableFiles:
     def __init__(
         self,
         table: Table,
-        lister: Callable[[], Listing],
+        lister: Callable[[Set[str]], Listing],
         read: Callable[[str], bytes],
         stat: Callable[[str], FileKey | None],
         root: str,
@@ -155,10 +164,12 @@ class TableFiles:
         self._manifests: dict[str, tuple[FileKey, list[str]]] = {}
         #: Whether the last answer included a partition without manifests.
         self.has_legacy = False
+        self._manifested: Set[str] = frozenset()
 
     def forget(self) -> None:
-        """Read every manifest again next time (a file vanished under a query)."""
+        """List and read everything again next time (a file vanished under a query)."""
         self._manifests.clear()
+        self._manifested = frozenset()
 
     def _named(self, dt: str, key: FileKey, listed_at: int) -> list[str]:
         cached = self._manifests.get(key[0])
@@ -179,7 +190,7 @@ class TableFiles:
         """The files a query reads now, sorted: manifested ones by path, legacy ones
         stat-ed (a replace in place changes their key)."""
         listed_at = self._clock()
-        listing = self._lister()
+        listing = self._lister(self._manifested)
         out: list[FileKey] = []
         legacy = False
         for dt in sorted(set(listing.data) | set(listing.manifests)):
@@ -196,5 +207,6 @@ class TableFiles:
         for path in [p for p in self._manifests if p not in live]:
             del self._manifests[path]
         self.has_legacy = legacy
+        self._manifested = frozenset(listing.manifests)
         out.sort()
         return out

@@ -15,7 +15,10 @@ one table's answer between queries and pays one listing per query to know it sti
 The data folders are listed before the manifests: a data file written after that listing
 can only count through a manifest published after it, which the manifest listing then
 sees, so a file is never read without the manifest that says it counts (and never twice
-while a compaction swaps N files for one).
+while a compaction swaps N files for one). What readers cannot tell apart is a date folder
+whose manifest does not exist *yet* from a legacy one: a writer starting a date (or
+turning a legacy partition into a manifested one) publishes its manifest first, naming no
+file (or the legacy files), so that a crash leftover there never counts.
 """
 
 from __future__ import annotations

@@ -316,6 +316,12 @@ LATEST = Table(
 
 TABLES: dict[str, Table] = {t.name: t for t in (BARS, DAILY, QUARANTINE, RAW, LATEST)}
 
+#: Tables whose dt partitions are published through manifests, `<prefix>/_manifests/dt=D/`
+#: (stockpipe.lake.manifest): every reader, Athena's symlink tables included, reads the
+#: files those name.
+MANIFESTS_DIR = "_manifests"
+MANIFESTED_TABLES: tuple[Table, ...] = (BARS, DAILY, QUARANTINE)
+
 # Fields of the canonical stream record (one bar per record, JSON).
 RECORD_FIELDS = (
     "schema_version",

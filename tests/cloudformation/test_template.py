@@ -245,9 +245,9 @@ def test_a_partition_without_projection_is_a_config_error() -> None:
 @pytest.mark.parametrize(
     ("logical_id", "location"),
     [
-        ("GlueTableBars", "s3://${DataBucket}/processed-data/bars/"),
-        ("GlueTableDaily", "s3://${DataBucket}/processed-data/daily/"),
-        ("GlueTableQuarantine", "s3://${DataBucket}/quarantine/"),
+        ("GlueTableBars", "s3://${DataBucket}/processed-data/bars/_manifests/"),
+        ("GlueTableDaily", "s3://${DataBucket}/processed-data/daily/_manifests/"),
+        ("GlueTableQuarantine", "s3://${DataBucket}/quarantine/_manifests/"),
         ("GlueTableRaw", "s3://${DataBucket}/raw-data/"),
     ],
     ids=["bars", "daily", "quarantine", "raw"],

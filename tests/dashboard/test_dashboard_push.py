@@ -15,7 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
+from stockpipe.contract import BARS
 from stockpipe.dashboard.push import LakeWatcher, view_delta
+from stockpipe.lake import manifest
+from stockpipe.lake.local import LocalLake
 
 pytestmark = [pytest.mark.integration]
 
@@ -314,3 +317,22 @@ def test_a_failing_view_is_a_failure_event_then_a_snapshot(  # type: ignore[no-u
     # The page held nothing yet: the first good view comes whole, with the new bar.
     assert kind == "view"
     assert body["series"]["AAPL"]["close"][-1] == 321.0
+
+
+def test_watcher_sees_a_manifest_replaced_alone(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A batch becomes queryable when its manifest is replaced, after its data file was
+    written: the watcher must fire then too, though no data folder changed."""
+    lake = LocalLake(tmp_path / "lake")
+    first = manifest.data_file(BARS.prefix, "2026-01-05", "w0", 1)
+    second = manifest.data_file(BARS.prefix, "2026-01-05", "w0", 2)
+    lake.write_bytes(first, b"PAR1")
+    manifest.publish(lake, BARS.prefix, "2026-01-05", "w0", [first])
+    lake.write_bytes(second, b"PAR1")  # the next batch's file, not published yet
+    watcher = LakeWatcher(lake)
+    assert watcher.changed() is False  # the baseline
+    manifest.publish(lake, BARS.prefix, "2026-01-05", "w0", [first, second])
+    assert watcher.changed() is True
+    assert watcher.changed() is False
+    # A compaction's manifest names one file instead: same folder, a replaced manifest.
+    manifest.publish(lake, BARS.prefix, "2026-01-05", "w0", [second])
+    assert watcher.changed() is True

@@ -133,8 +133,11 @@ def test_setup_statements_fill_the_lake_and_database() -> None:
     )
     assert not statements[0].use_database and all(s.use_database for s in statements[1:])
     bars = statements[1].sql
-    assert "LOCATION 's3://bucket/lake/processed-data/bars/'" in bars
-    assert "'storage.location.template' = 's3://bucket/lake/processed-data/bars/dt=${dt}/'" in bars
+    assert "LOCATION 's3://bucket/lake/processed-data/bars/_manifests/'" in bars
+    assert (
+        "'storage.location.template' = 's3://bucket/lake/processed-data/bars/_manifests/dt=${dt}/'"
+        in bars
+    )
     assert "{{" not in "".join(s.sql for s in statements)
     assert not any(s.sql.endswith(";") for s in statements)
 

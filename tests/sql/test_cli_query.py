@@ -131,4 +131,6 @@ def test_athena_setup_dry_run_needs_an_s3_lake(cli, tmp_path, monkeypatch) -> No
     assert "needs an s3:// lake" in cli("athena", "setup", "--dry-run").err
     monkeypatch.setenv("STOCKPIPE_LAKE", "s3://bucket/lake")
     out = cli("athena", "setup", "--dry-run")
-    assert out.code == 0 and "LOCATION 's3://bucket/lake/processed-data/daily/'" in out.out
+    assert (
+        out.code == 0 and "LOCATION 's3://bucket/lake/processed-data/daily/_manifests/'" in out.out
+    )

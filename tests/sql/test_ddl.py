@@ -9,7 +9,7 @@ import sqlglot
 from sqlglot import exp
 
 from stockpipe.contract import BARS, DAILY, LATEST, QUARANTINE, RAW, TABLES
-from stockpipe.lake.partitions import PART_NAME, partition_dir
+from stockpipe.lake import manifest
 from stockpipe.lake.raw import raw_path
 from stockpipe.sql.catalog import QUERIES_ROOT
 from stockpipe.sql.ddl import LAKE_ROOT_PLACEHOLDER, render_all
@@ -69,7 +69,37 @@ def test_ddl_columns_and_projection_follow_the_contract(table) -> None:
     assert props["projection.dt.type"] == "date"
     assert props["projection.dt.format"] == "yyyy-MM-dd"
     assert props["projection.dt.range"].endswith(",NOW")
-    assert location == f"{LAKE_ROOT_PLACEHOLDER}/{table.prefix}/"
+    folder = f"{table.prefix}/_manifests" if table in SYMLINK_TABLES else table.prefix
+    assert location == f"{LAKE_ROOT_PLACEHOLDER}/{folder}/"
+
+
+SYMLINK_TABLES = [BARS, DAILY, QUARANTINE]
+
+
+@pytest.mark.parametrize("table", SYMLINK_TABLES, ids=lambda t: t.name)
+def test_processed_tables_read_their_manifests_as_symlink_tables(table) -> None:
+    """Athena reads the files the manifests name (Hive's SymlinkTextInputFormat, the
+    setup Delta Lake documents for Presto and Athena), never the data folder's listing."""
+    [path] = DDL.glob(f"*_{table.name}.sql")
+    text = path.read_text()
+    assert (
+        "ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'\n"
+        "STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat'\n"
+        "OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'\n"
+        f"LOCATION '{{{{lake_root}}}}/{table.prefix}/_manifests/'\n"
+    ) in text
+    assert "STORED AS PARQUET" not in text
+    _, props, _ = _parsed(table.name)
+    assert props["storage.location.template"] == (
+        f"{LAKE_ROOT_PLACEHOLDER}/{table.prefix}/_manifests/dt=${{dt}}/"
+    )
+
+
+@pytest.mark.parametrize("table", [RAW, LATEST], ids=lambda t: t.name)
+def test_raw_and_latest_read_their_folders(table) -> None:
+    [path] = DDL.glob(f"*_{table.name}.sql")
+    assert "Symlink" not in path.read_text()
+    assert _parsed(table.name)[2] == f"{LAKE_ROOT_PLACEHOLDER}/{table.prefix}/"
 
 
 def _render(template: str, **values: str) -> str:
@@ -80,12 +110,15 @@ def _render(template: str, **values: str) -> str:
     return out
 
 
-@pytest.mark.parametrize("table", [BARS, DAILY, QUARANTINE], ids=lambda t: t.name)
-def test_parquet_template_matches_the_processing_writer(table) -> None:
+@pytest.mark.parametrize("table", SYMLINK_TABLES, ids=lambda t: t.name)
+def test_parquet_template_matches_the_manifests(table) -> None:
+    """A partition's folder holds its writers' manifests, each directly in it."""
     _, props, _ = _parsed(table.name)
     folder = _render(props["storage.location.template"], dt="2026-01-05")
-    written = f"{LAKE_ROOT_PLACEHOLDER}/{partition_dir(table.prefix, '2026-01-05')}/{PART_NAME}"
-    assert written.startswith(folder) and "/" not in written[len(folder) :]
+    for writer in ("w0", "w1"):
+        path = manifest.manifest_path(table.prefix, "2026-01-05", writer)
+        written = f"{LAKE_ROOT_PLACEHOLDER}/{path}"
+        assert written.startswith(folder) and "/" not in written[len(folder) :]
 
 
 def test_raw_template_matches_the_archiver() -> None:

@@ -4,6 +4,10 @@ The Athena DDL in src/stockpipe/sql/athena_queries/ddl/ is generated from the sa
 with the same partition projection, so the catalog, the DDL and the Parquet files agree.
 `render_tables_yaml()` is the block between the GENERATED markers in
 src/stockpipe/aws/cloudformation/stockpipe.yaml; `stockpipe deploy --render` rewrites it in place.
+
+`bars`, `daily` and `quarantine` are symlink tables, like their DDL: their location is
+`<prefix>/_manifests/`, whose files name the Parquet files that count
+(`SymlinkTextInputFormat` with the Parquet SerDe).
 """
 
 from __future__ import annotations
@@ -13,7 +17,14 @@ from typing import Any
 
 import yaml
 
-from stockpipe.contract import LATEST, TABLES, Table, projection_properties
+from stockpipe.contract import (
+    LATEST,
+    MANIFESTED_TABLES,
+    MANIFESTS_DIR,
+    TABLES,
+    Table,
+    projection_properties,
+)
 from stockpipe.errors import ConfigError
 
 BEGIN_MARKER = (
@@ -28,6 +39,11 @@ _PARQUET = {
         "SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
     },
 }
+_SYMLINK_PARQUET = {
+    "InputFormat": "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat",
+    "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+    "SerdeInfo": _PARQUET["SerdeInfo"],
+}
 _JSON = {
     "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
     "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
@@ -40,10 +56,22 @@ def logical_id(table: Table) -> str:
     return "GlueTable" + "".join(part.capitalize() for part in table.name.split("_"))
 
 
+def location(table: Table) -> str:
+    """The folder the table reads, in Fn::Sub syntax: a manifested table's manifests."""
+    folder = f"{table.prefix}/{MANIFESTS_DIR}" if table in MANIFESTED_TABLES else table.prefix
+    return f"s3://${{DataBucket}}/{folder}/"
+
+
 def location_template(table: Table) -> str:
     """`storage.location.template` in Fn::Sub syntax (`${!dt}` is a literal `${dt}`)."""
     parts = "/".join(f"{p.name}=${{!{p.name}}}" for p in table.partitions)
-    return f"s3://${{DataBucket}}/{table.prefix}/{parts}/"
+    return f"{location(table)}{parts}/"
+
+
+def _formats(table: Table) -> dict[str, Any]:
+    if table in MANIFESTED_TABLES:
+        return _SYMLINK_PARQUET
+    return _PARQUET if table.file_format == "parquet" else _JSON
 
 
 def table_parameters(table: Table) -> dict[str, str]:
@@ -60,7 +88,7 @@ def render_table(table: Table) -> dict[str, Any]:
     """One AWS::Glue::Table resource (intrinsics in long form, so plain YAML can hold it)."""
     params: dict[str, Any] = table_parameters(table)
     params["storage.location.template"] = {"Fn::Sub": location_template(table)}
-    formats = _PARQUET if table.file_format == "parquet" else _JSON
+    formats = _formats(table)
     return {
         "Type": "AWS::Glue::Table",
         "Properties": {
@@ -80,7 +108,7 @@ def render_table(table: Table) -> dict[str, Any]:
                         {"Name": c.name, "Type": c.athena_type, "Comment": c.description}
                         for c in table.columns
                     ],
-                    "Location": {"Fn::Sub": f"s3://${{DataBucket}}/{table.prefix}/"},
+                    "Location": {"Fn::Sub": location(table)},
                     **formats,
                 },
             },

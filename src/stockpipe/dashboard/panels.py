@@ -31,6 +31,7 @@ from stockpipe.dashboard.base import (
 )
 from stockpipe.dashboard.throttle import QueryCache, athena_ttl, catalog_from_dt, kpi_from_dt
 from stockpipe.errors import LakeError, QueryError, StockpipeError
+from stockpipe.lake import manifest
 
 Row = dict[str, Any]
 QueryRunner = Callable[[str, Mapping[str, str]], list[Row]]
@@ -194,9 +195,10 @@ class DashboardData:
                 ) from exc
 
     def has_bars(self) -> bool:
-        """Whether any bars file exists; an empty lake is a state, not an error."""
+        """Whether the bars table has any file its manifests name (or, for a partition
+        written before manifests, any file); an empty lake is a state, not an error."""
         try:
-            return any(p.endswith(".parquet") for p in self.lake().list(BARS.prefix))
+            return manifest.has_files(self.lake(), BARS.prefix)
         except FileNotFoundError:
             return False
         except StockpipeError:

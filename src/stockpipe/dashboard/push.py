@@ -12,6 +12,9 @@ stats a few files every `WATCH_INTERVAL_S` (50 ms) and never queries:
 - the `processed-data/bars/` folder and its newest `dt=` partition folder: a rename into
   a folder changes its mtime, so writers that keep no consumer checkpoint (the PySpark
   job on a local lake, or a test writing files) are seen too;
+- the bars manifests (`processed-data/bars/_manifests/`, its newest `dt=` folder and the
+  manifests in it): a batch's rows become queryable when its manifest is replaced, which
+  touches neither the bars folder nor its partition folder (the data file came first);
 - the `latest` table's file, which such writers replace after the bars (the catalog and
   the KPIs read it, so a view run between the two writes is run again).
 
@@ -35,7 +38,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from stockpipe.contract import BARS
+from stockpipe.contract import BARS, MANIFESTS_DIR
 from stockpipe.dashboard.base import Filters
 from stockpipe.errors import StockpipeError
 from stockpipe.lake.checkpoints import checkpoint_path
@@ -53,27 +56,54 @@ Row = dict[str, Any]
 Marker = tuple[Any, ...]
 
 
-def _stat(path: Path) -> tuple[int, int] | None:
+Stat = tuple[int, int, int]
+
+
+def _stat(path: Path) -> Stat | None:
     try:
         st = path.stat()
     except OSError:
         return None
-    return st.st_mtime_ns, st.st_size
+    # The inode too: an atomic replace within one clock tick may keep size and time.
+    return st.st_mtime_ns, st.st_size, st.st_ino
+
+
+def _newest_dt(folder: Path) -> tuple[str, Stat | None]:
+    """The newest `dt=` folder in `folder` and its stat ("" and None when there is none)."""
+    try:
+        names = [e.name for e in os.scandir(folder) if e.name.startswith("dt=")]
+    except OSError:
+        names = []
+    if not names:
+        return "", None
+    name = max(names)
+    return name, _stat(folder / name)
+
+
+def _manifests_marker(bars: Path) -> Marker:
+    """The bars manifests: their folder, its newest dt folder and each manifest in it."""
+    folder = bars / MANIFESTS_DIR
+    name, stat = _newest_dt(folder)
+    writers: list[tuple[str, Stat | None]] = []
+    if name:
+        try:
+            writers = sorted((e.name, _stat(Path(e.path))) for e in os.scandir(folder / name))
+        except OSError:
+            writers = []
+    return _stat(folder), name, stat, tuple(writers)
 
 
 def local_marker(root: Path) -> Marker:
-    """What changes when a local lake gets new bars: checkpoint, bars folder and latest
-    table times."""
+    """What changes when a local lake gets new bars: checkpoint, bars folder, bars
+    manifests and latest table times."""
     bars = root / BARS.prefix
-    newest: tuple[str, tuple[int, int] | None] = ("", None)
-    try:
-        names = [e.name for e in os.scandir(bars) if e.name.startswith("dt=")]
-    except OSError:
-        names = []
-    if names:
-        name = max(names)
-        newest = (name, _stat(bars / name))
-    return _stat(root / PROCESS_CHECKPOINT), _stat(bars), newest, _stat(root / LATEST_FILE)
+    return (
+        _stat(root / PROCESS_CHECKPOINT),
+        _stat(bars),
+        _newest_dt(bars),
+        _manifests_marker(bars),
+        _stat(root / LATEST_FILE),
+    )
 
 
 class LakeWatcher:

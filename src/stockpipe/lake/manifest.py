@@ -185,3 +185,15 @@ def read_partition(lake: Lake, prefix: str, dt: str) -> Partition:
 def live_files(lake: Lake, prefix: str) -> dict[str, list[str]]:
     """dt -> the data files a reader reads, for every partition of the table."""
     return {dt: part.files for dt, part in scan(lake, prefix).items() if part.files}
+
+
+def has_files(lake: Lake, prefix: str) -> bool:
+    """Whether a reader of the table reads any file: one listing for the dates, then
+    the partitions newest first until one has a file (usually the first)."""
+    dts = {
+        seg[3:]
+        for path in lake.list(prefix)
+        for seg in path[len(prefix) + 1 :].split("/")[:2]
+        if seg.startswith("dt=") and DT_RE.match(seg[3:])
+    }
+    return any(read_partition(lake, prefix, dt).files for dt in sorted(dts, reverse=True))

@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from stockpipe.contract import BARS
+from stockpipe.lake import manifest
 from stockpipe.lake.base import Lake, safe_relpath
 from stockpipe.records import format_ts, parse_ts
 from stockpipe.sources.base import Payload, Retry, Source
@@ -59,11 +60,7 @@ def save_mark(lake: Lake, source: str, last: dict[str, datetime]) -> None:
 
 def lake_last_bars(lake: Lake, symbols: list[str]) -> dict[str, datetime]:
     """The last bar's time per symbol in the lake, reading the newest partitions first."""
-    by_dt: dict[str, list[str]] = {}
-    for path in lake.list(BARS.prefix):
-        part = path.split("/")[2] if path.count("/") >= 3 else ""
-        if path.endswith(".parquet") and part.startswith("dt="):
-            by_dt.setdefault(part, []).append(path)
+    by_dt = manifest.live_files(lake, BARS.prefix)  # the files a reader reads, by date
     wanted = set(symbols)
     found: dict[str, datetime] = {}
     for dt in sorted(by_dt, reverse=True):

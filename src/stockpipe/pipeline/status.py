@@ -10,6 +10,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from stockpipe.contract import BARS, DAILY, QUARANTINE, RAW
+from stockpipe.lake import manifest
 from stockpipe.lake.base import Lake
 from stockpipe.lake.checkpoints import LakeCheckpointStore
 from stockpipe.pipeline.stages import ARCHIVE_CONSUMER, PROCESS_CONSUMER
@@ -54,23 +55,21 @@ def consumer_status(stream: Stream | None, lake: Lake, name: str) -> ConsumerSta
 
 
 def _parquet_rows(lake: Lake, prefix: str) -> tuple[int, int]:
+    """Rows and files of a table as a reader sees it: the files its manifests name."""
     rows = files = 0
-    for path in lake.list(prefix):
-        if path.endswith(".parquet"):
+    for paths in manifest.live_files(lake, prefix).values():
+        for path in paths:
             files += 1
             rows += pq.ParquetFile(io.BytesIO(lake.read_bytes(path))).metadata.num_rows
     return rows, files
 
 
 def _last_bar(lake: Lake) -> datetime | None:
-    paths = [p for p in lake.list(BARS.prefix) if p.endswith(".parquet")]
-    if not paths:
+    live = manifest.live_files(lake, BARS.prefix)
+    if not live:
         return None
-    last_dt = max(p.split("/")[2] for p in paths)
     latest = None
-    for path in paths:
-        if path.split("/")[2] != last_dt:
-            continue
+    for path in live[max(live)]:
         ts = lake.read_parquet(path).column("ts")
         if len(ts):
             value = max(ts.to_pylist())

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from stockpipe.contract import BARS, DEFAULT_INDICATOR_SESSIONS, format_sessions, parse_sessions
 from stockpipe.errors import ConfigError, LakeError
+from stockpipe.lake import manifest
 from stockpipe.lake.base import Lake
 
 RECORD = "_state/processing/contract.json"
@@ -49,7 +50,7 @@ def settle_indicator_sessions(lake: Lake, wanted: Sequence[str] | None) -> tuple
                 f"{format_sessions(recorded)}"
             )
         return recorded
-    if any(path.endswith(".parquet") for path in lake.list(BARS.prefix)):
+    if manifest.has_files(lake, BARS.prefix):
         raise ConfigError(
             f"{BARS.prefix} was written by a build without exchange sessions (no {RECORD}): "
             "run `stockpipe reprocess` to rebuild it from the raw zone"

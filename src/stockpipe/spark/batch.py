@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from stockpipe.contract import BARS, DAILY, LATEST, QUARANTINE, RAW
 from stockpipe.errors import ConfigError
-from stockpipe.lake import Lake, open_lake
+from stockpipe.lake import Lake, manifest, open_lake
 from stockpipe.lake.partitions import DT_RE
 from stockpipe.processing.base import BatchStats
 from stockpipe.processing.latest import flush_latest, mark_latest_pending
@@ -44,15 +44,13 @@ def _empty(spark: SparkSession, ddl: str) -> DataFrame:
 
 
 def stored_bars(spark: SparkSession, lake: Lake) -> DataFrame:
-    """Every stored bars file, split into one row (Parquet bytes) per series and file."""
-    if not any(p.endswith(".parquet") for p in lake.list(BARS.prefix)):
+    """Every bars file a reader reads (the ones the manifests name; every file of a
+    partition without one), split into one row (Parquet bytes) per series and file."""
+    live = manifest.live_files(lake, BARS.prefix)
+    paths = [lake.uri(path) for dt in sorted(live) for path in live[dt]]
+    if not paths:
         return _empty(spark, tasks.STORED_DDL)
-    files = (
-        spark.read.format("binaryFile")
-        .option("pathGlobFilter", "*.parquet")
-        .option("recursiveFileLookup", "true")
-        .load(lake.uri(BARS.prefix))
-    )
+    files = spark.read.format("binaryFile").load(paths)
     return files.select("path", "content").mapInPandas(tasks.split_stored, tasks.STORED_DDL)
 
 

@@ -2,33 +2,54 @@
 
 The committed files in `src/stockpipe/sql/athena_queries/ddl/` are the output of `render_all()`; a test
 checks they are identical, and `stockpipe athena ddl --write` regenerates them.
+
+`bars`, `daily` and `quarantine` are symlink tables: Athena reads the Parquet files their
+manifests name (`<prefix>/_manifests/dt=D/<writer>`, one s3:// location a line, Hive's
+`SymlinkTextInputFormat`), never a listing of the data folder, so a query sees no half
+batch and no file a compaction replaced. The other tables read their folders.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from stockpipe.contract import TABLES, Table, projection_properties
+from stockpipe.contract import (
+    MANIFESTED_TABLES,
+    MANIFESTS_DIR,
+    TABLES,
+    Table,
+    projection_properties,
+)
 
 #: Replaced by the lake's s3:// root when `stockpipe athena setup` runs the files.
 LAKE_ROOT_PLACEHOLDER = "{{lake_root}}"
 DATABASE_FILE = "00_database.sql"
 
 _JSON_SERDE = "org.openx.data.jsonserde.JsonSerDe"
+PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+SYMLINK_INPUT_FORMAT = "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat"
+TEXT_OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
 
 
 def _escape(text: str) -> str:
     return text.replace("'", "''")
 
 
+def read_prefix(table: Table) -> str:
+    """The folder Athena reads under the lake root: a manifested table's manifests."""
+    if table in MANIFESTED_TABLES:
+        return f"{table.prefix}/{MANIFESTS_DIR}"
+    return table.prefix
+
+
 def table_location(table: Table) -> str:
-    return f"{LAKE_ROOT_PLACEHOLDER}/{table.prefix}/"
+    return f"{LAKE_ROOT_PLACEHOLDER}/{read_prefix(table)}/"
 
 
 def location_template(table: Table) -> str:
     """`storage.location.template`: one `key=${key}` folder per partition, in path order."""
     parts = "/".join(f"{p.name}=${{{p.name}}}" for p in table.partitions)
-    return f"{LAKE_ROOT_PLACEHOLDER}/{table.prefix}/{parts}/"
+    return f"{LAKE_ROOT_PLACEHOLDER}/{read_prefix(table)}/{parts}/"
 
 
 def _properties(table: Table) -> list[tuple[str, str]]:
@@ -49,14 +70,21 @@ def render_table(table: Table) -> str:
         f"`{p.name}` {p.athena_type} COMMENT '{_escape(p.description)}'" for p in table.partitions
     )
     partitioned = f"PARTITIONED BY ({parts})\n" if parts else ""
-    if table.file_format == "parquet":
+    if table in MANIFESTED_TABLES:
+        storage = (
+            f"ROW FORMAT SERDE '{PARQUET_SERDE}'\n"
+            f"STORED AS INPUTFORMAT '{SYMLINK_INPUT_FORMAT}'\n"
+            f"OUTPUTFORMAT '{TEXT_OUTPUT_FORMAT}'"
+        )
+        extra = []
+    elif table.file_format == "parquet":
         storage = "STORED AS PARQUET"
         extra = [("parquet.compression", "ZSTD")]
     else:
         storage = (
             f"ROW FORMAT SERDE '{_JSON_SERDE}'\n"
             "STORED AS INPUTFORMAT 'org.apache.hadoop.mapred.TextInputFormat'\n"
-            "OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'"
+            f"OUTPUTFORMAT '{TEXT_OUTPUT_FORMAT}'"
         )
         extra = []
     props = ",\n".join(f"  '{k}' = '{v}'" for k, v in _properties(table) + extra)

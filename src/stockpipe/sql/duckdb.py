@@ -4,12 +4,19 @@ Each lake table becomes a DuckDB view that selects exactly the contract's column
 the partition columns), so internal `_`-prefixed columns in the files never show. A table
 with no files yet is an empty view with the right columns, not an error.
 
+`bars`, `daily` and `quarantine` read the files their manifests name (`sql/lakefiles.py`:
+each query pays one listing; a view is rebuilt only when a manifest changed), so a query
+sees all of a batch's rows in a partition or none, and never a file a compaction replaced.
+Partitions without a manifest (lakes written before them) read every file, as before.
+
 Two ways to reach the files:
 - a local folder: DuckDB's own `read_parquet`/`read_json`. Parquet tables read an explicit
-  file list, re-listed (one scandir per partition) before each query, so files the
-  pipeline adds, deletes or atomically replaces are picked up; JSON tables use a glob;
-- any other pyarrow filesystem (S3): Arrow datasets re-listed before each query and
-  registered in DuckDB, because DuckDB's httpfs extension cannot be downloaded here.
+  file list, checked before each query (the manifests, or one scandir per partition), so
+  files the pipeline adds, deletes or atomically replaces are picked up; JSON tables use
+  a glob;
+- any other pyarrow filesystem (S3): Arrow datasets registered in DuckDB, because DuckDB's
+  httpfs extension cannot be downloaded here; a manifested table's dataset is kept until
+  a manifest changes, the others are re-listed before each query.
 """
 
 from __future__ import annotations
@@ -33,10 +40,22 @@ from stockpipe.errors import QueryError
 from stockpipe.lake.base import TMP_PREFIX, Lake
 from stockpipe.sql.base import QueryResult, SqlEngine
 from stockpipe.sql.catalog import view_files
+from stockpipe.sql.lakefiles import (
+    MANIFESTED,
+    FileKey,
+    TableFiles,
+    list_arrow,
+    list_local,
+    stat_key,
+)
 from stockpipe.sql.transpile import to_duckdb
 
 # A file can vanish or be replaced between DuckDB's bind and its read; a retry sees the new set.
 _IO_RETRIES = 5
+# How recent a manifest's change must be for its unchanged stat not to be trusted: a few
+# clock ticks on a local disk, more than S3's whole-second times (plus some clock skew).
+_RACY_LOCAL_NS = 50_000_000
+_RACY_REMOTE_NS = 3_000_000_000
 _EXT = {"parquet": "parquet", "json": "jsonl"}
 
 
@@ -63,11 +82,6 @@ def empty_view_sql(table: Table) -> str:
 def _partition_glob(table: Table) -> str:
     dirs = "/".join(f"{p.name}=*" for p in table.partitions)
     return f"{dirs}/*.{_EXT[table.file_format]}"
-
-
-#: A file's identity for the schema cache: the lake replaces files with os.replace, so a
-#: changed file has a new (size, mtime_ns, inode) even when its path is the same.
-FileKey = tuple[str, int, int, int]
 
 
 def list_parquet_files(table: Table, root: str) -> list[FileKey]:
@@ -151,26 +165,35 @@ def native_view_sql(table: Table, root: str) -> str:
     )
 
 
-def arrow_dataset(table: Table, filesystem: pafs.FileSystem, base: str) -> ds.Dataset | None:
-    """The table's files as an Arrow dataset with the contract schema, or None if empty."""
+def arrow_paths(table: Table, filesystem: pafs.FileSystem, base: str) -> list[str]:
+    """Every visible file of the table under `base`, sorted (one recursive listing)."""
     root = f"{base.rstrip('/')}/{table.prefix}"
-    part_schema = pa.schema([pa.field(p.name, pa.string()) for p in table.partitions])
-    schema = pa.schema(list(table.arrow_schema()) + list(part_schema))
     try:
         selector = pafs.FileSelector(root, recursive=True, allow_not_found=True)
         infos = filesystem.get_file_info(selector)
     except (FileNotFoundError, OSError):
-        return None
+        return []
     suffix = "." + _EXT[table.file_format]
-    paths = sorted(
+    return sorted(
         i.path
         for i in infos
         if i.type == pafs.FileType.File
         and i.path.endswith(suffix)
         and not any(seg.startswith((TMP_PREFIX, ".")) for seg in i.path.split("/"))
     )
+
+
+def arrow_dataset(
+    table: Table, filesystem: pafs.FileSystem, base: str, paths: Sequence[str] | None = None
+) -> ds.Dataset | None:
+    """The table's files (`paths`, else all of them) as an Arrow dataset with the contract
+    schema, or None if there are none."""
+    paths = arrow_paths(table, filesystem, base) if paths is None else list(paths)
     if not paths:
         return None
+    root = f"{base.rstrip('/')}/{table.prefix}"
+    part_schema = pa.schema([pa.field(p.name, pa.string()) for p in table.partitions])
+    schema = pa.schema(list(table.arrow_schema()) + list(part_schema))
     fmt: ds.FileFormat = (
         ds.ParquetFileFormat() if table.file_format == "parquet" else ds.JsonFileFormat()
     )
@@ -210,10 +233,47 @@ class DuckDBEngine(SqlEngine):
         # and each file's schema by key, so an unchanged file's footer is read only once.
         self._view_keys: dict[str, list[FileKey]] = {}
         self._schemas: dict[FileKey, pa.Schema] = {}
+        # bars, daily, quarantine: the files their manifests name, kept between queries.
+        self._files = {name: self._table_files(TABLES[name]) for name in MANIFESTED}
         self._views = [to_duckdb(p.read_text()) for p in view_files(queries_root)]
         self._views_created = False
 
     # -- lake tables -------------------------------------------------------------------
+
+    def _table_files(self, table: Table) -> TableFiles:
+        if self.native:
+            base = self._base
+            return TableFiles(
+                table,
+                lambda manifested: list_local(base, table, manifested),
+                lambda path: Path(path).read_bytes(),
+                stat_key,
+                base,
+                racy_ns=_RACY_LOCAL_NS,
+                clock=time.time_ns,
+            )
+        fs = self._fs
+
+        def read(path: str) -> bytes:
+            with fs.open_input_stream(path) as fh:
+                return bytes(fh.read())
+
+        return TableFiles(
+            table,
+            lambda manifested: list_arrow(fs, self._base, table, manifested),
+            read,
+            # An Arrow dataset over a legacy partition is rebuilt before every query anyway.
+            lambda path: (path, -1, -1, -1),
+            self._base,
+            racy_ns=_RACY_REMOTE_NS,
+            clock=time.time_ns,
+        )
+
+    def _forget_files(self) -> None:
+        """List and read everything again before the next query."""
+        self._has_files.clear()
+        for files in self._files.values():
+            files.forget()
 
     def _native_has_files(self, table: Table) -> bool:
         folder = Path(self._base) / table.prefix
@@ -240,7 +300,8 @@ class DuckDBEngine(SqlEngine):
         return True
 
     def _refresh_parquet(self, table: Table) -> None:
-        keys = list_parquet_files(table, self._base)
+        files = self._files.get(table.name)
+        keys = files.current() if files else list_parquet_files(table, self._base)
         if table.name in self._has_files and keys == self._view_keys.get(table.name):
             return
         if keys:
@@ -271,7 +332,21 @@ class DuckDBEngine(SqlEngine):
 
     def _refresh_arrow(self) -> None:
         for table in TABLES.values():
-            dataset = arrow_dataset(table, self._fs, self._base)
+            files = self._files.get(table.name)
+            paths = None
+            if files is not None:
+                # Only a manifested table's view can be kept: files are never replaced.
+                keys = files.current()
+                if (
+                    table.name in self._has_files
+                    and not files.has_legacy
+                    and keys == self._view_keys.get(table.name)
+                ):
+                    continue
+                self._view_keys[table.name] = keys
+                self._has_files[table.name] = bool(keys)
+                paths = [k[0] for k in keys]
+            dataset = arrow_dataset(table, self._fs, self._base, paths)
             if dataset is None:
                 self._con.execute(empty_view_sql(table))
                 continue
@@ -285,7 +360,7 @@ class DuckDBEngine(SqlEngine):
     def refresh(self, *, force: bool = False) -> None:
         """Point the table views at the lake's current files; create views/*.sql once."""
         if force:
-            self._has_files.clear()
+            self._forget_files()
         if self.native:
             self._refresh_native()
         else:
@@ -314,7 +389,7 @@ class DuckDBEngine(SqlEngine):
             except duckdb.Error as exc:
                 if not _lake_changed_underneath(exc) or attempt == _IO_RETRIES - 1:
                     raise QueryError(_one_line(str(exc)), query=query) from None
-                self._has_files.clear()
+                self._forget_files()
                 # Give a writer between its delete and its next write a moment to finish.
                 time.sleep(0.005 * 2**attempt)
         raise AssertionError("unreachable")  # pragma: no cover

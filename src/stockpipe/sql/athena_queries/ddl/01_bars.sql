@@ -34,8 +34,10 @@ CREATE EXTERNAL TABLE IF NOT EXISTS bars (
 )
 COMMENT 'Cleaned, deduplicated intraday bars with technical indicators'
 PARTITIONED BY (`dt` string COMMENT 'Exchange-local session date, YYYY-MM-DD (partition)')
-STORED AS PARQUET
-LOCATION '{{lake_root}}/processed-data/bars/'
+ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'
+STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat'
+OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
+LOCATION '{{lake_root}}/processed-data/bars/_manifests/'
 TBLPROPERTIES (
   'projection.enabled' = 'true',
   'projection.dt.type' = 'date',
@@ -43,6 +45,5 @@ TBLPROPERTIES (
   'projection.dt.range' = '2024-01-01,NOW',
   'projection.dt.interval' = '1',
   'projection.dt.interval.unit' = 'DAYS',
-  'storage.location.template' = '{{lake_root}}/processed-data/bars/dt=${dt}/',
-  'parquet.compression' = 'ZSTD'
+  'storage.location.template' = '{{lake_root}}/processed-data/bars/_manifests/dt=${dt}/'
 );

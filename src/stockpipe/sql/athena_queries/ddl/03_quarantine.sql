@@ -11,8 +11,10 @@ CREATE EXTERNAL TABLE IF NOT EXISTS quarantine (
 )
 COMMENT 'Records rejected by cleaning, with the reason and where they came from'
 PARTITIONED BY (`dt` string COMMENT 'UTC arrival date, YYYY-MM-DD (partition)')
-STORED AS PARQUET
-LOCATION '{{lake_root}}/quarantine/'
+ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'
+STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat'
+OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
+LOCATION '{{lake_root}}/quarantine/_manifests/'
 TBLPROPERTIES (
   'projection.enabled' = 'true',
   'projection.dt.type' = 'date',
@@ -20,6 +22,5 @@ TBLPROPERTIES (
   'projection.dt.range' = '2024-01-01,NOW',
   'projection.dt.interval' = '1',
   'projection.dt.interval.unit' = 'DAYS',
-  'storage.location.template' = '{{lake_root}}/quarantine/dt=${dt}/',
-  'parquet.compression' = 'ZSTD'
+  'storage.location.template' = '{{lake_root}}/quarantine/_manifests/dt=${dt}/'
 );

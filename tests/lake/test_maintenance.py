@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 import pyarrow.parquet as pq
 
 from stockpipe.contract import BARS
-from stockpipe.lake import maintenance
+from stockpipe.lake import maintenance, manifest, partitions
 from stockpipe.lake.local import LocalLake
 from stockpipe.processing.engine import Processor
 from stockpipe.processing.zone import processed_partitions
@@ -35,22 +35,35 @@ def _rows(lake: LocalLake, prefix: str) -> list[dict]:
     return rows
 
 
-def test_compact_merges_foreign_files_into_part0(tmp_path) -> None:
+def test_compact_merges_foreign_files_into_one_manifested_file(tmp_path, monkeypatch) -> None:
     lake = LocalLake(tmp_path)
     Processor(lake).process(_records(20))
-    part = f"{BARS.prefix}/dt=2026-03-02/part-0.parquet"
-    table = lake.read_parquet(part)
-    # Another writer (e.g. Spark) left the partition as three files, one row repeated.
-    lake.delete(part)
-    lake.write_parquet(f"{BARS.prefix}/dt=2026-03-02/part-00000-a.parquet", table.slice(0, 12))
-    lake.write_parquet(f"{BARS.prefix}/dt=2026-03-02/part-00001-a.parquet", table.slice(11))
+    (written,) = manifest.read_partition(lake, BARS.prefix, "2026-03-02").files
+    table = lake.read_parquet(written)
+    # Another writer (e.g. Spark before manifests) left the partition as two files
+    # without a manifest, one row repeated.
+    for path in lake.list(BARS.prefix):
+        lake.delete(path)
+    folder = f"{BARS.prefix}/dt=2026-03-02"
+    foreign = [f"{folder}/part-00000-a.parquet", f"{folder}/part-00001-a.parquet"]
+    lake.write_parquet(foreign[0], table.slice(0, 12))
+    lake.write_parquet(foreign[1], table.slice(11))
     report = maintenance.compact(lake, processed_partitions(lake), dry_run=True)
     assert (report.partitions, report.files_merged) == (1, 1)
-    assert len(lake.list(f"{BARS.prefix}/dt=2026-03-02")) == 2  # dry run changed nothing
+    assert lake.list(folder) == foreign  # dry run changed nothing
     report = maintenance.compact(lake, processed_partitions(lake))
-    assert lake.list(f"{BARS.prefix}/dt=2026-03-02") == [part]
-    assert lake.read_parquet(part).equals(table)
-    assert maintenance.compact(lake, processed_partitions(lake)).partitions == 0
+    assert (report.partitions, report.files_merged, report.files_deleted) == (1, 1, 0)
+    part = manifest.read_partition(lake, BARS.prefix, "2026-03-02")
+    (merged,) = part.files
+    assert lake.read_parquet(merged).equals(table)  # the 20 rows once, sorted as written
+    # The merged files stay for readers that listed them a moment ago ...
+    assert sorted(part.unreferenced()) == foreign
+    assert maintenance.compact(lake, processed_partitions(lake)).files_deleted == 0
+    # ... and go once the grace period is over.
+    monkeypatch.setattr(partitions, "SUPERSEDED_GRACE_S", 0.0)
+    report = maintenance.compact(lake, processed_partitions(lake))
+    assert (report.partitions, report.files_deleted) == (0, 2)
+    assert lake.list(folder) == [merged]
 
 
 def test_compact_merges_closed_raw_hours_only(tmp_path) -> None:

@@ -44,6 +44,14 @@ def one_shot(minutes: list[list[StreamRecord]], tmp_path_factory: pytest.TempPat
     return lake
 
 
+def _fed(lake: LocalLake, batches: list[list[StreamRecord]]) -> Processor:
+    """A processor that has processed `batches` into `lake`, one by one."""
+    processor = Processor(lake)
+    for batch in batches:
+        processor.process(batch)
+    return processor
+
+
 def _bars_files(lake: LocalLake) -> list[str]:
     return manifest.read_partition(lake, BARS.prefix, DT).files
 
@@ -67,9 +75,7 @@ def test_each_live_batch_appends_one_file_and_compaction_merges_them(
     minutes: list[list[StreamRecord]], one_shot: LocalLake, tmp_path: Path, monkeypatch
 ) -> None:
     lake = LocalLake(tmp_path / "live")
-    processor = Processor(lake)
-    for batch in minutes[:SEEDED]:
-        processor.process(batch)
+    processor = _fed(lake, minutes[:SEEDED])
     before = _bars_files(lake)
     assert len(before) == 1 + SEEDED - APPENDS_FROM
     for batch in minutes[SEEDED:]:
@@ -97,9 +103,7 @@ def test_a_late_bar_after_compaction_equals_one_shot(
 ) -> None:
     monkeypatch.setattr(engine, "COMPACT_EVERY_S", 0.0)  # compact after every batch
     lake = LocalLake(tmp_path / "live")
-    processor = Processor(lake)
-    for batch in minutes[:50]:
-        processor.process(batch)
+    processor = _fed(lake, minutes[:50])
     assert len(_bars_files(lake)) == 1
     target = next(r for r in minutes[45] if r.partition_key == "BBB")
     doc = json.loads(target.data)
@@ -197,9 +201,7 @@ def test_a_concurrent_reader_never_sees_a_partial_batch(
 ) -> None:
     monkeypatch.setattr(engine, "COMPACT_EVERY_S", 0.0)
     lake = LocalLake(tmp_path / "live")
-    processor = Processor(lake)
-    for batch in minutes[:SEEDED]:
-        processor.process(batch)
+    processor = _fed(lake, minutes[:SEEDED])
     whole = {len(_keys(lake))}
     for batch in minutes[SEEDED:]:
         whole.add(max(whole) + len(batch))
@@ -247,9 +249,7 @@ def test_a_crash_between_data_file_and_manifest_is_replayed_and_its_orphan_clean
     minutes: list[list[StreamRecord]], one_shot: LocalLake, tmp_path: Path, monkeypatch
 ) -> None:
     lake = _FailingManifestLake(tmp_path / "live")
-    processor = Processor(lake)
-    for batch in minutes[: SEEDED + 5]:
-        processor.process(batch)
+    processor = _fed(lake, minutes[: SEEDED + 5])
     named = _bars_files(lake)
     lake.armed = True
     with pytest.raises(LakeError, match="injected failure"):
@@ -279,9 +279,7 @@ def test_superseded_files_are_deleted_only_after_the_grace_period(
 ) -> None:
     monkeypatch.setattr(partitions, "SUPERSEDED_GRACE_S", 3600.0)
     lake = LocalLake(tmp_path / "live")
-    processor = Processor(lake)
-    for batch in minutes[: SEEDED + 3]:
-        processor.process(batch)
+    processor = _fed(lake, minutes[: SEEDED + 3])
     appended = _bars_files(lake)
     assert len(appended) == 1 + SEEDED + 3 - APPENDS_FROM
     monkeypatch.setattr(engine, "COMPACT_EVERY_S", 0.0)
@@ -304,9 +302,7 @@ def test_start_up_deletes_only_own_unpublished_or_settled_files(
 ) -> None:
     monkeypatch.setattr(partitions, "SUPERSEDED_GRACE_S", 60.0)
     lake = LocalLake(tmp_path / "live")
-    processor = Processor(lake)
-    for batch in minutes[: SEEDED + 2]:
-        processor.process(batch)
+    _fed(lake, minutes[: SEEDED + 2])
     old = time.time() - 7200
     named = _bars_files(lake)
     top = max(manifest.data_number(p, "w0") or 0 for p in named)

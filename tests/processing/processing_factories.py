@@ -11,17 +11,17 @@ from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stockpipe import calendar
-from stockpipe.contract import BARS, DAILY, QUARANTINE
+from stockpipe.contract import BARS
 from stockpipe.lake import manifest
 from stockpipe.lake.local import LocalLake
 from stockpipe.processing.engine import Processor
 from stockpipe.records import Bar
 from stockpipe.sources.simulator import MarketSimulator
 from stockpipe.stream.base import StreamRecord
+from stockpipe.testing.lake_content import lake_content
 
 ARRIVAL0 = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
@@ -68,14 +68,6 @@ def bar_record(bar: Bar, seq: int, shard: str = "shardId-000000000000") -> Strea
     return StreamRecord(shard, str(seq), bar.symbol, bar.to_json(), ARRIVAL0)
 
 
-#: The key each processed table's rows are unique on, and sorted by in `snapshot`.
-TABLE_KEYS = {
-    BARS.prefix: ["symbol", "interval", "ts"],
-    DAILY.prefix: ["symbol", "interval"],
-    QUARANTINE.prefix: ["shard_id", "sequence_number"],
-}
-
-
 def read_table(lake: LocalLake, prefix: str) -> pd.DataFrame:
     """Every file that counts under prefix (through the manifests), with dt from the
     path, contract + hidden columns."""
@@ -86,16 +78,6 @@ def read_table(lake: LocalLake, prefix: str) -> pd.DataFrame:
             frame["dt"] = dt
             frames.append(frame)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def partition_content(lake: LocalLake, prefix: str, dt: str, paths: Sequence[str]) -> bytes:
-    """The rows of one partition's files, sorted by the table's key, as Parquet bytes:
-    equal for equal rows (values, types, NULLs) however they are split into files."""
-    table = pa.concat_tables([pq.read_table(io.BytesIO(lake.read_bytes(p))) for p in paths])
-    table = table.sort_by([(k, "ascending") for k in TABLE_KEYS[prefix]]).combine_chunks()
-    buf = io.BytesIO()
-    pq.write_table(table, buf)
-    return buf.getvalue()
 
 
 def processed_series(lake: LocalLake, raw: pd.DataFrame) -> pd.DataFrame:
@@ -120,19 +102,9 @@ def processed_series(lake: LocalLake, raw: pd.DataFrame) -> pd.DataFrame:
 
 
 def snapshot(lake: LocalLake) -> dict[str, bytes]:
-    """The lake's content except checkpoints: each processed partition as its rows read
-    through the manifests (`partition_content`, keyed `<prefix>/dt=<dt>`), every other
-    file (latest, state, raw) byte for byte. Which data files hold the rows is left out:
-    appends, rewrites and compactions split the same rows differently."""
-    out = {
-        p: lake.read_bytes(p)
-        for p in lake.list("")
-        if not p.startswith(("_checkpoints", *TABLE_KEYS))
-    }
-    for prefix in TABLE_KEYS:
-        for dt, paths in manifest.live_files(lake, prefix).items():
-            out[f"{prefix}/dt={dt}"] = partition_content(lake, prefix, dt, paths)
-    return out
+    """The lake's content except checkpoints (`lake_content`): each table as its rows
+    read through the manifests, whichever data files hold them."""
+    return lake_content(lake)
 
 
 def random_series(seed: int, n: int = 5000) -> pd.DataFrame:

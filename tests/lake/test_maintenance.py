@@ -123,3 +123,35 @@ def test_cli_compact_and_expire(cli, tmp_path) -> None:
     assert result.code == 0 and "merged 0 files" in result.out
     bad = cli("expire", "--raw-days", "0", "--lake", str(tmp_path / "lk"))
     assert bad.code != 0 and "--raw-days 0" in bad.err
+
+
+def test_expire_empties_a_partitions_manifests_before_deleting_its_files(tmp_path) -> None:
+    lake = _Recording(tmp_path)
+    Processor(lake).process(_records(20))
+    folder = f"{BARS.prefix}/dt=2026-03-02"
+    manifest_file = manifest.manifest_path(BARS.prefix, "2026-03-02", "w0")
+    (data,) = manifest.read_partition(lake, BARS.prefix, "2026-03-02").files
+    lake.log.clear()
+    report = maintenance.expire(lake, processed_days=1, today=date(2026, 3, 4))
+    assert report.deleted[BARS.prefix] == 2  # the data file and the manifest
+    assert lake.list(BARS.prefix) == [] and not lake.list(folder)
+    # A reader in between sees an empty manifest, then no partition: never a name of a
+    # deleted file.
+    bars_steps = [step for step in lake.log if step[1].startswith(BARS.prefix)]
+    assert bars_steps == [("write", manifest_file), ("delete", data), ("delete", manifest_file)]
+
+
+class _Recording(LocalLake):
+    """Logs every write and delete, in order."""
+
+    def __init__(self, root) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(root)
+        self.log: list[tuple[str, str]] = []
+
+    def write_bytes(self, relpath: str, data: bytes) -> None:
+        self.log.append(("write", relpath))
+        super().write_bytes(relpath, data)
+
+    def delete(self, relpath: str) -> None:
+        self.log.append(("delete", relpath))
+        super().delete(relpath)

@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from stockpipe.contract import BARS, DAILY, QUARANTINE, RAW
 from stockpipe.errors import ConfigError
 from stockpipe.lake.base import Lake, safe_relpath
+from stockpipe.lake.manifest import MANIFESTS
 from stockpipe.lake.partitions import PartitionSet
 from stockpipe.stream.base import seq_key
 
@@ -164,12 +165,29 @@ def expire(
         cutoff = (today - timedelta(days=days)).isoformat()
         for prefix in prefixes:
             report.cutoffs[prefix] = cutoff
-            count = 0
-            for path in lake.list(prefix):
-                seg = path[len(prefix) + 1 :].split("/", 1)[0]
-                if seg.startswith("dt=") and seg[3:] < cutoff:
-                    count += 1
-                    if not dry_run:
-                        lake.delete(safe_relpath(path))
-            report.deleted[prefix] = count
+            doomed = [p for p in lake.list(prefix) if _partition_date(prefix, p) < cutoff]
+            report.deleted[prefix] = len(doomed)
+            if not dry_run:
+                _delete_partitions(lake, prefix, doomed)
     return report
+
+
+def _partition_date(prefix: str, path: str) -> str:
+    """The dt of a file of a `prefix/dt=D/...` partition or of its manifests
+    (`prefix/_manifests/dt=D/...`); "~" (after every date) for anything else."""
+    segs = path[len(prefix) + 1 :].split("/")
+    seg = segs[1] if segs[0] == MANIFESTS and len(segs) > 1 else segs[0]
+    return seg[3:] if seg.startswith("dt=") else "~"
+
+
+def _delete_partitions(lake: Lake, prefix: str, paths: list[str]) -> None:
+    # Manifests are emptied first and deleted last: a reader sees the partition empty,
+    # never a manifest naming a deleted file, nor the superseded files as legacy ones.
+    manifests = [p for p in paths if p.startswith(f"{prefix}/{MANIFESTS}/")]
+    for path in manifests:
+        lake.write_bytes(safe_relpath(path), b"")
+    for path in paths:
+        if path not in manifests:
+            lake.delete(safe_relpath(path))
+    for path in manifests:
+        lake.delete(safe_relpath(path))

@@ -173,6 +173,8 @@ class PartitionSet:
     def append(self, dt: str, rows: pd.DataFrame) -> None:
         """Add rows whose keys partition `dt` does not hold: written at flush as one new
         data file next to the others (a rewrite if the partition is rewritten anyway)."""
+        if rows.empty:
+            return
         stored = self.get(dt)
         rows = rows.assign(dt=dt)
         frame = pd.concat([stored, rows], ignore_index=True) if len(stored) else rows

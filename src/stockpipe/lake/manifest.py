@@ -113,7 +113,15 @@ class Partition:
 
 def render(lake: Lake, files: Sequence[str]) -> bytes:
     """A manifest's bytes: each file's absolute location on its own line, sorted."""
-    return "".join(f"{lake.uri(f)}\n" for f in sorted(files)).encode()
+    # One `uri` per folder, not per file: a local lake resolves the path on each call.
+    folders: dict[str, str] = {}
+    lines = []
+    for f in sorted(files):
+        folder, _, name = f.rpartition("/")
+        if folder not in folders:
+            folders[folder] = lake.uri(folder)
+        lines.append(f"{folders[folder]}/{name}\n")
+    return "".join(lines).encode()
 
 
 def parse(text: bytes, prefix: str, dt: str) -> list[str]:

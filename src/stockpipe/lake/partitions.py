@@ -115,6 +115,9 @@ class PartitionSet:
         self._frames: dict[str, pd.DataFrame] = {}
         self.dirty: set[str] = set()  # partitions to rewrite
         self._appended: dict[str, int] = {}  # dt -> rows appended at the end of its frame
+        # Appended rows not yet concatenated to their frame: a live batch appends and
+        # flushes without reading the partition, so the day is copied once, at flush.
+        self._pending: dict[str, list[pd.DataFrame]] = {}
         self._next: dict[str, int] = {}  # dt -> number of the writer's next data file
         #: (time.monotonic() when superseded, path) of files no manifest names any more
         self.superseded: list[tuple[float, str]] = []
@@ -148,6 +151,9 @@ class PartitionSet:
                 frame = self._dedupe(frame)
             frame["dt"] = dt
             self._frames[dt] = frame
+        if dt in self._pending:
+            parts = [self._frames[dt], *self._pending.pop(dt)]
+            self._frames[dt] = pd.concat(parts, ignore_index=True)
         return self._frames[dt]
 
     def retain(self, keep: int) -> None:
@@ -161,13 +167,14 @@ class PartitionSet:
 
     def loaded(self) -> dict[str, pd.DataFrame]:
         """dt -> every row of each partition read or put so far (written ones as written)."""
-        return dict(self._frames)
+        return {dt: self.get(dt) for dt in self._frames}
 
     def put(self, dt: str, frame: pd.DataFrame) -> None:
         """Replace every row of partition `dt`: a rewrite at flush."""
         partition_dir(self.prefix, dt)  # validates dt before it ever reaches a path
         self._frames[dt] = frame
         self._appended.pop(dt, None)
+        self._pending.pop(dt, None)
         self.dirty.add(dt)
 
     def append(self, dt: str, rows: pd.DataFrame) -> None:
@@ -175,13 +182,17 @@ class PartitionSet:
         data file next to the others (a rewrite if the partition is rewritten anyway)."""
         if rows.empty:
             return
-        stored = self.get(dt)
         rows = rows.assign(dt=dt)
-        frame = pd.concat([stored, rows], ignore_index=True) if len(stored) else rows
         if dt in self.dirty or self._legacy(dt):
-            self.put(dt, frame)
+            stored = self.get(dt)
+            self.put(dt, pd.concat([stored, rows], ignore_index=True) if len(stored) else rows)
             return
-        self._frames[dt] = frame
+        if dt not in self._frames:
+            self.get(dt)
+        if not len(self._frames[dt]) and dt not in self._pending:
+            self._frames[dt] = rows.reset_index(drop=True)
+        else:
+            self._pending.setdefault(dt, []).append(rows)
         self._appended[dt] = self._appended.get(dt, 0) + len(rows)
 
     def compact(self, dt: str) -> bool:
@@ -200,6 +211,7 @@ class PartitionSet:
             written.append(self._rewrite(dt) if dt in self.dirty else self._append(dt))
         self.dirty.clear()
         self._appended.clear()
+        self._pending.clear()
         return written
 
     def _rewrite(self, dt: str) -> str:
@@ -214,9 +226,11 @@ class PartitionSet:
         return path
 
     def _append(self, dt: str) -> str:
-        frame = self._frames[dt]
-        cut = len(frame) - self._appended[dt]
-        stored, rows = frame.iloc[:cut], frame.iloc[cut:]
+        frame, pending = self._frames[dt], self._pending.pop(dt, [])
+        cut = len(frame) - (self._appended[dt] - sum(len(p) for p in pending))
+        stored = frame if cut == len(frame) else frame.iloc[:cut]
+        parts = [*([frame.iloc[cut:]] if cut < len(frame) else []), *pending]
+        rows = parts[0] if len(parts) == 1 else pd.concat(parts)
         table = to_arrow(self._sort(rows).reset_index(drop=True), self.schema)
         path = self._write(dt, table)
         self._publish(dt, [*self.files.get(dt, []), path])

@@ -8,9 +8,10 @@ from datetime import UTC, date, datetime
 
 import pyarrow.parquet as pq
 
-from stockpipe.contract import BARS
+from stockpipe.contract import BARS, QUARANTINE
 from stockpipe.lake import maintenance, manifest, partitions
 from stockpipe.lake.local import LocalLake
+from stockpipe.lake.lock import consumer_lock
 from stockpipe.processing.engine import Processor
 from stockpipe.processing.zone import processed_partitions
 from stockpipe.records import Bar
@@ -155,3 +156,22 @@ class _Recording(LocalLake):
     def delete(self, relpath: str) -> None:
         self.log.append(("delete", relpath))
         super().delete(relpath)
+
+
+def test_cli_compact_merges_appended_files_and_waits_for_a_running_process(cli, tmp_path) -> None:
+    lake = LocalLake(tmp_path / "lk")
+    processor = Processor(lake)
+    for seq in (101, 102, 103):  # one rejected record per batch: one quarantine file each
+        processor.process([StreamRecord("shardId-000000000000", str(seq), "AAPL", b"{", T0)])
+    assert len(manifest.read_partition(lake, QUARANTINE.prefix, "2026-03-02").files) == 3
+    with consumer_lock(lake, "process"):
+        busy = cli("compact", "--lake", str(tmp_path / "lk"))
+    assert busy.code != 0
+    assert "already running" in busy.err and len(busy.err.strip().splitlines()) == 1
+    assert len(manifest.read_partition(lake, QUARANTINE.prefix, "2026-03-02").files) == 3
+    done = cli("compact", "--lake", str(tmp_path / "lk"))
+    assert done.code == 0, done.err
+    assert "quarantine dt=2026-03-02: 3 files -> 1" in done.out
+    assert "merged 2 files in 1 partitions" in done.out
+    (merged,) = manifest.read_partition(lake, QUARANTINE.prefix, "2026-03-02").files
+    assert lake.read_parquet(merged).column("sequence_number").to_pylist() == ["101", "102", "103"]

@@ -4,7 +4,7 @@ Pushing 10-50 million bars through the stream would take hours on two cores, so:
 
 - `processed_lake` writes processed-data/bars and processed-data/daily directly (then the
   latest table from them, with the engine's `rebuild_latest`), in the
-  engine's on-disk format: one `part-0.parquet` per table and dt, sorted like the
+  engine's on-disk format: one data file and its manifest per table and dt, sorted like the
   engine sorts, with the contract columns and the engine's hidden state columns
   (`bars_file_schema()`), daily rows from the engine's `compute_daily`, and the engine's
   series index. Indicators come from the engine's compiled kernel
@@ -111,6 +111,16 @@ def _series_frame(sym: str, days: list[date], shard: str, first_seq: int) -> Any
     return pd.concat([frame, compute_indicators(frame)[0]], axis=1)
 
 
+def _write_partition(lake: Any, prefix: str, dt: str, table: Any) -> None:
+    """One partition as the engine leaves a new one: its writer's first data file and
+    the manifest naming it (lake/manifest.py)."""
+    from stockpipe.lake import manifest
+
+    path = manifest.data_file(prefix, dt, manifest.DEFAULT_WRITER, 1)
+    lake.write_parquet(path, table)
+    manifest.publish(lake, prefix, dt, manifest.DEFAULT_WRITER, [path])
+
+
 def build_processed(
     root: Path, n_symbols: int, n_sessions: int, start: date, block: int = 50
 ) -> None:
@@ -120,7 +130,7 @@ def build_processed(
     import pyarrow.feather as feather
 
     from stockpipe.lake.local import LocalLake
-    from stockpipe.lake.partitions import PART_NAME, partition_dir, to_arrow
+    from stockpipe.lake.partitions import to_arrow
     from stockpipe.processing.base import bars_file_schema, daily_file_schema
     from stockpipe.processing.indicators import compute_daily
     from stockpipe.processing.sessions import settle_indicator_sessions
@@ -161,15 +171,12 @@ def build_processed(
         dt = day.isoformat()
         files = sorted((pieces / f"dt={dt}").glob("block-*.arrow"))
         merged = pa.concat_tables([feather.read_table(f) for f in files])
-        lake.write_parquet(f"{partition_dir('processed-data/bars', dt)}/{PART_NAME}", merged)
+        _write_partition(lake, "processed-data/bars", dt, merged)
     harness.remove(pieces)
     daily = pd.concat(daily_parts, ignore_index=True)
     for dt, rows in daily.groupby("dt", sort=True):
         rows = rows.sort_values(["symbol", "interval"], kind="mergesort").reset_index(drop=True)
-        lake.write_parquet(
-            f"{partition_dir('processed-data/daily', str(dt))}/{PART_NAME}",
-            to_arrow(rows, daily_schema),
-        )
+        _write_partition(lake, "processed-data/daily", str(dt), to_arrow(rows, daily_schema))
     first, last = days[0].isoformat(), days[-1].isoformat()
     index = {f"{sym}|1min": [first, last] for sym in sorted(syms)}
     lake.write_bytes(SERIES_INDEX, json.dumps(index, indent=0).encode())

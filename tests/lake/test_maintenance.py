@@ -8,9 +8,10 @@ from datetime import UTC, date, datetime
 
 import pyarrow.parquet as pq
 
-from stockpipe.contract import BARS
-from stockpipe.lake import maintenance
+from stockpipe.contract import BARS, QUARANTINE
+from stockpipe.lake import maintenance, manifest, partitions
 from stockpipe.lake.local import LocalLake
+from stockpipe.lake.lock import consumer_lock
 from stockpipe.processing.engine import Processor
 from stockpipe.processing.zone import processed_partitions
 from stockpipe.records import Bar
@@ -35,22 +36,35 @@ def _rows(lake: LocalLake, prefix: str) -> list[dict]:
     return rows
 
 
-def test_compact_merges_foreign_files_into_part0(tmp_path) -> None:
+def test_compact_merges_foreign_files_into_one_manifested_file(tmp_path, monkeypatch) -> None:
     lake = LocalLake(tmp_path)
     Processor(lake).process(_records(20))
-    part = f"{BARS.prefix}/dt=2026-03-02/part-0.parquet"
-    table = lake.read_parquet(part)
-    # Another writer (e.g. Spark) left the partition as three files, one row repeated.
-    lake.delete(part)
-    lake.write_parquet(f"{BARS.prefix}/dt=2026-03-02/part-00000-a.parquet", table.slice(0, 12))
-    lake.write_parquet(f"{BARS.prefix}/dt=2026-03-02/part-00001-a.parquet", table.slice(11))
+    (written,) = manifest.read_partition(lake, BARS.prefix, "2026-03-02").files
+    table = lake.read_parquet(written)
+    # Another writer (e.g. Spark before manifests) left the partition as two files
+    # without a manifest, one row repeated.
+    for path in lake.list(BARS.prefix):
+        lake.delete(path)
+    folder = f"{BARS.prefix}/dt=2026-03-02"
+    foreign = [f"{folder}/part-00000-a.parquet", f"{folder}/part-00001-a.parquet"]
+    lake.write_parquet(foreign[0], table.slice(0, 12))
+    lake.write_parquet(foreign[1], table.slice(11))
     report = maintenance.compact(lake, processed_partitions(lake), dry_run=True)
     assert (report.partitions, report.files_merged) == (1, 1)
-    assert len(lake.list(f"{BARS.prefix}/dt=2026-03-02")) == 2  # dry run changed nothing
+    assert lake.list(folder) == foreign  # dry run changed nothing
     report = maintenance.compact(lake, processed_partitions(lake))
-    assert lake.list(f"{BARS.prefix}/dt=2026-03-02") == [part]
-    assert lake.read_parquet(part).equals(table)
-    assert maintenance.compact(lake, processed_partitions(lake)).partitions == 0
+    assert (report.partitions, report.files_merged, report.files_deleted) == (1, 1, 0)
+    part = manifest.read_partition(lake, BARS.prefix, "2026-03-02")
+    (merged,) = part.files
+    assert lake.read_parquet(merged).equals(table)  # the 20 rows once, sorted as written
+    # The merged files stay for readers that listed them a moment ago ...
+    assert sorted(part.unreferenced()) == foreign
+    assert maintenance.compact(lake, processed_partitions(lake)).files_deleted == 0
+    # ... and go once the grace period is over.
+    monkeypatch.setattr(partitions, "SUPERSEDED_GRACE_S", 0.0)
+    report = maintenance.compact(lake, processed_partitions(lake))
+    assert (report.partitions, report.files_deleted) == (0, 2)
+    assert lake.list(folder) == [merged]
 
 
 def test_compact_merges_closed_raw_hours_only(tmp_path) -> None:
@@ -110,3 +124,54 @@ def test_cli_compact_and_expire(cli, tmp_path) -> None:
     assert result.code == 0 and "merged 0 files" in result.out
     bad = cli("expire", "--raw-days", "0", "--lake", str(tmp_path / "lk"))
     assert bad.code != 0 and "--raw-days 0" in bad.err
+
+
+def test_expire_empties_a_partitions_manifests_before_deleting_its_files(tmp_path) -> None:
+    lake = _Recording(tmp_path)
+    Processor(lake).process(_records(20))
+    folder = f"{BARS.prefix}/dt=2026-03-02"
+    manifest_file = manifest.manifest_path(BARS.prefix, "2026-03-02", "w0")
+    (data,) = manifest.read_partition(lake, BARS.prefix, "2026-03-02").files
+    lake.log.clear()
+    report = maintenance.expire(lake, processed_days=1, today=date(2026, 3, 4))
+    assert report.deleted[BARS.prefix] == 2  # the data file and the manifest
+    assert lake.list(BARS.prefix) == [] and not lake.list(folder)
+    # A reader in between sees an empty manifest, then no partition: never a name of a
+    # deleted file.
+    bars_steps = [step for step in lake.log if step[1].startswith(BARS.prefix)]
+    assert bars_steps == [("write", manifest_file), ("delete", data), ("delete", manifest_file)]
+
+
+class _Recording(LocalLake):
+    """Logs every write and delete, in order."""
+
+    def __init__(self, root) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(root)
+        self.log: list[tuple[str, str]] = []
+
+    def write_bytes(self, relpath: str, data: bytes) -> None:
+        self.log.append(("write", relpath))
+        super().write_bytes(relpath, data)
+
+    def delete(self, relpath: str) -> None:
+        self.log.append(("delete", relpath))
+        super().delete(relpath)
+
+
+def test_cli_compact_merges_appended_files_and_waits_for_a_running_process(cli, tmp_path) -> None:
+    lake = LocalLake(tmp_path / "lk")
+    processor = Processor(lake)
+    for seq in (101, 102, 103):  # one rejected record per batch: one quarantine file each
+        processor.process([StreamRecord("shardId-000000000000", str(seq), "AAPL", b"{", T0)])
+    assert len(manifest.read_partition(lake, QUARANTINE.prefix, "2026-03-02").files) == 3
+    with consumer_lock(lake, "process"):
+        busy = cli("compact", "--lake", str(tmp_path / "lk"))
+    assert busy.code != 0
+    assert "already running" in busy.err and len(busy.err.strip().splitlines()) == 1
+    assert len(manifest.read_partition(lake, QUARANTINE.prefix, "2026-03-02").files) == 3
+    done = cli("compact", "--lake", str(tmp_path / "lk"))
+    assert done.code == 0, done.err
+    assert "quarantine dt=2026-03-02: 3 files -> 1" in done.out
+    assert "merged 2 files in 1 partitions" in done.out
+    (merged,) = manifest.read_partition(lake, QUARANTINE.prefix, "2026-03-02").files
+    assert lake.read_parquet(merged).column("sequence_number").to_pylist() == ["101", "102", "103"]

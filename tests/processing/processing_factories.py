@@ -15,11 +15,13 @@ import pyarrow.parquet as pq
 
 from stockpipe import calendar
 from stockpipe.contract import BARS
+from stockpipe.lake import manifest
 from stockpipe.lake.local import LocalLake
 from stockpipe.processing.engine import Processor
 from stockpipe.records import Bar
 from stockpipe.sources.simulator import MarketSimulator
 from stockpipe.stream.base import StreamRecord
+from stockpipe.testing.lake_content import lake_content
 
 ARRIVAL0 = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
@@ -67,12 +69,14 @@ def bar_record(bar: Bar, seq: int, shard: str = "shardId-000000000000") -> Strea
 
 
 def read_table(lake: LocalLake, prefix: str) -> pd.DataFrame:
-    """Every file under prefix, with dt from the path, contract + hidden columns."""
+    """Every file that counts under prefix (through the manifests), with dt from the
+    path, contract + hidden columns."""
     frames = []
-    for path in lake.list(prefix):
-        frame = pq.read_table(io.BytesIO(lake.read_bytes(path))).to_pandas()
-        frame["dt"] = path.split("/")[-2][3:]
-        frames.append(frame)
+    for dt, paths in manifest.live_files(lake, prefix).items():
+        for path in paths:
+            frame = pq.read_table(io.BytesIO(lake.read_bytes(path))).to_pandas()
+            frame["dt"] = dt
+            frames.append(frame)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -98,7 +102,9 @@ def processed_series(lake: LocalLake, raw: pd.DataFrame) -> pd.DataFrame:
 
 
 def snapshot(lake: LocalLake) -> dict[str, bytes]:
-    return {p: lake.read_bytes(p) for p in lake.list("") if not p.startswith("_checkpoints")}
+    """The lake's content except checkpoints (`lake_content`): each table as its rows
+    read through the manifests, whichever data files hold them."""
+    return lake_content(lake)
 
 
 def random_series(seed: int, n: int = 5000) -> pd.DataFrame:

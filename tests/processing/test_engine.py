@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from stockpipe.lake import manifest
 from stockpipe.lake.local import LocalLake
 from stockpipe.lake.raw import RawArchiver
 from stockpipe.processing.base import BatchStats
@@ -106,7 +107,11 @@ class CrashingLake(LocalLake):
         super().write_bytes(relpath, data)
 
 
-@pytest.mark.parametrize("allowed", [0, 1, 2, 3, 4], ids=lambda n: f"crash_after_{n}_writes")
+# The second batch makes 14 writes: quarantine (data file, manifest), the series index,
+# daily 03-03 (data, manifest), daily 03-04 (empty manifest, data, manifest), bars 03-04
+# (empty manifest, data, manifest), bars 03-03 (data, manifest), latest. A kill after each
+# of them, between every data file and its manifest included.
+@pytest.mark.parametrize("allowed", range(14), ids=lambda n: f"crash_after_{n}_writes")
 def test_crash_then_replay_equals_no_crash(tmp_path, allowed, sim_records, snapshot_of) -> None:
     _, records = sim_records(["AAPL", "MSFT"], 3, seed=6, fault_rate=0.05)
     first, second = records[:1500], records[1500:]
@@ -126,8 +131,10 @@ def test_crash_then_replay_equals_no_crash(tmp_path, allowed, sim_records, snaps
     assert snapshot_of(crashed) == snapshot_of(clean_lake)
 
 
-def _bars_by_dt(lake: LocalLake) -> dict[str, bytes]:
-    return {p: lake.read_bytes(p) for p in lake.list("processed-data/bars")}
+def _bars_by_dt(lake: LocalLake) -> dict[str, dict[str, bytes]]:
+    """dt -> the bars files that count in it, by path, with their bytes."""
+    files = manifest.live_files(lake, "processed-data/bars")
+    return {dt: {p: lake.read_bytes(p) for p in paths} for dt, paths in files.items()}
 
 
 def test_late_correction_recomputes_only_downstream(tmp_path, sim_records, table_of) -> None:

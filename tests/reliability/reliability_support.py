@@ -43,9 +43,9 @@ UNICODE_SYMBOLS = ("ÄPPLE", "АAPL", "AAPL\u200b", "A\tB", "A\nB", "\u202eLPAA"
 # Every file the lake may hold, by its layout (tmp files are never left behind).
 LAKE_LAYOUT = re.compile(
     r"^(raw-data/dt=\d{4}-\d{2}-\d{2}/hour=\d{2}/shardId-\d{12}-\d{20}\.jsonl"
-    r"|processed-data/(bars|daily)/dt=\d{4}-\d{2}-\d{2}/part-0\.parquet"
+    r"|(processed-data/(bars|daily)|quarantine)/dt=\d{4}-\d{2}-\d{2}/w\d{1,3}-\d{8}\.parquet"
+    r"|(processed-data/(bars|daily)|quarantine)/_manifests/dt=\d{4}-\d{2}-\d{2}/w\d{1,3}"
     r"|processed-data/latest/part-0\.parquet"
-    r"|quarantine/dt=\d{4}-\d{2}-\d{2}/part-0\.parquet"
     r"|_checkpoints/(archive|process)/(checkpoint\.json|lock)"
     r"|_state/processing/(series|contract)\.json)$"
 )
@@ -115,10 +115,16 @@ class Sandbox:
         )
 
     def rows(self, prefix: str) -> list[dict[str, object]]:
-        files = sorted((self.lake_root / prefix).rglob("*.parquet"))
+        """Every row of a processed table: in each dt= folder the files its manifests
+        (`<prefix>/_manifests/dt=.../<writer>`, one location per line) name, or every
+        Parquet file where there is none."""
         out: list[dict[str, object]] = []
-        for f in files:
-            out.extend(pq.read_table(f).to_pylist())
+        for folder in sorted((self.lake_root / prefix).glob("dt=*")):
+            manifests = sorted((self.lake_root / prefix / "_manifests" / folder.name).glob("w*"))
+            names = {line.rsplit("/", 1)[-1] for m in manifests for line in m.read_text().split()}
+            files = [folder / n for n in sorted(names)] if manifests else folder.glob("*.parquet")
+            for f in sorted(files):
+                out.extend(pq.read_table(f).to_pylist())
         return out
 
     def checkpoint(self, consumer: str) -> dict[str, object]:

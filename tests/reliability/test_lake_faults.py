@@ -26,6 +26,7 @@ from stockpipe.pipeline import stages
 from stockpipe.sources.simulator import MarketSimulator
 from stockpipe.stream.base import batched_puts
 from stockpipe.stream.local import LocalStream
+from stockpipe.testing.lake_content import lake_content
 
 MAX_RECORDS = 150  # several batches, so a fault can strike after some were committed
 SYMBOLS = ["AAPL", "MSFT"]
@@ -95,12 +96,9 @@ class Fault:
 
 
 def lake_bytes(root: Path, prefixes: tuple[str, ...]) -> dict[str, bytes]:
-    out = {}
-    for prefix in prefixes:
-        for p in sorted((root / prefix).rglob("*")):
-            if p.is_file():
-                out[p.relative_to(root).as_posix()] = p.read_bytes()
-    return out
+    """The lake's content under `prefixes`: files byte for byte, processed partitions as
+    their rows through the manifests (a replay may split them into other files)."""
+    return lake_content(LocalLake(root), prefixes)
 
 
 STAGES: dict[str, tuple[Callable[..., stages.StageResult], tuple[str, ...]]] = {

@@ -11,6 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stockpipe.contract import BARS, DAILY, QUARANTINE, RAW
+from stockpipe.lake import manifest
+from stockpipe.lake.local import LocalLake
 from stockpipe.sources.simulator import MarketSimulator
 from stockpipe.stream.base import batched_puts
 from stockpipe.stream.local import LocalStream
@@ -40,11 +42,11 @@ def copy_raw(source: Path, target: Path) -> Path:
 def read_table(lake: Path, name: str) -> pa.Table:
     """Every row of a processed table (contract columns + dt), sorted by its key."""
     table = TABLES[name]
-    files = sorted((lake / table.prefix).rglob("*.parquet"))
+    live = manifest.live_files(LocalLake(lake), table.prefix)  # the files that count
     parts = []
-    for path in files:
-        part = pq.read_table(path).select(table.column_names)
-        dt = path.parent.name.removeprefix("dt=")
+    for dt, names in live.items():
+        part = pa.concat_tables([pq.read_table(lake / n) for n in names])
+        part = part.select(table.column_names)
         parts.append(part.append_column("dt", pa.array([dt] * part.num_rows, pa.string())))
     assert parts, f"{name} has no files under {lake}"
     merged = pa.concat_tables(parts)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import typer
 from rich.console import Console
 
@@ -20,10 +22,16 @@ def compact(
     dry_run: bool = typer.Option(False, "--dry-run", help="Only report what would be merged"),
 ) -> None:
     """Merge the small files of each partition (processed zone and closed raw hours)."""
+    from stockpipe.lake.lock import consumer_lock
+    from stockpipe.pipeline.stages import PROCESS_CONSUMER
     from stockpipe.processing.zone import processed_partitions
 
     store = open_lake_from(settings_from(ctx, lake=lake))
-    report = maintenance.compact(store, processed_partitions(store), dry_run=dry_run)
+    # A running `process` holds its partitions in memory and owns their manifests:
+    # refused while it runs (its lock's holder is named), like `reprocess`.
+    guard = contextlib.nullcontext() if dry_run else consumer_lock(store, PROCESS_CONSUMER)
+    with guard:
+        report = maintenance.compact(store, processed_partitions(store), dry_run=dry_run)
     for line in report.details:
         console.print(line, highlight=False)
     verb = "would merge" if dry_run else "merged"

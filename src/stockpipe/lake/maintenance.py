@@ -1,12 +1,13 @@
 """Lake upkeep: `compact` merges small files, `expire` applies retention by partition date.
 
-Compaction of the processed zone folds every file of a dt partition into `part-0.parquet`
-(the engine's own layout), deduplicating on the table key, then deletes the merged files.
-S3 has no multi-object transaction, so between those two steps a reader could see a row
-twice; the merged file is written first so a crash never loses a row, and running
-`compact` again removes the leftovers. The embedded engine never needs this for its own
-output (it writes one file per partition); it is for files from other writers (PySpark)
-and for the raw zone, where the archiver writes one small file per batch.
+Compaction of the processed zone merges the data files a partition's manifest names
+(a live day gets one per batch) into one file sorted by the table's key, then publishes
+the manifest naming only it (lake/manifest.py): readers see the old files or the new
+one, never both. A partition written before manifests with several files is merged the
+same way (deduplicated on the table key, as it is read). Files no manifest names are
+deleted once no reader can still be reading them (`PartitionSet.delete_unreferenced`):
+those this run supersedes go at a later `compact` or writer start. The raw zone's hourly
+files are merged too: the archiver writes one small file per batch.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from datetime import UTC, date, datetime, timedelta
 from stockpipe.contract import BARS, DAILY, QUARANTINE, RAW
 from stockpipe.errors import ConfigError
 from stockpipe.lake.base import Lake, safe_relpath
-from stockpipe.lake.partitions import PART_NAME, PartitionSet
+from stockpipe.lake.manifest import MANIFESTS
+from stockpipe.lake.partitions import PartitionSet
 from stockpipe.stream.base import seq_key
 
 # The archiver may still append to the current hour: compact raw hours once closed.
@@ -30,7 +32,8 @@ RAW_GRACE = timedelta(hours=1)
 @dataclass
 class CompactReport:
     partitions: int = 0  # partitions rewritten
-    files_merged: int = 0  # files folded into another and deleted
+    files_merged: int = 0  # files folded into another (deleted after the grace period)
+    files_deleted: int = 0  # files no manifest named any more, past the grace period
     details: list[str] = field(default_factory=list)
 
 
@@ -47,24 +50,30 @@ def compact(
     *,
     dry_run: bool = False,
 ) -> CompactReport:
-    """Merge the small files of every partition of `tables` and of every closed raw hour.
+    """Merge the files of every partition of `tables` with more than one, delete the
+    files no manifest names past the grace period, and merge every closed raw hour.
 
     `tables` are the processed zone's partition sets with their sort and dedupe rules
     (`processing.zone.processed_partitions(lake)`): the rules belong to processing, so
-    the caller hands them in and the lake never imports the engine.
+    the caller hands them in and the lake never imports the engine. The caller makes
+    sure no `process` writes meanwhile (cli/maintenance.py takes its lock).
     """
     report = CompactReport()
     for name, parts in tables.items():
         for dt, files in sorted(parts.files.items()):
-            if len(files) == 1 and files[0].endswith("/" + PART_NAME):
+            if len(files) < 2:
                 continue
             report.partitions += 1
             report.files_merged += len(files) - 1
             report.details.append(f"{name} dt={dt}: {len(files)} files -> 1")
             if not dry_run:
-                parts.put(dt, parts.get(dt))
+                parts.compact(dt)
         if not dry_run:
             parts.flush()
+            deleted = parts.delete_unreferenced(any_writer=True)
+            report.files_deleted += len(deleted)
+            if deleted:
+                report.details.append(f"{name}: deleted {len(deleted)} unreferenced files")
     _compact_raw(lake, now or datetime.now(UTC), report, dry_run=dry_run)
     return report
 
@@ -156,12 +165,29 @@ def expire(
         cutoff = (today - timedelta(days=days)).isoformat()
         for prefix in prefixes:
             report.cutoffs[prefix] = cutoff
-            count = 0
-            for path in lake.list(prefix):
-                seg = path[len(prefix) + 1 :].split("/", 1)[0]
-                if seg.startswith("dt=") and seg[3:] < cutoff:
-                    count += 1
-                    if not dry_run:
-                        lake.delete(safe_relpath(path))
-            report.deleted[prefix] = count
+            doomed = [p for p in lake.list(prefix) if _partition_date(prefix, p) < cutoff]
+            report.deleted[prefix] = len(doomed)
+            if not dry_run:
+                _delete_partitions(lake, prefix, doomed)
     return report
+
+
+def _partition_date(prefix: str, path: str) -> str:
+    """The dt of a file of a `prefix/dt=D/...` partition or of its manifests
+    (`prefix/_manifests/dt=D/...`); "~" (after every date) for anything else."""
+    segs = path[len(prefix) + 1 :].split("/")
+    seg = segs[1] if segs[0] == MANIFESTS and len(segs) > 1 else segs[0]
+    return seg[3:] if seg.startswith("dt=") else "~"
+
+
+def _delete_partitions(lake: Lake, prefix: str, paths: list[str]) -> None:
+    # Manifests are emptied first and deleted last: a reader sees the partition empty,
+    # never a manifest naming a deleted file, nor the superseded files as legacy ones.
+    manifests = [p for p in paths if p.startswith(f"{prefix}/{MANIFESTS}/")]
+    for path in manifests:
+        lake.write_bytes(safe_relpath(path), b"")
+    for path in paths:
+        if path not in manifests:
+            lake.delete(safe_relpath(path))
+    for path in manifests:
+        lake.delete(safe_relpath(path))

@@ -113,7 +113,15 @@ class Partition:
 
 def render(lake: Lake, files: Sequence[str]) -> bytes:
     """A manifest's bytes: each file's absolute location on its own line, sorted."""
-    return "".join(f"{lake.uri(f)}\n" for f in sorted(files)).encode()
+    # One `uri` per folder, not per file: a local lake resolves the path on each call.
+    folders: dict[str, str] = {}
+    lines = []
+    for f in sorted(files):
+        folder, _, name = f.rpartition("/")
+        if folder not in folders:
+            folders[folder] = lake.uri(folder)
+        lines.append(f"{folders[folder]}/{name}\n")
+    return "".join(lines).encode()
 
 
 def parse(text: bytes, prefix: str, dt: str) -> list[str]:
@@ -180,6 +188,32 @@ def read_partition(lake: Lake, prefix: str, dt: str) -> Partition:
             except FileNotFoundError:
                 continue
     return found
+
+
+def data_writer(path: str) -> str | None:
+    """The writer of a data file (`w0` of `w0-00000007.parquet`), None for other names."""
+    match = _DATA_RE.match(path.rsplit("/", 1)[-1])
+    return None if match is None else match.group(1)
+
+
+def next_number(paths: Iterable[str], writer: str) -> int:
+    """The number of `writer`'s next data file among `paths` (one partition's listing):
+    one past the highest it ever wrote there, so a published file's name is never reused
+    (an unpublished orphan's may be, which overwrites it)."""
+    numbers = [n for n in (data_number(p, writer) for p in paths) if n is not None]
+    return max(numbers, default=0) + 1
+
+
+def modified(lake: Lake, path: str) -> float | None:
+    """When the object was last written (seconds since the epoch), None when the lake
+    cannot say (a `MemoryLake`) or the object is gone."""
+    try:
+        fs, base = lake.arrow_filesystem()
+        info = fs.get_file_info(f"{base}/{path}")  # type: ignore[attr-defined]
+    except (LakeError, OSError):
+        return None
+    mtime = getattr(info, "mtime", None)
+    return None if mtime is None else float(mtime.timestamp())
 
 
 def live_files(lake: Lake, prefix: str) -> dict[str, list[str]]:

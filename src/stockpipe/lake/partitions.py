@@ -1,24 +1,35 @@
-"""Partition files of the processed zone: one `part-0.parquet` per table and dt.
+"""Partitions of the processed zone: immutable data files named by a manifest.
 
-Rows never move between files: a row's file is fixed by its table and dt, so every
-change is one atomic whole-object replace, and no crash can show a row twice. Other
-writers (the PySpark job) may leave several files in a partition; reading merges them
-and the next write (or `stockpipe compact`) folds them into part-0.
+A batch changes a (table, dt) partition in one of two ways (docs/processing.md, "Lake
+layout and crash safety"): an *append* writes only its new rows as the writer's next data
+file and publishes the manifest = the previous files + the new one; a *rewrite* writes
+every row as one new file and publishes the manifest naming only it. Either way the
+manifest write is the one commit point (manifest.py), so a reader sees all of a batch's
+rows in the partition or none. Files a manifest stops naming are deleted after a grace
+period, since a reader that read the old manifest a moment ago may still be reading them.
+
+A partition without a manifest (written before manifests) is read as before: all its
+files, deduplicated; its first write is a rewrite.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 
 import pandas as pd
 import pyarrow as pa
 
 from stockpipe.errors import LakeError
+from stockpipe.lake import manifest
 from stockpipe.lake.base import Lake, safe_relpath
 
+#: The one file of a partition written before manifests (still read; never written now).
 PART_NAME = "part-0.parquet"
 DT_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+#: How long a file a manifest no longer names is kept for readers that listed it.
+SUPERSEDED_GRACE_S = 60.0
 
 
 def partition_dir(prefix: str, dt: str) -> str:
@@ -28,17 +39,9 @@ def partition_dir(prefix: str, dt: str) -> str:
 
 
 def list_partitions(lake: Lake, prefix: str) -> dict[str, list[str]]:
-    """dt -> Parquet files of that partition, for every `prefix/dt=.../*.parquet`."""
-    out: dict[str, list[str]] = {}
-    depth = prefix.count("/") + 1
-    for path in lake.list(prefix):
-        parts = path.split("/")
-        if not path.endswith(".parquet") or len(parts) != depth + 2:
-            continue
-        seg = parts[depth]
-        if seg.startswith("dt=") and DT_RE.match(seg[3:]):
-            out.setdefault(seg[3:], []).append(path)
-    return out
+    """dt -> the Parquet files of that partition that count (its manifests' files, or
+    every file of a partition without one), for every partition under `prefix`."""
+    return manifest.live_files(lake, prefix)
 
 
 def is_utc(col: pd.Series) -> bool:
@@ -82,7 +85,13 @@ def from_arrow(table: pa.Table, schema: pa.Schema) -> pd.DataFrame:
 
 
 class PartitionSet:
-    """The partitions of one table, loaded on demand and written back when changed."""
+    """The partitions of one table as one writer sees them: loaded on demand, changed
+    rows staged as appends or rewrites, written back at `flush`.
+
+    The set reads the files its writer's manifest names (every file of a partition
+    without manifests): a writer's rows are its own, so workers never rewrite each
+    other's files.
+    """
 
     def __init__(
         self,
@@ -91,15 +100,34 @@ class PartitionSet:
         schema: pa.Schema,
         sort_key: Callable[[pd.DataFrame], pd.DataFrame],
         dedupe: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+        *,
+        writer: str = manifest.DEFAULT_WRITER,
     ) -> None:
         self.lake = lake
         self.prefix = prefix
         self.schema = schema
+        self.writer = manifest.check_writer(writer)
         self._sort = sort_key
         self._dedupe = dedupe
-        self.files = list_partitions(lake, prefix)
+        self.parts = manifest.scan(lake, prefix)
+        #: dt -> the data files this set reads (non-empty partitions only)
+        self.files = {dt: own for dt, part in self.parts.items() if (own := self._own(part))}
         self._frames: dict[str, pd.DataFrame] = {}
-        self.dirty: set[str] = set()
+        self.dirty: set[str] = set()  # partitions to rewrite
+        self._appended: dict[str, int] = {}  # dt -> rows appended at the end of its frame
+        # Appended rows not yet concatenated to their frame: a live batch appends and
+        # flushes without reading the partition, so the day is copied once, at flush.
+        self._pending: dict[str, list[pd.DataFrame]] = {}
+        self._next: dict[str, int] = {}  # dt -> number of the writer's next data file
+        #: (time.monotonic() when superseded, path) of files no manifest names any more
+        self.superseded: list[tuple[float, str]] = []
+
+    def _own(self, part: manifest.Partition) -> list[str]:
+        return list(part.manifests.get(self.writer, [])) if part.manifested else list(part.stored)
+
+    def _legacy(self, dt: str) -> bool:
+        part = self.parts.get(dt)
+        return part is not None and not part.manifested and bool(part.stored)
 
     def dts(self) -> list[str]:
         return sorted(set(self.files) | set(self._frames))
@@ -110,51 +138,191 @@ class PartitionSet:
         return frame
 
     def get(self, dt: str) -> pd.DataFrame:
-        """Every row of partition `dt` (with a `dt` column); empty if it does not exist."""
+        """Every row of partition `dt` (with a `dt` column); empty if it does not exist.
+        Rows come in manifest order (files by name, rows in file order)."""
         if dt not in self._frames:
             frames = [
                 from_arrow(self.lake.read_parquet(path), self.schema)
                 for path in self.files.get(dt, [])
             ]
             frame = pd.concat(frames, ignore_index=True) if frames else self.empty()
-            if len(frames) > 1 and self._dedupe is not None:
+            # A manifest's files are disjoint by construction; legacy ones may overlap.
+            if len(frames) > 1 and self._dedupe is not None and self._legacy(dt):
                 frame = self._dedupe(frame)
             frame["dt"] = dt
             self._frames[dt] = frame
+        if dt in self._pending:
+            parts = [self._frames[dt], *self._pending.pop(dt)]
+            self._frames[dt] = pd.concat(parts, ignore_index=True)
         return self._frames[dt]
 
     def retain(self, keep: int) -> None:
         """Forget the loaded partitions but the `keep` newest (a later `get` reads them
         again); staged ones must have been flushed."""
-        if self.dirty:
-            raise RuntimeError(f"{self.prefix}: unflushed partitions {sorted(self.dirty)}")
+        if self.dirty or self._appended:
+            staged = sorted(self.dirty | set(self._appended))
+            raise RuntimeError(f"{self.prefix}: unflushed partitions {staged}")
         for dt in sorted(self._frames)[: max(len(self._frames) - keep, 0)]:
             del self._frames[dt]
 
     def loaded(self) -> dict[str, pd.DataFrame]:
         """dt -> every row of each partition read or put so far (written ones as written)."""
-        return dict(self._frames)
+        return {dt: self.get(dt) for dt in self._frames}
 
     def put(self, dt: str, frame: pd.DataFrame) -> None:
+        """Replace every row of partition `dt`: a rewrite at flush."""
         partition_dir(self.prefix, dt)  # validates dt before it ever reaches a path
         self._frames[dt] = frame
+        self._appended.pop(dt, None)
+        self._pending.pop(dt, None)
         self.dirty.add(dt)
 
+    def append(self, dt: str, rows: pd.DataFrame) -> None:
+        """Add rows whose keys partition `dt` does not hold: written at flush as one new
+        data file next to the others (a rewrite if the partition is rewritten anyway)."""
+        if rows.empty:
+            return
+        rows = rows.assign(dt=dt)
+        if dt in self.dirty or self._legacy(dt):
+            stored = self.get(dt)
+            self.put(dt, pd.concat([stored, rows], ignore_index=True) if len(stored) else rows)
+            return
+        if dt not in self._frames:
+            self.get(dt)
+        if not len(self._frames[dt]) and dt not in self._pending:
+            self._frames[dt] = rows.reset_index(drop=True)
+        else:
+            self._pending.setdefault(dt, []).append(rows)
+        self._appended[dt] = self._appended.get(dt, 0) + len(rows)
+
+    def compact(self, dt: str) -> bool:
+        """Stage a rewrite of partition `dt` if it has several files (written at flush)."""
+        if len(self.files.get(dt, [])) < 2 or dt in self.dirty:
+            return False
+        self.put(dt, self.get(dt))
+        return True
+
     def flush(self, *, descending: bool = False) -> list[str]:
-        """Write every changed partition as one file; returns the paths written."""
+        """Write every staged partition (data file, then manifest); returns the data files
+        written. Superseded files past their grace are deleted first."""
+        self.reap()
         written = []
-        for dt in sorted(self.dirty, reverse=descending):
-            frame = self._sort(self._frames[dt]).reset_index(drop=True)
-            path = f"{partition_dir(self.prefix, dt)}/{PART_NAME}"
-            table = to_arrow(frame, self.schema)
-            self.lake.write_parquet(path, table)
-            # Kept as a read of the file would give it (types, order), not as staged.
-            self._frames[dt] = from_arrow(table, self.schema).assign(dt=dt)
-            written.append(path)
-            # Files of other writers were merged into part-0 above: remove them now.
-            for other in self.files.get(dt, []):
-                if other != path:
-                    self.lake.delete(other)
-            self.files[dt] = [path]
+        for dt in sorted(self.dirty | set(self._appended), reverse=descending):
+            written.append(self._rewrite(dt) if dt in self.dirty else self._append(dt))
         self.dirty.clear()
+        self._appended.clear()
+        self._pending.clear()
         return written
+
+    def _rewrite(self, dt: str) -> str:
+        frame = self._sort(self._frames[dt]).reset_index(drop=True)
+        table = to_arrow(frame, self.schema)
+        path = self._write(dt, table)
+        old = self.files.get(dt, [])
+        self._publish(dt, [path])
+        self._supersede(f for f in old if f != path)
+        # Kept as a read of the file would give it (types, order), not as staged.
+        self._frames[dt] = from_arrow(table, self.schema).assign(dt=dt)
+        return path
+
+    def _append(self, dt: str) -> str:
+        frame, pending = self._frames[dt], self._pending.pop(dt, [])
+        cut = len(frame) - (self._appended[dt] - sum(len(p) for p in pending))
+        stored = frame if cut == len(frame) else frame.iloc[:cut]
+        parts = [*([frame.iloc[cut:]] if cut < len(frame) else []), *pending]
+        rows = parts[0] if len(parts) == 1 else pd.concat(parts)
+        table = to_arrow(self._sort(rows).reset_index(drop=True), self.schema)
+        path = self._write(dt, table)
+        self._publish(dt, [*self.files.get(dt, []), path])
+        # A read lists the new file last (numbers grow), so it gives these rows last.
+        new = from_arrow(table, self.schema).assign(dt=dt)
+        self._frames[dt] = pd.concat([stored, new], ignore_index=True) if cut else new
+        return path
+
+    def _write(self, dt: str, table: pa.Table) -> str:
+        part = self.parts.setdefault(dt, manifest.Partition(dt))
+        if dt not in self._next:
+            self._next[dt] = manifest.next_number(part.stored, self.writer)
+        if not part.manifested and len(part.stored) <= 1:
+            # Name what readers read now before adding a file, so that a crash before
+            # the manifest below leaves the new file unnamed, not counted as legacy.
+            self._publish(dt, part.stored)
+        path = manifest.data_file(self.prefix, dt, self.writer, self._next[dt])
+        self._next[dt] += 1
+        self.lake.write_parquet(path, table)
+        if path not in part.stored:
+            part.stored.append(path)
+        return path
+
+    def _publish(self, dt: str, files: list[str]) -> None:
+        manifest.publish(self.lake, self.prefix, dt, self.writer, files)
+        self.parts[dt].manifests[self.writer] = sorted(files)
+        self.files[dt] = sorted(files)
+        if not files:
+            del self.files[dt]
+
+    def _supersede(self, paths: Iterable[str]) -> None:
+        now = time.monotonic()
+        self.superseded.extend((now, p) for p in paths)
+
+    def reap(self) -> list[str]:
+        """Delete the superseded files older than the grace period; returns them."""
+        cutoff = time.monotonic() - SUPERSEDED_GRACE_S
+        due = [p for t, p in self.superseded if t <= cutoff]
+        for path in due:
+            self._forget(path)
+            self.lake.delete(path)
+        self.superseded = [(t, p) for t, p in self.superseded if t > cutoff]
+        return due
+
+    def delete_unreferenced(self, *, any_writer: bool = False) -> list[str]:
+        """Delete the files of manifested partitions that no manifest names, once no
+        reader can still be reading them: this writer's (`any_writer`: anyone's). Returns
+        them.
+
+        A file written more than the grace period ago goes if it was never published
+        (numbered above every file its writer's manifest names: left by a crash between
+        a data file and its manifest), or if every manifest of the partition is older
+        than the grace period (it was superseded no later than that).
+        """
+        cutoff = time.time() - SUPERSEDED_GRACE_S
+        deleted = []
+        for dt, part in self.parts.items():
+            settled: bool | None = None  # every manifest older than the grace (lazy)
+            for path in part.unreferenced():
+                writer = manifest.data_writer(path)
+                if not any_writer and writer != self.writer:
+                    continue
+                written = manifest.modified(self.lake, path)
+                if written is None or written > cutoff:
+                    continue
+                if not self._never_published(part, path, writer):
+                    if settled is None:
+                        settled = self._manifests_older_than(dt, part, cutoff)
+                    if not settled:
+                        continue
+                self._forget(path)
+                self.lake.delete(path)
+                deleted.append(path)
+        return deleted
+
+    @staticmethod
+    def _never_published(part: manifest.Partition, path: str, writer: str | None) -> bool:
+        # A writer's manifest always names the highest-numbered file it ever published.
+        if writer is None:
+            return False
+        named = [manifest.data_number(f, writer) for f in part.manifests.get(writer, [])]
+        number = manifest.data_number(path, writer)
+        return number is not None and number > max((n for n in named if n is not None), default=0)
+
+    def _manifests_older_than(self, dt: str, part: manifest.Partition, cutoff: float) -> bool:
+        for writer in part.manifests:
+            written = manifest.modified(self.lake, manifest.manifest_path(self.prefix, dt, writer))
+            if written is None or written > cutoff:
+                return False
+        return True
+
+    def _forget(self, path: str) -> None:
+        for part in self.parts.values():
+            if path in part.stored:
+                part.stored.remove(path)

@@ -7,7 +7,8 @@ day partition by series: the stored tails of all affected series are found in on
 of each partition, the kernel resumes per series on numpy arrays, and the new rows and
 daily rows are built column-wise for all series at once. Everything else (late bars,
 corrections, first bars of a series, a batch spanning sessions) is left to the general
-path in engine.py, which this mirrors value for value: the lake is byte-identical.
+path in engine.py, which this mirrors value for value: the tables hold the same rows. The new
+rows are appended to the partition (`ProcessedZone.append_rows`), not rewritten with it.
 """
 
 from __future__ import annotations
@@ -247,8 +248,7 @@ def _append(
     )
     new = pd.concat([new, computed], axis=1)
 
-    stored = side.bars.get(dt0)
-    side.bars.put(dt0, pd.concat([stored, new], ignore_index=True) if len(stored) else new)
+    side.append_rows(dt0, new)  # every key is new: one more data file, not a rewrite
     _daily(side, dt0, plans, new, bounds)
     for plan in plans:
         side.widen(plan.series, dt0, dt0)

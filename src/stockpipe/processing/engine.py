@@ -2,18 +2,21 @@
 
 Per batch: clean; merge each (symbol, interval, ts) key with what is stored (the version
 that arrived last wins); for each series, recompute from its earliest changed bar to its
-end, resuming the kernel from the state stored in the bar just before; rewrite only the
-partitions that hold recomputed rows. `process` returns once all of it is durable.
+end, resuming the kernel from the state stored in the bar just before; append the new
+rows of a partition, or rewrite the partitions whose stored rows changed. `process`
+returns once all of it is durable.
 
-Crash safety: files are written in an order that makes a re-run after any crash finish
-the job. Quarantine and daily first, then bars from the latest dt back to the earliest;
-the earliest bars partition of a series holds its changed bars, so until it is written a
-replay still sees them as new and recomputes everything after them.
+Crash safety: partitions are committed (data file, then manifest) in an order that makes
+a re-run after any crash finish the job. Quarantine and daily first, then bars from the
+latest dt back to the earliest; the earliest bars partition of a series holds its changed
+bars, so until its manifest is published a replay still sees them as new and recomputes
+everything after them.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -23,6 +26,7 @@ import pandas as pd
 
 from stockpipe import calendar
 from stockpipe.contract import BARS, DAILY, INDICATOR_COLUMNS, LATEST, QUARANTINE
+from stockpipe.lake import manifest
 from stockpipe.lake.base import Lake
 from stockpipe.lake.partitions import as_utc
 from stockpipe.lake.raw import iter_raw
@@ -57,6 +61,9 @@ Series = tuple[str, str]
 # Partitions of each table kept in memory between batches: the newest few, enough for a
 # live session and the walk back to the previous one. Older ones are read when needed.
 KEEP_DTS = 3
+# The processor merges the files of the partitions it holds this often (seconds, checked
+# after each batch), so a live day stays a few files between compactions.
+COMPACT_EVERY_S = 30.0
 _session_dates = calendar.session_dates
 
 
@@ -66,6 +73,7 @@ class Processor:
     `indicator_sessions` chooses the indicator bars (default: every bar). With
     `record=True` the choice is checked against, or recorded in, the lake on the first
     batch (sessions.py); the Spark tasks pass the choice their driver settled instead.
+    `writer` names this processor's data files and manifests (lake/manifest.py).
     """
 
     def __init__(
@@ -74,8 +82,10 @@ class Processor:
         indicator_sessions: Sequence[str] | None = None,
         *,
         record: bool = True,
+        writer: str = manifest.DEFAULT_WRITER,
     ) -> None:
         self.lake = lake
+        self.writer = manifest.check_writer(writer)
         self._wanted = tuple(indicator_sessions) if indicator_sessions is not None else None
         self._sessions: tuple[str, ...] | None = None if record else self._wanted
         if self._sessions is None and not record:
@@ -88,6 +98,8 @@ class Processor:
         # partition. None until the first batch, and again after any failed batch.
         self._zone: ProcessedZone | None = None
         self._latest: pd.DataFrame | None = None  # the latest table, held with the zone
+        self._compacted = time.monotonic()  # when the held partitions were last compacted
+        self._started = False  # orphan data files are deleted once, by the first batch
 
     @property
     def indicator_sessions(self) -> tuple[str, ...]:
@@ -104,7 +116,7 @@ class Processor:
         stats.reasons = dict(sorted(Counter(r.reason for r in rejected).items()))
         # Taken, not shared: if anything below raises, the half-staged zone is dropped and
         # the next batch rebuilds it from the lake (which holds only flushed batches).
-        side = self._zone if self._zone is not None else ProcessedZone(self.lake)
+        side = self._zone if self._zone is not None else self._open_zone()
         latest, self._zone, self._latest = self._latest, None, None
         _add_quarantine(side, rejected)
         batch = BatchKeys(columns)
@@ -119,9 +131,20 @@ class Processor:
                 _recompute(side, series, changed, sessions)
         side.flush()
         latest = update_latest(self.lake, side.bars, latest)
+        if time.monotonic() - self._compacted >= COMPACT_EVERY_S:
+            side.compact()
+            self._compacted = time.monotonic()
         side.retain(KEEP_DTS)
         self._zone, self._latest = side, latest
         return stats
+
+    def _open_zone(self) -> ProcessedZone:
+        """The processed zone read from the lake (at start, and after a failed batch)."""
+        zone = ProcessedZone(self.lake, self.writer)
+        if not self._started:
+            zone.delete_orphans()
+            self._started = True
+        return zone
 
     # -- the Sink contract (stream/sink.py), for the `process` stage ----------------------
     # Class-level defaults keep this block additive: each is replaced on the instance
@@ -170,8 +193,7 @@ def _add_quarantine(side: ProcessedZone, rejected: Iterable[QuarantineRow]) -> N
                 "dt": dt,
             }
         )
-        merged = pd.concat([frame, add], ignore_index=True)
-        side.quarantine.put(dt, merged.drop_duplicates(["shard_id", "sequence_number"]))
+        side.quarantine.append(dt, add.drop_duplicates(["shard_id", "sequence_number"]))
 
 
 def _merge(

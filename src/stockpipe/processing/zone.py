@@ -2,8 +2,10 @@
 series index, each loaded once and written once.
 
 `ProcessedZone` is what both paths of the engine (engine.py and the append fast path in
-append.py) read stored rows from and stage new ones in; `flush` writes them in the
-crash-safe order the engine relies on (engine.py's docstring).
+append.py) read stored rows from and stage new ones in: `append_rows` for rows with new
+keys (written as one more data file), `put_rows` to replace a series' rows (the partition
+is rewritten). `flush` writes them in the crash-safe order the engine relies on
+(engine.py's docstring); `compact` merges the files of the partitions it holds.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from stockpipe.contract import BARS, DAILY, QUARANTINE
+from stockpipe.lake import manifest
 from stockpipe.lake.base import Lake
 from stockpipe.lake.partitions import PartitionSet, list_partitions
 from stockpipe.processing.base import (
@@ -80,15 +83,18 @@ def index_from_bars(lake: Lake) -> dict[str, list[str]]:
 class ProcessedZone:
     """One batch's view of the processed zone: partitions loaded once, written once."""
 
-    def __init__(self, lake: Lake) -> None:
+    def __init__(self, lake: Lake, writer: str = manifest.DEFAULT_WRITER) -> None:
         self.lake = lake
-        self.bars = PartitionSet(lake, BARS.prefix, bars_file_schema(), _sort_bars, _dedupe_bars)
+        self.bars = PartitionSet(
+            lake, BARS.prefix, bars_file_schema(), _sort_bars, _dedupe_bars, writer=writer
+        )
         self.daily = PartitionSet(
             lake,
             DAILY.prefix,
             daily_file_schema(),
             _sort_daily,
             lambda df: df.drop_duplicates(["symbol", "interval"], keep="last"),
+            writer=writer,
         )
         self.quarantine = PartitionSet(
             lake,
@@ -96,6 +102,7 @@ class ProcessedZone:
             quarantine_file_schema(),
             _sort_quarantine,
             lambda df: df.drop_duplicates(["shard_id", "sequence_number"]),
+            writer=writer,
         )
         self.index = load_series_index(lake)
         self.index_dirty = False
@@ -137,9 +144,18 @@ class ProcessedZone:
         return found if found is not None else self._no_rows[dt]
 
     def put_rows(self, dt: str, series: Series, rows: pd.DataFrame) -> None:
-        """Replace every row of `series` in bars partition `dt` (written at flush)."""
+        """Replace every row of `series` in bars partition `dt`: the partition is
+        rewritten at flush."""
         self._series_rows(dt)[series] = rows
         self._split_dirty.add(dt)
+
+    def append_rows(self, dt: str, rows: pd.DataFrame) -> None:
+        """Add bars whose keys partition `dt` does not hold yet (of any series): written
+        at flush as one more data file of the partition, unless it is rewritten anyway."""
+        self._stage_bars()  # series rows staged so far come first, as the split had them
+        self.bars.append(dt, rows)
+        self._split.pop(dt, None)
+        self._no_rows.pop(dt, None)
 
     def _stage_bars(self) -> None:
         # The file is sorted by (symbol, interval, ts) at flush, so the order in which
@@ -167,10 +183,32 @@ class ProcessedZone:
             self._split.pop(dt, None)
             self._no_rows.pop(dt, None)
 
+    def compact(self) -> list[str]:
+        """Merge the files of every partition held in memory into one each (nothing is
+        read); returns the data files written. Call after `flush`."""
+        written = []
+        for part in self.parts():
+            for dt in sorted(part.loaded()):
+                part.compact(dt)
+            if part is self.bars:
+                for dt in part.dirty:
+                    self._split.pop(dt, None)
+                    self._no_rows.pop(dt, None)
+            written += part.flush()
+        return written
+
+    def delete_orphans(self) -> list[str]:
+        """At start-up: delete this writer's data files no manifest names, older than the
+        grace period (a crash between a data file and its manifest leaves one)."""
+        return [path for part in self.parts() for path in part.delete_unreferenced()]
+
+    def parts(self) -> tuple[PartitionSet, PartitionSet, PartitionSet]:
+        return (self.quarantine, self.daily, self.bars)
+
     def retain(self, keep: int) -> None:
         """After a flush: keep the `keep` newest partitions of each table in memory for the
         next batch (issue 21 item 1); older ones are read from the lake again if needed."""
-        for part in (self.bars, self.daily, self.quarantine):
+        for part in self.parts():
             part.retain(keep)
         for dt in [d for d in self._split if d not in self.bars.loaded()]:
             del self._split[dt], self._no_rows[dt]

@@ -25,22 +25,23 @@ import pyarrow.parquet as pq
 
 from stockpipe import calendar
 from stockpipe.contract import BARS, DAILY, QUARANTINE, Table
-from stockpipe.lake import manifest
+from stockpipe.lake import manifest, partitions
 from stockpipe.lake.checkpoints import LakeCheckpointStore
 from stockpipe.lake.local import LocalLake
 from stockpipe.lake.raw import iter_raw
 from stockpipe.pipeline import stages
 from stockpipe.pipeline.signals import StopSignals
+from stockpipe.processing import engine
 from stockpipe.sources.simulator import MarketSimulator
 from stockpipe.stream.local import LocalStream
 
 CONSUMERS = ("archive", "process")
-# TODO(issue 21 item 2, slice "append"): kill during compaction. The manifest compactor
-# does not exist on this branch (lake/maintenance.py `compact` still folds into
-# part-0.parquet). Once it lands, run it as a third victim here (a loop compacting lake A,
-# started and SIGKILLed like the consumers), so kills also fall between the merged file's
-# write, its manifest's publish and the deletes; the verdict below already reads the
-# tables through the manifests.
+# The process consumer compacts after every batch and deletes what a compaction superseded
+# this soon after (the defaults are 30 s and 60 s, longer than a chaos run between kills),
+# so the kills also land inside compactions: between the merged file's write, its
+# manifest's publish and the deletes of the files it replaced (issue 21 item 2).
+CHAOS_COMPACT_EVERY_S = 0.0
+CHAOS_GRACE_S = 0.5
 DATA_START = date(2026, 11, 2)
 
 
@@ -53,6 +54,9 @@ class ChaosVerdict:
     duplicated: int
     tables_identical: dict[str, bool] = field(default_factory=dict)
     accounting: dict[str, int] = field(default_factory=dict)
+    #: table -> the most files any partition of the killed run's lake is read from (its
+    #: process consumer compacts after every batch, so 1 once it caught up)
+    files_per_partition: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -84,6 +88,10 @@ def _consumer_main(stage: str, stream_path: str, lake_root: str, max_records: in
     stream = LocalStream(stream_path)
     lake = LocalLake(lake_root)
     runner = stages.run_archive if stage == "archive" else stages.run_process
+    if stage == "process":
+        # This spawned process only: the engine's and the partition sets' module settings.
+        engine.COMPACT_EVERY_S = CHAOS_COMPACT_EVERY_S
+        partitions.SUPERSEDED_GRACE_S = CHAOS_GRACE_S
     with StopSignals((signal.SIGTERM,)) as stop:
         runner(stream, lake, follow=True, stop=stop, max_records=max_records)
 
@@ -196,6 +204,10 @@ def run_chaos(
         lost=sum(1 for k in in_stream if k not in in_raw),
         duplicated=sum(c - 1 for c in in_raw.values() if c > 1),
         tables_identical=identical,
+        files_per_partition={
+            t.name: max(map(len, manifest.live_files(chaos_lake, t.prefix).values()), default=0)
+            for t in (BARS, DAILY, QUARANTINE)
+        },
         accounting={
             k: int(v)
             for k, v in LakeCheckpointStore(chaos_lake).load("process").state.items()

@@ -20,6 +20,7 @@ from stockpipe.config import Settings
 from stockpipe.home import pipeline_state
 from stockpipe.lake.checkpoints import LakeCheckpointStore
 from stockpipe.metrics import Metrics, get_metrics
+from stockpipe.processing.workers import lake_workers, worker_consumers
 from stockpipe.stream import Stream, StreamDescription, open_existing_stream
 from stockpipe.stream.checkpoint import Checkpoint
 from stockpipe.stream.consumer import CONSUMER_NAME_RE
@@ -77,6 +78,13 @@ class HealthReader:
                 names.add(parts[1])
         return sorted(names)
 
+    def _processors(self) -> set[str]:
+        """The process checkpoints whose counters add up: `process`, or its workers'."""
+        try:
+            return set(worker_consumers("process", lake_workers(self.lake)))
+        except Exception:  # noqa: BLE001 - a corrupt record shows as the single process
+            return {"process"}
+
     def metrics(self) -> dict[str, Any]:
         # CloudWatch reads its local mirror: free, and current while the stages run.
         try:
@@ -116,6 +124,7 @@ class HealthReader:
         except Exception as exc:  # noqa: BLE001 - show the reason, keep the panel alive
             names = []
             errors.append(f"cannot list consumer checkpoints: {type(exc).__name__}: {exc}")
+        processors = self._processors()
         for name in names:
             try:
                 cp = LakeCheckpointStore(self.lake).load(name)
@@ -127,7 +136,7 @@ class HealthReader:
             except Exception:  # noqa: BLE001 - a busy stream database just means n/a
                 pending = None
             state = {k: _int_or_none(v) for k, v in cp.state.items() if _int_or_none(v) is not None}
-            if name == "process":
+            if name in processors:
                 for key in totals:
                     if key in state:
                         totals[key] += state[key] or 0

@@ -194,7 +194,11 @@ def _start_stages(
         name: ctx.Process(
             target=stage_main,
             args=(name, *args),
-            kwargs={"debug": debug, "workers": workers},
+            # Only the process stage has workers; one is stage_main's default.
+            kwargs={
+                "debug": debug,
+                **({"workers": workers} if name == "process" and workers > 1 else {}),
+            },
             name=f"stockpipe-{name}",
         )
         for name in names

@@ -11,12 +11,14 @@ import pytest
 
 from stockpipe.contract import BARS, DAILY, LATEST, QUARANTINE
 from stockpipe.errors import ConfigError
+from stockpipe.lake import maintenance, manifest
 from stockpipe.lake.local import LocalLake
 from stockpipe.lake.raw import RawArchiver
 from stockpipe.pipeline.stages import run_process
 from stockpipe.pipeline.status import pipeline_status
 from stockpipe.processing import workers
 from stockpipe.processing.engine import reprocess
+from stockpipe.processing.zone import every_writer_partitions
 from stockpipe.stream.base import batched_puts
 from stockpipe.stream.local import LocalStream
 from stockpipe.stream.slices import HashSlice
@@ -77,6 +79,15 @@ def test_two_workers_write_the_same_tables_as_one(tmp_path: Path, sim_records) -
     ]
     assert two.exists("_checkpoints/process-w1/checkpoint.json")
     assert not two.exists("_checkpoints/process/checkpoint.json")
+    # `stockpipe compact` merges every worker's files, each into its own one file.
+    before = lake_content(two, TABLES)
+    assert max(len(f) for f in manifest.scan(two, BARS.prefix)["2026-03-02"].manifests.values()) > 1
+    maintenance.compact(two, every_writer_partitions(two))
+    for prefix in TABLES:
+        for part in manifest.scan(two, prefix).values():
+            assert sorted(part.manifests) == ["w0", "w1"]
+            assert all(len(files) == 1 for files in part.manifests.values())
+    assert lake_content(two, TABLES) == before
 
 
 def test_the_lake_records_its_workers_and_refuses_another_number(tmp_path: Path) -> None:

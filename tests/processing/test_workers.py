@@ -143,3 +143,22 @@ def test_reprocess_with_two_workers_then_process_on_equals_one(tmp_path: Path, s
     assert lake_content(two, TABLES) == before and _writers(two) == {"w0", "w1"}
     with pytest.raises(ConfigError, match=r"^--workers 3 but"):
         reprocess(two, "2000-01-01", "2100-01-01", workers=3)
+
+
+def test_bad_worker_arguments_are_one_line(cli, home) -> None:
+    cases = {
+        ("process", "--workers", "0"): "error: --workers 0 is out of range: use 1 to 64",
+        (
+            "run",
+            "--workers",
+            "65",
+            "--no-dashboard",
+        ): "error: --workers 65 is out of range: use 1 to 64",
+        ("reprocess", "--engine", "spark", "--workers", "2"): (
+            "error: --workers applies to --engine local: Spark writes one zone"
+        ),
+    }
+    for args, line in cases.items():
+        result = cli(*args)
+        assert result.code != 0, args
+        assert " ".join(result.err.split()) == line, args

@@ -9,7 +9,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from stockpipe.config import load_settings
 from stockpipe.contract import BARS, DAILY, LATEST, QUARANTINE
+from stockpipe.dashboard.health import HealthReader
 from stockpipe.errors import ConfigError
 from stockpipe.lake import maintenance, manifest
 from stockpipe.lake.local import LocalLake
@@ -79,6 +81,21 @@ def test_two_workers_write_the_same_tables_as_one(tmp_path: Path, sim_records) -
     ]
     assert two.exists("_checkpoints/process-w1/checkpoint.json")
     assert not two.exists("_checkpoints/process/checkpoint.json")
+    # The dashboard's health panel: each worker's lag over the shards it reads, the
+    # counters summed over the workers.
+    settings = load_settings({"home": str(tmp_path / "home")}).settings
+    health = HealthReader(
+        settings, two, open_stream=lambda: LocalStream(tmp_path / "stream.db", shard_count=4)
+    ).read()
+    assert {c["name"]: c["pending"] for c in health["consumers"]} == {
+        "process-w0": 0,
+        "process-w1": 0,
+    }
+    assert (health["quarantined"], health["duplicates"]) == (
+        totals[1]["quarantined"],
+        totals[1]["duplicates"],
+    )
+    assert health["quarantined"] > 0 and health["duplicates"] > 0
     # `stockpipe compact` merges every worker's files, each into its own one file.
     before = lake_content(two, TABLES)
     assert max(len(f) for f in manifest.scan(two, BARS.prefix)["2026-03-02"].manifests.values()) > 1

@@ -24,6 +24,7 @@ from stockpipe.processing.workers import lake_workers, worker_consumers
 from stockpipe.stream import Stream, StreamDescription, open_existing_stream
 from stockpipe.stream.checkpoint import Checkpoint
 from stockpipe.stream.consumer import CONSUMER_NAME_RE
+from stockpipe.stream.slices import HashSlice
 
 CHECKPOINTS_PREFIX = "_checkpoints"
 
@@ -132,7 +133,7 @@ class HealthReader:
                 errors.append(f"cannot read checkpoint of {name}: {type(exc).__name__}")
                 continue
             try:
-                pending = _pending(stream, description, cp)
+                pending = _pending(stream, description, cp, _slice_of(name, processors))
             except Exception:  # noqa: BLE001 - a busy stream database just means n/a
                 pending = None
             state = {k: _int_or_none(v) for k, v in cp.state.items() if _int_or_none(v) is not None}
@@ -190,8 +191,18 @@ class HealthReader:
         return (counter - previous[1]) / (now - previous[0])
 
 
+def _slice_of(name: str, processors: set[str]) -> HashSlice | None:
+    """The hash-key slice of a worker's checkpoint (`process-w1` of 2), None otherwise."""
+    if len(processors) < 2 or name not in processors:
+        return None
+    return HashSlice(int(name.rsplit("-w", 1)[1]), len(processors))
+
+
 def _pending(
-    stream: Stream | None, description: StreamDescription | None, checkpoint: Checkpoint
+    stream: Stream | None,
+    description: StreamDescription | None,
+    checkpoint: Checkpoint,
+    piece: HashSlice | None = None,
 ) -> int | None:
     """Records a consumer has not committed yet, when the stream can count them (the
     embedded one can; Kinesis reports its lag as a metric instead)."""
@@ -199,6 +210,8 @@ def _pending(
         return None
     total = 0
     for shard in description.shards:
+        if piece is not None and not piece.meets(shard):
+            continue  # a worker never reads the shards outside its slice
         n = stream.pending(shard.shard_id, checkpoint.shards.get(shard.shard_id))
         if n is None:
             return None

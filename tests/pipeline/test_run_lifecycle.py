@@ -44,7 +44,10 @@ def _free_port() -> int:
 
 def _start(home: Path, port: int) -> subprocess.Popen[str]:
     env = {**os.environ, "STOCKPIPE_HOME": str(home), "STOCKPIPE_DASHBOARD_PORT": str(port)}
+    # One process worker: this test reads the single `process` checkpoint (a new lake
+    # would get min(cores, shards, 4) workers, each with its own checkpoint).
     args = ["run", "--days", "1", "--symbols", ",".join(SYMBOLS), "--seed", str(SEED)]
+    args += ["--workers", "1"]
     return subprocess.Popen(
         [STOCKPIPE, *args],
         env=env,

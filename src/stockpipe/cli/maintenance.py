@@ -24,14 +24,14 @@ def compact(
     """Merge the small files of each partition (processed zone and closed raw hours)."""
     from stockpipe.lake.lock import consumer_lock
     from stockpipe.pipeline.stages import PROCESS_CONSUMER
-    from stockpipe.processing.zone import processed_partitions
+    from stockpipe.processing.zone import every_writer_partitions
 
     store = open_lake_from(settings_from(ctx, lake=lake))
     # A running `process` holds its partitions in memory and owns their manifests:
     # refused while it runs (its lock's holder is named), like `reprocess`.
     guard = contextlib.nullcontext() if dry_run else consumer_lock(store, PROCESS_CONSUMER)
     with guard:
-        report = maintenance.compact(store, processed_partitions(store), dry_run=dry_run)
+        report = maintenance.compact(store, every_writer_partitions(store), dry_run=dry_run)
     for line in report.details:
         console.print(line, highlight=False)
     verb = "would merge" if dry_run else "merged"

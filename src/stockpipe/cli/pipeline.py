@@ -23,6 +23,7 @@ from stockpipe.pipeline.status import process_summary
 from stockpipe.sources.factory import build_source
 from stockpipe.sources.options import SimulatorOptions
 from stockpipe.stream import open_existing_stream
+from stockpipe.stream.slices import check_workers
 
 console = Console()
 
@@ -114,20 +115,28 @@ def process(
         False, "--follow", help="Keep consuming; otherwise exit once caught up"
     ),
     reset_checkpoints: bool = typer.Option(False, "--reset-checkpoints", help=_RESET_HELP),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        help="Worker processes, each owning a slice of the symbols; a lake keeps the "
+        "number it was first processed with (change it with `reprocess --workers`)",
+    ),
 ) -> None:
     """Stream -> processed-data/ (bars, daily) and quarantine/."""
     settings = settings_from(ctx)
-    with StopSignals() as stop, open_stage(settings, "process") as backends:
-        result = stages.run_process(
-            backends.stream,
-            backends.lake,
-            follow=follow,
-            stop=stop,
-            metric=backends.metric,
-            reset=reset_checkpoints,
-            indicator_sessions=settings.indicator_sessions,
+    check_workers(workers)
+    from stockpipe.pipeline.workers import process_stage, run_workers
+
+    with StopSignals() as stop:
+        if workers == 1:
+            result = process_stage(settings, stop, follow=follow, reset=reset_checkpoints)
+            console.print(process_summary(result.records, result.run, result.extra))
+            return
+        debug = bool((ctx.find_root().obj or {}).get("debug"))
+        summed = run_workers(
+            settings, workers, follow=follow, reset=reset_checkpoints, stop=stop, debug=debug
         )
-    console.print(process_summary(result.records, result.run, result.extra))
+    console.print(process_summary(summed.records, summed.run, summed.extra))
 
 
 RATE_WINDOW = 1.0  # seconds between the two readings `status` takes of a running pipeline
@@ -198,6 +207,12 @@ def run(
     duration: float = typer.Option(
         None, "--duration", help="Stop after this many seconds (default: until Ctrl-C)"
     ),
+    workers: int = typer.Option(
+        None,
+        "--workers",
+        help="Process stage workers (default: the lake's number, or for a new lake "
+        "min(CPU cores, open shards, 4))",
+    ),
     *,
     source_args: SourceArgs,
 ) -> None:
@@ -211,6 +226,8 @@ def run(
     )
     # Build the source here, so a bad argument fails before anything starts.
     build_source(options)
+    if workers is not None:
+        check_workers(workers)
     root = ctx.find_root().obj or {}
     run_pipeline(
         settings,
@@ -222,6 +239,7 @@ def run(
         duration=duration,
         process=process_stage,
         debug=bool(root.get("debug")),
+        workers=workers,
     )
 
 

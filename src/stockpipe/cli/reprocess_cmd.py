@@ -13,6 +13,7 @@ from stockpipe.config import env_help
 from stockpipe.errors import ConfigError
 from stockpipe.pipeline.reprocess import ENGINES, rebuild_processed
 from stockpipe.processing.base import BatchStats
+from stockpipe.stream.slices import check_workers
 
 console = Console()
 # local, local[4], local[*], local[4,2], spark://host:7077, yarn, k8s://https://host:443
@@ -41,6 +42,12 @@ def reprocess(
         None, "--master", help="Spark master, e.g. spark://host:7077 (default local[*])"
     ),
     lake: str = typer.Option(None, "--lake", help=f"Lake folder or s3:// URI {env_help('lake')}"),
+    workers: int = typer.Option(
+        None,
+        "--workers",
+        help="A full rebuild (--engine local): write the zone for `process --workers N` "
+        "(default 1); a --from/--to range keeps the lake's number",
+    ),
 ) -> None:
     """Rebuild processed-data/ and quarantine/ from raw-data/.
 
@@ -57,12 +64,14 @@ def reprocess(
             f"--master {master!r} is not a Spark master URL: use local[*], spark://host:port, "
             "yarn or k8s://..."
         )
+    if workers is not None:
+        check_workers(workers)
     lo, hi = _date("--from", from_date), _date("--to", to_date)
     if lo and hi and lo > hi:
         raise ConfigError(f"--from {lo} is after --to {hi}: swap them")
     settings = settings_from(ctx, **({"lake": lake} if lake else {}))
     target = open_lake_from(settings)
-    stats = rebuild_processed(settings, target, engine, lo, hi, master)
+    stats = rebuild_processed(settings, target, engine, lo, hi, master, workers)
     console.print(_summary(engine, stats, target.uri("processed-data")))
 
 

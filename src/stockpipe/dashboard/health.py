@@ -20,9 +20,11 @@ from stockpipe.config import Settings
 from stockpipe.home import pipeline_state
 from stockpipe.lake.checkpoints import LakeCheckpointStore
 from stockpipe.metrics import Metrics, get_metrics
+from stockpipe.processing.workers import lake_workers, worker_consumers
 from stockpipe.stream import Stream, StreamDescription, open_existing_stream
 from stockpipe.stream.checkpoint import Checkpoint
 from stockpipe.stream.consumer import CONSUMER_NAME_RE
+from stockpipe.stream.slices import HashSlice
 
 CHECKPOINTS_PREFIX = "_checkpoints"
 
@@ -77,6 +79,13 @@ class HealthReader:
                 names.add(parts[1])
         return sorted(names)
 
+    def _processors(self) -> set[str]:
+        """The process checkpoints whose counters add up: `process`, or its workers'."""
+        try:
+            return set(worker_consumers("process", lake_workers(self.lake)))
+        except Exception:  # noqa: BLE001 - a corrupt record shows as the single process
+            return {"process"}
+
     def metrics(self) -> dict[str, Any]:
         # CloudWatch reads its local mirror: free, and current while the stages run.
         try:
@@ -116,6 +125,7 @@ class HealthReader:
         except Exception as exc:  # noqa: BLE001 - show the reason, keep the panel alive
             names = []
             errors.append(f"cannot list consumer checkpoints: {type(exc).__name__}: {exc}")
+        processors = self._processors()
         for name in names:
             try:
                 cp = LakeCheckpointStore(self.lake).load(name)
@@ -123,11 +133,11 @@ class HealthReader:
                 errors.append(f"cannot read checkpoint of {name}: {type(exc).__name__}")
                 continue
             try:
-                pending = _pending(stream, description, cp)
+                pending = _pending(stream, description, cp, _slice_of(name, processors))
             except Exception:  # noqa: BLE001 - a busy stream database just means n/a
                 pending = None
             state = {k: _int_or_none(v) for k, v in cp.state.items() if _int_or_none(v) is not None}
-            if name == "process":
+            if name in processors:
                 for key in totals:
                     if key in state:
                         totals[key] += state[key] or 0
@@ -181,8 +191,18 @@ class HealthReader:
         return (counter - previous[1]) / (now - previous[0])
 
 
+def _slice_of(name: str, processors: set[str]) -> HashSlice | None:
+    """The hash-key slice of a worker's checkpoint (`process-w1` of 2), None otherwise."""
+    if len(processors) < 2 or name not in processors:
+        return None
+    return HashSlice(int(name.rsplit("-w", 1)[1]), len(processors))
+
+
 def _pending(
-    stream: Stream | None, description: StreamDescription | None, checkpoint: Checkpoint
+    stream: Stream | None,
+    description: StreamDescription | None,
+    checkpoint: Checkpoint,
+    piece: HashSlice | None = None,
 ) -> int | None:
     """Records a consumer has not committed yet, when the stream can count them (the
     embedded one can; Kinesis reports its lag as a metric instead)."""
@@ -190,6 +210,8 @@ def _pending(
         return None
     total = 0
     for shard in description.shards:
+        if piece is not None and not piece.meets(shard):
+            continue  # a worker never reads the shards outside its slice
         n = stream.pending(shard.shard_id, checkpoint.shards.get(shard.shard_id))
         if n is None:
             return None

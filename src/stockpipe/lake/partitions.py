@@ -123,11 +123,16 @@ class PartitionSet:
         self.superseded: list[tuple[float, str]] = []
 
     def _own(self, part: manifest.Partition) -> list[str]:
-        return list(part.manifests.get(self.writer, [])) if part.manifested else list(part.stored)
+        if part.manifested:
+            return list(part.manifests.get(self.writer, []))
+        # A partition without manifests is w0's (legacy files, never another worker's).
+        if self.writer != manifest.DEFAULT_WRITER:
+            return []
+        return [f for f in part.stored if manifest.data_writer(f) in (None, self.writer)]
 
     def _legacy(self, dt: str) -> bool:
         part = self.parts.get(dt)
-        return part is not None and not part.manifested and bool(part.stored)
+        return part is not None and not part.manifested and bool(self._own(part))
 
     def dts(self) -> list[str]:
         return sorted(set(self.files) | set(self._frames))
@@ -246,7 +251,7 @@ class PartitionSet:
         if not part.manifested and len(part.stored) <= 1:
             # Name what readers read now before adding a file, so that a crash before
             # the manifest below leaves the new file unnamed, not counted as legacy.
-            self._publish(dt, part.stored)
+            self._publish(dt, self._own(part))
         path = manifest.data_file(self.prefix, dt, self.writer, self._next[dt])
         self._next[dt] += 1
         self.lake.write_parquet(path, table)

@@ -10,11 +10,13 @@ and a rebuild never interleave two writers.
 from __future__ import annotations
 
 from stockpipe.config import Settings
+from stockpipe.errors import ConfigError
 from stockpipe.lake.base import Lake
 from stockpipe.lake.lock import consumer_lock
 from stockpipe.pipeline.reprocess_guard import check_raw_covers_processed, check_writable
 from stockpipe.pipeline.stages import PROCESS_CONSUMER
 from stockpipe.processing.base import BatchStats
+from stockpipe.processing.workers import lake_workers
 
 ENGINES = ("local", "spark")
 
@@ -26,17 +28,30 @@ def rebuild_processed(
     from_date: str | None = None,
     to_date: str | None = None,
     master: str | None = None,
+    workers: int | None = None,
 ) -> BatchStats:
-    """Reprocess raw-data/ arrival dates `from_date`..`to_date` (all when both are None)."""
+    """Reprocess raw-data/ arrival dates `from_date`..`to_date` (all when both are None);
+    a full rebuild with the embedded engine writes the zone as `workers` writers."""
     with consumer_lock(lake, PROCESS_CONSUMER):
+        full = from_date is None and to_date is None
+        if engine == "spark" and (workers or 1) > 1:
+            raise ConfigError("--workers applies to --engine local: Spark writes one zone")
+        if engine == "spark" and not full and lake_workers(lake) > 1:
+            raise ConfigError(
+                f"the lake was processed by {lake_workers(lake)} workers, which Spark does not "
+                "write as: reprocess this range with --engine local, or rebuild it all with "
+                "Spark (no --from/--to)"
+            )
         check_writable(lake)
-        if from_date is None and to_date is None:
+        if full:
             # Only a full rebuild deletes; a date range merges and loses nothing.
             check_raw_covers_processed(lake)
         if engine == "local":
             from stockpipe.processing.engine import reprocess as reprocess_local
 
-            return reprocess_local(lake, from_date, to_date, settings.indicator_sessions)
+            return reprocess_local(
+                lake, from_date, to_date, settings.indicator_sessions, workers=workers
+            )
         from stockpipe.spark import build_session, reprocess_spark
 
         spark = build_session(master or "local[*]", "stockpipe-reprocess")

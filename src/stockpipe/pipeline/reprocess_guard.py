@@ -15,17 +15,35 @@ from stockpipe.errors import LakeError
 from stockpipe.lake.base import Lake
 from stockpipe.lake.checkpoints import LakeCheckpointStore
 from stockpipe.pipeline.stages import ARCHIVE_CONSUMER, PROCESS_CONSUMER
+from stockpipe.processing.workers import lake_workers, worker_consumers
 from stockpipe.stream.base import seq_key
+from stockpipe.stream.checkpoint import Checkpoint
 
 _PROBE = "_state/reprocess/probe"
 
 
+def _processed(lake: Lake) -> list[Checkpoint]:
+    """The process checkpoints of the lake's workers (one, `process`, for N = 1)."""
+    store = LakeCheckpointStore(lake)
+    return [store.load(name) for name in worker_consumers(PROCESS_CONSUMER, lake_workers(lake))]
+
+
+def _furthest(checkpoints: list[Checkpoint]) -> dict[str, str]:
+    """Per shard, the furthest position any of the checkpoints reached."""
+    out: dict[str, str] = {}
+    for cp in checkpoints:
+        for shard, seq in cp.shards.items():
+            if shard not in out or seq_key(seq) > seq_key(out[shard]):
+                out[shard] = seq
+    return out
+
+
 def raw_behind(lake: Lake) -> list[tuple[str, str | None, str]]:
     """(shard, archived up to, processed up to) for every shard raw-data/ lags behind on."""
-    processed = LakeCheckpointStore(lake).load(PROCESS_CONSUMER)
+    processed = _furthest(_processed(lake))
     archived = LakeCheckpointStore(lake).load(ARCHIVE_CONSUMER)
     behind: list[tuple[str, str | None, str]] = []
-    for shard, seq in sorted(processed.shards.items()):
+    for shard, seq in sorted(processed.items()):
         if shard in archived.finished:
             continue
         landed = archived.shards.get(shard)
@@ -36,9 +54,9 @@ def raw_behind(lake: Lake) -> list[tuple[str, str | None, str]]:
 
 def check_raw_covers_processed(lake: Lake) -> None:
     """Refuse a full rebuild that would lose what only processed-data/ holds."""
-    processed = LakeCheckpointStore(lake).load(PROCESS_CONSUMER)
     archived = LakeCheckpointStore(lake).load(ARCHIVE_CONSUMER)
-    if processed.stream and archived.stream and processed.stream != archived.stream:
+    streams = [cp.stream for cp in _processed(lake) if cp.stream]
+    if archived.stream and any(stream != archived.stream for stream in streams):
         raise LakeError(
             "reprocess refused: the archive and process checkpoints belong to different "
             "streams, so raw-data/ need not hold what processed-data/ does; run `stockpipe "

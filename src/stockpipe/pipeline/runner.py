@@ -68,6 +68,15 @@ def describe_exit(code: int | None) -> str:
     return f"exit code {code}"
 
 
+def error_line(exc: Exception) -> tuple[str, int]:
+    """An error of a stage (or worker) process as one line and its exit code."""
+    if isinstance(exc, StockpipeError):
+        message, code = str(exc), exc.exit_code
+    else:
+        message, code = f"{type(exc).__name__}: {exc} (run with --debug for the traceback)", 1
+    return message.replace("\n", " "), code
+
+
 def stage_main(
     stage: str,
     overrides: dict[str, Any],
@@ -75,21 +84,18 @@ def stage_main(
     source_opts: SourceOptions,
     *,
     debug: bool = False,
+    workers: int = 1,
 ) -> None:
     """Entry point of one stage process: a stage error is one line, never a traceback
     (unless `stockpipe --debug run`), and the status view shows it as the last warning."""
     import sys
 
     try:
-        _stage(stage, overrides, config_file, source_opts)
+        _stage(stage, overrides, config_file, source_opts, workers)
     except Exception as exc:  # noqa: BLE001 - the one-line promise holds in stages too
         if debug:
             raise
-        if isinstance(exc, StockpipeError):
-            message, code = str(exc), exc.exit_code
-        else:
-            message, code = f"{type(exc).__name__}: {exc} (run with --debug for the traceback)", 1
-        message = message.replace("\n", " ")
+        message, code = error_line(exc)
         print(f"error: {stage}: {message}", file=sys.stderr, flush=True)
         with contextlib.suppress(Exception):
             settings = configure(overrides, config_file)
@@ -99,7 +105,7 @@ def stage_main(
         raise SystemExit(code) from None
 
 
-def _watch_parent(stop: threading.Event) -> None:
+def watch_parent(stop: threading.Event) -> None:
     """Stop when `stockpipe run` itself dies (SIGKILL): no orphan keeps writing."""
     parent = os.getppid()
     while not stop.wait(1.0):
@@ -112,6 +118,7 @@ def _stage(
     overrides: dict[str, Any],
     config_file: str | None,
     source_opts: SourceOptions,
+    workers: int = 1,
 ) -> None:
     settings = configure(overrides, config_file)
     # Warnings go to the status view (warning.json), not across the terminal's live panel.
@@ -120,12 +127,16 @@ def _stage(
     )
     # SIGTERM only: the stage starts with SIGINT ignored (Ctrl-C is the parent's to handle).
     with StopSignals((signal.SIGTERM,)) as stop, open_stage(settings, stage) as backends:
-        threading.Thread(target=_watch_parent, args=(stop,), daemon=True).start()
+        threading.Thread(target=watch_parent, args=(stop,), daemon=True).start()
         stream, lake, put = backends.stream, backends.lake, backends.metric
         if stage == "ingest":
             _ingest(settings, stream, lake, source_opts, stop, put)
         elif stage == "archive":
             stages.run_archive(stream, lake, follow=True, stop=stop, metric=put)
+        elif stage == "process" and workers > 1:
+            from stockpipe.pipeline.workers import run_workers
+
+            run_workers(settings, workers, follow=True, stop=stop)
         elif stage == "process":
             stages.run_process(
                 stream,
@@ -176,14 +187,18 @@ def _ingest(
 
 
 def _start_stages(
-    ctx: Any, names: tuple[str, ...], args: tuple[Any, ...], *, debug: bool
+    ctx: Any, names: tuple[str, ...], args: tuple[Any, ...], *, debug: bool, workers: int = 1
 ) -> dict[str, Any]:
     """Spawn each stage in `names` with `args` (overrides, config file, source options)."""
     procs = {
         name: ctx.Process(
             target=stage_main,
             args=(name, *args),
-            kwargs={"debug": debug},
+            # Only the process stage has workers; one is stage_main's default.
+            kwargs={
+                "debug": debug,
+                **({"workers": workers} if name == "process" and workers > 1 else {}),
+            },
             name=f"stockpipe-{name}",
         )
         for name in names
@@ -230,7 +245,10 @@ def run_pipeline(
     duration: float | None = None,
     process: bool = True,
     debug: bool = False,
+    workers: int | None = None,
 ) -> None:
+    """`workers`: the process stage's workers (None: the lake's, or pipeline/workers.py
+    `default_workers` for a new lake)."""
     _check_lake(settings.lake_location)
     # Without `process` another processor (the Glue job) owns processed-data/.
     names = STAGES if process else tuple(n for n in STAGES if n != "process")
@@ -248,6 +266,7 @@ def run_pipeline(
                 refresh=refresh,
                 duration=duration,
                 debug=debug,
+                workers=workers,
             )
     finally:
         lock.release()
@@ -277,7 +296,10 @@ def _run_locked(
     refresh: float,
     duration: float | None,
     debug: bool,
+    workers: int | None = None,
 ) -> None:
+    from stockpipe.pipeline.workers import pick_workers
+
     handle = None
     url = None
     if dashboard:
@@ -293,11 +315,16 @@ def _run_locked(
         runstate.clear_state(settings.state_dir, name)
     # Creates the stream before the stages race to do it.
     stream, lake = open_stream(settings), open_lake(settings.lake_location)
+    count = pick_workers(lake, stream, workers) if "process" in names else 1
     procs: dict[str, Any] = {}
     failed: list[str] = []
     try:
         procs = _start_stages(
-            mp.get_context("spawn"), names, (overrides, config_file, source_opts), debug=debug
+            mp.get_context("spawn"),
+            names,
+            (overrides, config_file, source_opts),
+            debug=debug,
+            workers=count,
         )
         _write_run(settings, url, procs, None)
         if url:

@@ -27,6 +27,7 @@ from stockpipe.sources.base import Retry, Source
 from stockpipe.stream.base import Stream, batched_puts
 from stockpipe.stream.consumer import Batch, Consumer
 from stockpipe.stream.sink import BackPressure, Sink
+from stockpipe.stream.slices import HashSlice
 
 log = logging.getLogger("stockpipe.pipeline")
 
@@ -119,7 +120,8 @@ def run_consumer(
             lock.renew()  # a lease (S3 lakes) stays ours only while we run
         started = time.monotonic()
         batch = consumer.poll(max_records)
-        if batch.records or batch.finished:
+        # Positions alone: a worker skipped records of other slices (committed, not re-read).
+        if batch.records or batch.finished or batch.positions:
             if not deliver(consumer, sink, batch, stop, on_flush, lock):
                 break  # stopped while the sink pushed back: the batch is read again
             result.records += len(batch.records)
@@ -284,18 +286,29 @@ def run_process(
     max_records: int = 10000,
     reset: bool = False,
     indicator_sessions: Sequence[str] | None = None,
+    hash_slice: HashSlice | None = None,
 ) -> StageResult:
     """Stream -> processed-data/ and quarantine/, checkpointed as consumer `process`.
 
     The running totals live in the checkpoint's state, committed with the positions.
     `reset` reads the stream from its start (see `run_archive`).
     `indicator_sessions` (STOCKPIPE_INDICATOR_SESSIONS) must match the lake's record.
+    `hash_slice` makes this worker k of `process --workers N` (pipeline/workers.py): it
+    processes its slice's records as writer `w{k}`, checkpointed as `process-w{k}`; the
+    caller has settled the lake's workers and indicator sessions.
     """
     from stockpipe.processing.engine import Processor
+    from stockpipe.processing.workers import consumer_name, settle_workers
 
-    with consumer_lock(lake, PROCESS_CONSUMER) as lock:
-        consumer = Consumer(stream, LakeCheckpointStore(lake), PROCESS_CONSUMER, reset=reset)
-        processor = Processor(lake, indicator_sessions)
+    name = consumer_name(PROCESS_CONSUMER, hash_slice)
+    with consumer_lock(lake, name) as lock:
+        if hash_slice is None:
+            settle_workers(lake, 1)
+        consumer = Consumer(
+            stream, LakeCheckpointStore(lake), name, reset=reset, hash_slice=hash_slice
+        )
+        writer = hash_slice.writer if hash_slice is not None else "w0"
+        processor = Processor(lake, indicator_sessions, writer=writer)
         processor.resume(consumer.state)
 
         def processed(count: int) -> None:

@@ -14,8 +14,11 @@ from stockpipe.lake import manifest
 from stockpipe.lake.base import Lake
 from stockpipe.lake.checkpoints import LakeCheckpointStore
 from stockpipe.pipeline.stages import ARCHIVE_CONSUMER, PROCESS_CONSUMER
-from stockpipe.stream.base import Stream
+from stockpipe.processing.base import BatchStats
+from stockpipe.processing.workers import lake_workers, worker_consumers
+from stockpipe.stream.base import Stream, seq_key
 from stockpipe.stream.consumer import verify_checkpoint
+from stockpipe.stream.slices import HashSlice
 
 COUNTERS = ("read", "kept", "duplicates", "quarantined")
 
@@ -54,6 +57,52 @@ def consumer_status(stream: Stream | None, lake: Lake, name: str) -> ConsumerSta
     return ConsumerStatus(name, shards, pending, cp.updated_at, cp.state)
 
 
+def workers_status(stream: Stream | None, lake: Lake, count: int) -> ConsumerStatus:
+    """The `process` stage of `count` workers as one consumer: per shard the position of
+    the slowest worker that reads it (so `pending` is what the stage has yet to pass),
+    the counters summed, the newest commit."""
+    store = LakeCheckpointStore(lake)
+    names = worker_consumers(PROCESS_CONSUMER, count)
+    cps = [store.load(name) for name in names]
+    totals = BatchStats()
+    for cp in cps:
+        totals = totals + BatchStats.from_state(cp.state)
+    updated = max((cp.updated_at for cp in cps if cp.updated_at), default=None)
+    shards: dict[str, str | None] = {}
+    pending: int | None = 0
+    if stream is None:
+        for cp in cps:
+            for shard_id, seq in cp.shards.items():
+                shards[shard_id] = _earliest(shards.get(shard_id, seq), seq)
+        pending = None
+    else:
+        for cp in cps:
+            verify_checkpoint(stream, store, cp)
+        for shard in stream.list_shards():
+            readers = [cp for k, cp in enumerate(cps) if HashSlice(k, count).meets(shard)]
+            committed: str | None = None
+            if readers and all(shard.shard_id in cp.shards for cp in readers):
+                committed = min((cp.shards[shard.shard_id] for cp in readers), key=seq_key)
+            shards[shard.shard_id] = committed
+            n = stream.pending(shard.shard_id, committed)
+            pending = None if n is None or pending is None else pending + n
+    return ConsumerStatus(PROCESS_CONSUMER, shards, pending, updated, totals.to_state())
+
+
+def _earliest(a: str | None, b: str | None) -> str | None:
+    if a is None or b is None:
+        return None
+    return min(a, b, key=seq_key)
+
+
+def process_status(stream: Stream | None, lake: Lake) -> ConsumerStatus:
+    """The `process` consumer, or its workers' merged (`process --workers N`)."""
+    count = lake_workers(lake)
+    if count == 1:
+        return consumer_status(stream, lake, PROCESS_CONSUMER)
+    return workers_status(stream, lake, count)
+
+
 def _parquet_rows(lake: Lake, prefix: str) -> tuple[int, int]:
     """Rows and files of a table as a reader sees it: the files its manifests name."""
     rows = files = 0
@@ -87,7 +136,7 @@ def lake_status(lake: Lake) -> LakeStatus:
 
 
 def pipeline_status(stream: Stream | None, lake: Lake) -> dict[str, Any]:
-    consumers = [consumer_status(stream, lake, n) for n in (ARCHIVE_CONSUMER, PROCESS_CONSUMER)]
+    consumers = [consumer_status(stream, lake, ARCHIVE_CONSUMER), process_status(stream, lake)]
     return {"consumers": consumers, "lake": lake_status(lake)}
 
 

@@ -52,8 +52,11 @@ from stockpipe.processing.indicators import (
 )
 from stockpipe.processing.latest import update_latest
 from stockpipe.processing.sessions import RECORD, settle_indicator_sessions
-from stockpipe.processing.zone import SERIES_INDEX, ProcessedZone
+from stockpipe.processing.workers import RECORD as WORKERS_RECORD
+from stockpipe.processing.workers import STATE_DIR, lake_workers, settle_workers
+from stockpipe.processing.zone import ProcessedZone
 from stockpipe.stream.base import StreamRecord
+from stockpipe.stream.slices import HashSlice
 
 _BASE = ("symbol", "interval", "ts", "open", "high", "low", "close", "volume", "source")
 
@@ -368,27 +371,42 @@ def _recompute(
     side.widen(series, dt0, touched[-1])
 
 
+def clear_processed(lake: Lake) -> None:
+    """What a full rebuild deletes first: the processed zone, every worker's series index
+    and the records of the indicator sessions and workers (the rebuild records them anew)."""
+    for prefix in (BARS.prefix, DAILY.prefix, QUARANTINE.prefix, LATEST.prefix):
+        for path in lake.list(prefix):
+            lake.delete(path)
+    for path in lake.list(STATE_DIR):
+        if path.rsplit("/", 1)[-1].startswith("series"):
+            lake.delete(path)
+    lake.delete(RECORD)
+    lake.delete(WORKERS_RECORD)
+
+
 def reprocess(
     lake: Lake,
     from_date: str | date | None = None,
     to_date: str | date | None = None,
     indicator_sessions: Sequence[str] | None = None,
+    workers: int | None = None,
 ) -> BatchStats:
     """Rebuild processed-data/ and quarantine/ from raw-data/ (`reprocess --engine local`).
 
     Without a date range the processed zone is deleted and rebuilt from every raw record
-    (with `indicator_sessions`, default every bar, recorded anew). With a range (UTC
-    arrival dates of raw-data/), those raw records are merged into the existing tables;
-    records already processed count and change nothing twice.
+    (with `indicator_sessions`, default every bar, recorded anew) as `workers` writers
+    (default 1), recorded too. With a range (UTC arrival dates of raw-data/), those raw
+    records are merged into the existing tables by the lake's own workers; records
+    already processed count and change nothing twice.
     """
     lo = from_date.isoformat() if isinstance(from_date, date) else from_date
     hi = to_date.isoformat() if isinstance(to_date, date) else to_date
     if lo is None and hi is None:
-        for prefix in (BARS.prefix, DAILY.prefix, QUARANTINE.prefix, LATEST.prefix):
-            for path in lake.list(prefix):
-                lake.delete(path)
-        lake.delete(SERIES_INDEX)
-        lake.delete(RECORD)
+        clear_processed(lake)
+        settle_workers(lake, workers or 1)
+    elif workers is not None and workers != lake_workers(lake):
+        settle_workers(lake, workers)  # refused: a range keeps the lake's workers
+    count = lake_workers(lake)
     unique: dict[tuple[str, str], StreamRecord] = {}
     for record in iter_raw(lake, lo, hi):
         # A raw file rewritten after a crash may repeat records: one per stream position.
@@ -396,4 +414,15 @@ def reprocess(
     ordered = sorted(unique.values(), key=lambda r: position(r.shard_id, r.sequence_number))
     if not ordered:
         return BatchStats()
-    return Processor(lake, indicator_sessions).process(ordered)
+    if count == 1:
+        return Processor(lake, indicator_sessions).process(ordered)
+    # One processor per worker's slice, one after the other, as `process --workers N`
+    # would have written them.
+    sessions = settle_indicator_sessions(lake, indicator_sessions)
+    total = BatchStats()
+    for index in range(count):
+        piece = HashSlice(index, count)
+        mine = piece.keep(ordered)
+        if mine:
+            total = total + Processor(lake, sessions, writer=piece.writer).process(mine)
+    return total

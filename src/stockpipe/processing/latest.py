@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 import pandas as pd
 
 from stockpipe.contract import BARS, LATEST
+from stockpipe.lake import manifest
 from stockpipe.lake.base import Lake
 from stockpipe.lake.partitions import PartitionSet, as_utc, from_arrow, list_partitions, to_arrow
 
@@ -30,6 +31,14 @@ _KEYS = ["symbol", "interval"]
 _NEWEST = ("ts", "open", "high", "low", "close", "volume", "vwap", "session_high", "session_low")
 #: The bars columns a row is computed from.
 BARS_COLUMNS = sorted({*_KEYS, *_NEWEST})
+
+
+def latest_file(writer: str) -> str:
+    """The `latest` file a writer keeps: w0 the single-process `part-0.parquet`, worker k
+    of `process --workers N` `w{k}.parquet` (its series only; readers read every file)."""
+    if manifest.check_writer(writer) == manifest.DEFAULT_WRITER:
+        return LATEST_FILE
+    return f"{LATEST.prefix}/{writer}.parquet"
 
 
 def latest_rows(bars: pd.DataFrame, dt: str) -> pd.DataFrame:
@@ -46,16 +55,16 @@ def latest_rows(bars: pd.DataFrame, dt: str) -> pd.DataFrame:
     return out.reset_index()[LATEST.column_names]
 
 
-def read_latest(lake: Lake) -> pd.DataFrame | None:
+def read_latest(lake: Lake, path: str = LATEST_FILE) -> pd.DataFrame | None:
     """The stored table, or None when it was never written (or a reprocess deleted it)."""
     try:
-        table = lake.read_parquet(LATEST_FILE)
+        table = lake.read_parquet(path)
     except FileNotFoundError:
         return None
     return from_arrow(table, LATEST.arrow_schema())
 
 
-def _write(lake: Lake, parts: Iterable[pd.DataFrame]) -> pd.DataFrame:
+def _write(lake: Lake, parts: Iterable[pd.DataFrame], path: str = LATEST_FILE) -> pd.DataFrame:
     """Replace the table; returns it as a read of the new file would (the engine keeps it)."""
     frames = [p for p in parts if len(p)]
     if frames:
@@ -64,7 +73,7 @@ def _write(lake: Lake, parts: Iterable[pd.DataFrame]) -> pd.DataFrame:
     else:
         frame = from_arrow(LATEST.arrow_schema().empty_table(), LATEST.arrow_schema())
     table = to_arrow(frame, LATEST.arrow_schema())
-    lake.write_parquet(LATEST_FILE, table)
+    lake.write_parquet(path, table)
     return from_arrow(table, LATEST.arrow_schema())
 
 
@@ -74,15 +83,17 @@ def _update(
     all_dts: set[str],
     load: Callable[[str], pd.DataFrame],
     stored: pd.DataFrame | None,
+    path: str = LATEST_FILE,
 ) -> pd.DataFrame:
     """Recompute the rows of the dates in `fresh` (dt -> every bar of it), keep the stored
     rows of the other dates in `all_dts`, drop the rest. A lake without the table yet (one
     from before it, or just reprocessed) gets every date, loading the others with `load`."""
     if stored is None:
         bars = {dt: fresh[dt] if dt in fresh else load(dt) for dt in sorted(all_dts)}
-        return _write(lake, [latest_rows(frame, dt) for dt, frame in bars.items()])
+        return _write(lake, [latest_rows(frame, dt) for dt, frame in bars.items()], path)
     keep = stored[stored["dt"].isin(all_dts - set(fresh))]
-    return _write(lake, [keep, *(latest_rows(frame, dt) for dt, frame in sorted(fresh.items()))])
+    fresh_rows = (latest_rows(frame, dt) for dt, frame in sorted(fresh.items()))
+    return _write(lake, [keep, *fresh_rows], path)
 
 
 def _read_bars(lake: Lake, paths: Iterable[str]) -> pd.DataFrame:
@@ -98,11 +109,18 @@ def update_latest(lake: Lake, bars: PartitionSet, held: pd.DataFrame | None = No
     """The embedded engine's hook, after a batch's bars are flushed: the partitions it
     loaded (the batch's dates and every one it rewrote) are in memory already. `held` is
     the table as this function last returned it (the engine keeps it between batches, so
-    a live batch reads nothing back); None reads the stored file."""
+    a live batch reads nothing back); None reads the stored file. Each writer keeps its
+    own file (`latest_file`): its partition set holds its series only."""
     fresh = bars.loaded()
-    stored = held if held is not None else read_latest(lake)
+    path = latest_file(bars.writer)
+    stored = held if held is not None else read_latest(lake, path)
     return _update(
-        lake, fresh, set(bars.dts()), lambda dt: _read_bars(lake, bars.files.get(dt, [])), stored
+        lake,
+        fresh,
+        set(bars.dts()),
+        lambda dt: _read_bars(lake, bars.files.get(dt, [])),
+        stored,
+        path,
     )
 
 

@@ -26,12 +26,14 @@ from stockpipe.processing.base import (
     quarantine_file_schema,
     row_position,
 )
+from stockpipe.processing.workers import lake_workers, series_index_path
 from stockpipe.stream.base import seq_key
 
 # Which dts each series spans, so a batch never scans history to find a series' rows.
 # Written before the data files and only ever widened, so after a crash it may name a
 # dt that holds no rows of the series yet (harmless), never miss one that does.
-SERIES_INDEX = "_state/processing/series.json"
+# Each worker of `process --workers N` keeps its own (workers.py `series_index_path`).
+SERIES_INDEX = series_index_path(manifest.DEFAULT_WRITER)
 
 Series = tuple[str, str]
 
@@ -59,10 +61,10 @@ def _dedupe_bars(df: pd.DataFrame) -> pd.DataFrame:
     return df.iloc[order].drop_duplicates(["symbol", "interval", "ts"], keep="last")
 
 
-def load_series_index(lake: Lake) -> dict[str, list[str]]:
+def load_series_index(lake: Lake, path: str = SERIES_INDEX) -> dict[str, list[str]]:
     """The series index: `"symbol|interval" -> [first dt, last dt]`."""
     try:
-        return dict(json.loads(lake.read_bytes(SERIES_INDEX)))
+        return dict(json.loads(lake.read_bytes(path)))
     except FileNotFoundError:
         return index_from_bars(lake)
 
@@ -104,7 +106,8 @@ class ProcessedZone:
             lambda df: df.drop_duplicates(["shard_id", "sequence_number"]),
             writer=writer,
         )
-        self.index = load_series_index(lake)
+        self.index_path = series_index_path(writer)
+        self.index = load_series_index(lake, self.index_path)
         self.index_dirty = False
         # Bars partitions split by series once, so a series' rows are a dict lookup, not
         # a mask over the whole day; dirty ones are reassembled for the write at flush.
@@ -173,7 +176,7 @@ class ProcessedZone:
         self.quarantine.flush()
         if self.index_dirty:
             doc = dict(sorted(self.index.items()))
-            self.lake.write_bytes(SERIES_INDEX, json.dumps(doc, indent=0).encode())
+            self.lake.write_bytes(self.index_path, json.dumps(doc, indent=0).encode())
             self.index_dirty = False
         self.daily.flush()
         rewritten = set(self.bars.dirty)
@@ -214,7 +217,21 @@ class ProcessedZone:
             del self._split[dt], self._no_rows[dt]
 
 
-def processed_partitions(lake: Lake) -> dict[str, PartitionSet]:
-    """The bars, daily and quarantine partition sets, with their sort and dedupe rules."""
-    zone = ProcessedZone(lake)
+def processed_partitions(
+    lake: Lake, writer: str = manifest.DEFAULT_WRITER
+) -> dict[str, PartitionSet]:
+    """The bars, daily and quarantine partition sets of `writer`, with their sort and
+    dedupe rules."""
+    zone = ProcessedZone(lake, writer)
     return {"bars": zone.bars, "daily": zone.daily, "quarantine": zone.quarantine}
+
+
+def every_writer_partitions(lake: Lake) -> dict[str, PartitionSet]:
+    """The partition sets of every writer of the lake (`stockpipe compact`): `bars`,
+    `daily`, `quarantine` of w0, then `bars w1`, ... of each other worker."""
+    out: dict[str, PartitionSet] = {}
+    for k in range(lake_workers(lake)):
+        writer = f"w{k}"
+        for name, part in processed_partitions(lake, writer).items():
+            out[name if writer == manifest.DEFAULT_WRITER else f"{name} {writer}"] = part
+    return out

@@ -23,13 +23,14 @@ from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING
 
-from stockpipe.contract import BARS, DAILY, LATEST, QUARANTINE, RAW
+from stockpipe.contract import BARS, RAW
 from stockpipe.errors import ConfigError
 from stockpipe.lake import Lake, manifest, open_lake
 from stockpipe.lake.partitions import DT_RE
 from stockpipe.processing.base import BatchStats
+from stockpipe.processing.engine import clear_processed as clear_zone
 from stockpipe.processing.latest import flush_latest, mark_latest_pending
-from stockpipe.processing.sessions import RECORD, settle_indicator_sessions
+from stockpipe.processing.sessions import settle_indicator_sessions
 from stockpipe.processing.zone import SERIES_INDEX, load_series_index
 from stockpipe.spark import tasks
 
@@ -184,12 +185,8 @@ def read_raw(
 
 
 def clear_processed(lake: Lake) -> None:
-    """What `engine.reprocess` deletes before a full rebuild."""
-    for prefix in (BARS.prefix, DAILY.prefix, QUARANTINE.prefix, LATEST.prefix):
-        for path in lake.list(prefix):
-            lake.delete(path)
-    lake.delete(SERIES_INDEX)
-    lake.delete(RECORD)
+    """What `engine.reprocess` deletes before a full rebuild (a lake of one writer after)."""
+    clear_zone(lake)
 
 
 def reprocess_spark(

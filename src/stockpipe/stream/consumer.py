@@ -28,6 +28,7 @@ from stockpipe.errors import (
 )
 from stockpipe.stream.base import GetRecordsResult, ShardInfo, Stream, StreamRecord, seq_key
 from stockpipe.stream.checkpoint import Checkpoint, CheckpointStore, reset_hint
+from stockpipe.stream.slices import HashSlice
 
 CONSUMER_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 INITIAL_POSITIONS = ("TRIM_HORIZON", "LATEST")
@@ -48,7 +49,12 @@ class Batch:
 
 
 class Consumer:
-    """Reads a stream shard by shard, honouring lineage, from a named checkpoint."""
+    """Reads a stream shard by shard, honouring lineage, from a named checkpoint.
+
+    With a `hash_slice` (a worker of `process --workers N`, stream/slices.py) it reads only
+    the shards that meet the slice and returns only the records in it; its positions
+    still advance over the records it leaves to the other workers.
+    """
 
     def __init__(
         self,
@@ -58,6 +64,7 @@ class Consumer:
         initial_position: str = "TRIM_HORIZON",
         *,
         reset: bool = False,
+        hash_slice: HashSlice | None = None,
     ) -> None:
         if not CONSUMER_NAME_RE.match(name):
             raise ConfigError(
@@ -69,6 +76,7 @@ class Consumer:
         self.checkpoints = checkpoints
         self.name = name
         self.initial_position = initial_position
+        self.hash_slice = hash_slice
         if reset:
             self.checkpoint = reset_checkpoint(stream, checkpoints, name)
         else:
@@ -94,14 +102,18 @@ class Consumer:
             self._shards = self.stream.list_shards()
             self._shards_at = time.monotonic()
 
+    def _mine(self, shard: ShardInfo) -> bool:
+        return self.hash_slice is None or self.hash_slice.meets(shard)
+
     def _readable(self) -> list[ShardInfo]:
         """Open work: unfinished shards whose parents have all been read to their end."""
-        known = {s.shard_id for s in self._shards}
+        known = {s.shard_id for s in self._shards if self._mine(s)}
         out = []
         for shard in self._shards:
-            if shard.shard_id in self._ended:
+            if shard.shard_id in self._ended or not self._mine(shard):
                 continue
-            # A parent trimmed away by retention no longer blocks its children.
+            # A parent trimmed away by retention (or outside our slice: a merge's other
+            # parent) does not block its children.
             if all(p in self._ended or p not in known for p in shard.parents()):
                 out.append(shard)
         return out
@@ -145,7 +157,7 @@ class Consumer:
             result = self._get_records(shard.shard_id, remaining)
             self._behind[shard.shard_id] = result.millis_behind_latest
             if result.records:
-                records.extend(result.records)
+                records.extend(self._kept(shard, result.records))
                 last = result.records[-1].sequence_number
                 positions[shard.shard_id] = last
                 self._read[shard.shard_id] = last
@@ -166,6 +178,12 @@ class Consumer:
             # A split or merge closed a shard: discover its children now, not in 10 s.
             self._refresh_shards(force=True)
         return Batch(records, positions, finished)
+
+    def _kept(self, shard: ShardInfo, records: list[StreamRecord]) -> list[StreamRecord]:
+        """The records of `shard` this consumer processes: all of them, or its slice's."""
+        if self.hash_slice is None or self.hash_slice.covers(shard):
+            return records
+        return self.hash_slice.keep(records)
 
     def _get_records(self, shard_id: str, limit: int) -> GetRecordsResult:
         """One GetRecords; an expired iterator is renewed once, at once, from the last

@@ -116,11 +116,17 @@ def _check(command: str, result: subprocess.CompletedProcess[str]) -> None:
 
 
 def _processed(home: Path) -> int:
-    try:
-        doc = json.loads((home / "lake/_checkpoints/process/checkpoint.json").read_text())
-    except (OSError, ValueError):
-        return 0
-    return int(doc.get("state", {}).get("kept", 0))
+    """Bars kept so far: the `process` checkpoint's count, summed over the workers'
+    checkpoints (`process-w0`, `process-w1`, ...) when `make run` chose several."""
+    total = 0
+    checkpoints = home / "lake/_checkpoints"
+    for path in [checkpoints / "process", *checkpoints.glob("process-w*")]:
+        try:
+            doc = json.loads((path / "checkpoint.json").read_text())
+        except (OSError, ValueError):
+            continue
+        total += int(doc.get("state", {}).get("kept", 0))
+    return total
 
 
 def test_every_readme_block_is_classified() -> None:

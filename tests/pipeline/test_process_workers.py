@@ -112,8 +112,15 @@ def test_two_workers_equal_one_survive_a_kill_and_keep_their_number(tmp_path: Pa
     assert lake_content(lakes["killed"], TABLES) == expected
     assert _latest(lakes["killed"]).equals(_latest(lakes["one"]))
 
-    # The lake keeps its number: one readable line naming both numbers and the fixes.
-    refused = _cli(home, "two", "process")
+    # Without --workers, `process` continues with the lake's number (after a `make run`
+    # that chose 2, a plain `stockpipe process` must not be refused): nothing new to do.
+    plain = _cli(home, "two", "process")
+    assert plain.returncode == 0, plain.stderr
+    assert "read 0 = kept 0 + duplicates 0 + quarantined 0" in _summary(plain.stdout)
+    assert lake_content(lakes["two"], TABLES) == expected
+
+    # Another number is refused: one readable line naming both numbers and the fixes.
+    refused = _cli(home, "two", "process", "--workers", "1")
     assert refused.returncode != 0
     assert refused.stderr.strip().splitlines() == [
         "error: --workers 1 but the lake's processed zone was written by 2 workers (recorded "

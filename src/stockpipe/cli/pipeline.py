@@ -116,16 +116,24 @@ def process(
     ),
     reset_checkpoints: bool = typer.Option(False, "--reset-checkpoints", help=_RESET_HELP),
     workers: int = typer.Option(
-        1,
+        None,
         "--workers",
-        help="Worker processes, each owning a slice of the symbols; a lake keeps the "
-        "number it was first processed with (change it with `reprocess --workers`)",
+        help="Worker processes, each owning a slice of the symbols (default: the number "
+        "the lake was first processed with, 1 for a new lake; change it with "
+        "`reprocess --workers`)",
     ),
 ) -> None:
     """Stream -> processed-data/ (bars, daily) and quarantine/."""
     settings = settings_from(ctx)
-    check_workers(workers)
     from stockpipe.pipeline.workers import process_stage, run_workers
+
+    if workers is None:
+        # The lake's own number: after a `make run` that chose 2 workers, a plain
+        # `stockpipe process` continues with 2, not a refusal.
+        from stockpipe.processing.workers import lake_workers
+
+        workers = lake_workers(open_lake_from(settings))
+    check_workers(workers)
 
     with StopSignals() as stop:
         if workers == 1:

@@ -38,12 +38,6 @@ def partition_dir(prefix: str, dt: str) -> str:
     return safe_relpath(f"{prefix}/dt={dt}")
 
 
-def list_partitions(lake: Lake, prefix: str) -> dict[str, list[str]]:
-    """dt -> the Parquet files of that partition that count (its manifests' files, or
-    every file of a partition without one), for every partition under `prefix`."""
-    return manifest.live_files(lake, prefix)
-
-
 def is_utc(col: pd.Series) -> bool:
     """True if `col` already holds timezone-aware UTC times (any unit)."""
     dtype = col.dtype

@@ -21,7 +21,8 @@ import pandas as pd
 from stockpipe.contract import BARS, LATEST
 from stockpipe.lake import manifest
 from stockpipe.lake.base import Lake
-from stockpipe.lake.partitions import PartitionSet, as_utc, from_arrow, list_partitions, to_arrow
+from stockpipe.lake.manifest import live_files
+from stockpipe.lake.partitions import PartitionSet, as_utc, from_arrow, to_arrow
 
 LATEST_FILE = f"{LATEST.prefix}/part-0.parquet"
 #: Dates whose bars a Spark batch is about to write, until their rows are recomputed.
@@ -144,7 +145,7 @@ def flush_latest(lake: Lake) -> None:
     dates = _pending(lake)
     if not dates:
         return
-    files = list_partitions(lake, BARS.prefix)
+    files = live_files(lake, BARS.prefix)
     fresh = {dt: _read_bars(lake, files.get(dt, [])) for dt in dates}
     _update(lake, fresh, set(files), lambda dt: _read_bars(lake, files[dt]), read_latest(lake))
     lake.delete(PENDING)
@@ -152,5 +153,5 @@ def flush_latest(lake: Lake) -> None:
 
 def rebuild_latest(lake: Lake) -> None:
     """The whole table recomputed from every bars partition."""
-    files = list_partitions(lake, BARS.prefix)
+    files = live_files(lake, BARS.prefix)
     _write(lake, [latest_rows(_read_bars(lake, paths), dt) for dt, paths in sorted(files.items())])

@@ -19,7 +19,8 @@ import pyarrow.parquet as pq
 from stockpipe.contract import BARS, DAILY, QUARANTINE
 from stockpipe.lake import manifest
 from stockpipe.lake.base import Lake
-from stockpipe.lake.partitions import PartitionSet, list_partitions
+from stockpipe.lake.manifest import live_files
+from stockpipe.lake.partitions import PartitionSet
 from stockpipe.processing.base import (
     bars_file_schema,
     daily_file_schema,
@@ -73,7 +74,7 @@ def index_from_bars(lake: Lake) -> dict[str, list[str]]:
     """The series index rebuilt from the bars files (a lake without one, or written by
     another engine). Daily cannot stand in: weekend and holiday bars have no daily row."""
     index: dict[str, list[str]] = {}
-    for dt, paths in sorted(list_partitions(lake, BARS.prefix).items()):
+    for dt, paths in sorted(live_files(lake, BARS.prefix).items()):
         for path in paths:
             table = pq.read_table(io.BytesIO(lake.read_bytes(path)), columns=["symbol", "interval"])
             for pair in table.group_by(["symbol", "interval"]).aggregate([]).to_pylist():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,6 +104,7 @@ def moto_server() -> Iterator[str]:
     """
     from moto.server import ThreadedMotoServer  # imported here: unit runs never load moto
 
+    _serialize_moto_shard_writes()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -110,6 +112,30 @@ def moto_server() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+def _serialize_moto_shard_writes() -> None:
+    """Make moto's Kinesis shard append atomic, as a real shard is.
+
+    moto's `Shard.put_record` reads the last sequence number and stores under the next one
+    without a lock (its source says "not safe for concurrency"); the threaded server answers
+    concurrent PutRecords on several threads, so two producers can get the same number and one
+    record silently replaces the other. Real Kinesis orders writes per shard, so the emulator
+    is made to do the same; without this, tests with concurrent producers measure moto's race.
+    """
+    from moto.kinesis.models import Shard
+
+    original = Shard.put_record
+    if getattr(original, "_stockpipe_serialized", False):
+        return
+    lock = threading.Lock()
+
+    def put_record(self: Shard, partition_key: str, data: bytes, explicit_hash_key: str) -> str:
+        with lock:
+            return original(self, partition_key, data, explicit_hash_key)
+
+    put_record._stockpipe_serialized = True  # type: ignore[attr-defined]
+    Shard.put_record = put_record  # type: ignore[method-assign]
 
 
 @dataclass

@@ -79,3 +79,19 @@ def test_missing_measure_query_is_a_clear_error(tmp_path: Path) -> None:
     empty.mkdir()
     with pytest.raises(ConfigError, match="measure_last_price.sql"):
         generate_files(empty)
+
+
+def test_local_queries_read_only_the_files_the_manifests_name() -> None:
+    # No M engine runs here, so the query's text is checked: the manifests of the table are
+    # listed, their lines reduced to file names per dt, and the data files filtered by them
+    # (partitions without a manifest keep every file) before any file is opened.
+    files = {f.path: f.content for f in generate_files(QUERIES)}
+    bars = files["local/bars.pq"]
+    assert 'Folder.Files(LakeFolder & "\\processed-data\\bars\\_manifests")' in bars
+    assert "Lines.FromBinary([Content])" in bars
+    assert (
+        'Live = Table.SelectRows(WithDt, each not List.Contains(ManifestedDts, [dt])\n'
+        '        or List.Contains(Counted, [dt] & "/" & [Name])),'
+    ) in bars
+    assert 'WithData = Table.AddColumn(Live, "Data", each Parquet.Document([Content])),' in bars
+    assert "_manifests" in files["local/daily.pq"]

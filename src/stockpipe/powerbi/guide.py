@@ -161,10 +161,13 @@ Users without AWS read the local lake's `processed-data/` directly with the **Fo
 3. *Close & Apply*. When asked for Folder credentials choose *Windows* / current user.
 
 The local queries list `<LakeFolder>\\{_BARS_DIR}` (and `<LakeFolder>\\{_DAILY_DIR}`),
-skip temporary `.tmp-` files, read each Parquet file with `Parquet.Document`, take `dt` from the
-`dt=YYYY-MM-DD` folder name and return exactly the contract columns with the same types as the
-Athena tables, so every measure and visual works unchanged. Import mode only; refresh reads all
-files (fine for a laptop-sized lake). The measures' numbers equal `stockpipe query --name
+skip temporary `.tmp-` files, read each Parquet file that counts with `Parquet.Document`, take `dt`
+from the `dt=YYYY-MM-DD` folder name and return exactly the contract columns with the same types
+as the Athena tables, so every measure and visual works unchanged. The files that count are the
+ones the partition's manifests (`_manifests\\dt=YYYY-MM-DD\\w0`, ...) name, as for every other
+reader: a file left behind by a compaction (deleted a minute later) or by a crash is not read,
+so no row is counted twice. Import mode only; refresh reads all counted files (fine for a
+laptop-sized lake). The measures' numbers equal `stockpipe query --name
 measure_… ` on the same lake, which runs the same SQL in DuckDB.
 
 ## The model

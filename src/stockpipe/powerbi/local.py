@@ -1,13 +1,20 @@
 """The local path: Power Query (M) that reads the local lake's Parquet through Folder + Parquet.
 
 For users without AWS. Each query lists `<LakeFolder>\\processed-data\\<table>`, skips
-temporary `.tmp-` files, reads every Parquet file, takes `dt` from the Hive-style folder
-name and returns exactly the contract columns, typed like the Athena tables.
+temporary `.tmp-` files, reads the Parquet files that count, takes `dt` from the Hive-style
+folder name and returns exactly the contract columns, typed like the Athena tables.
+
+Which files count is what every other reader honours (lake/manifest.py): in a partition
+with manifests (`<table>\\_manifests\\dt=D\\w0`, one line per data file), only the files
+they name; a file left behind by a compaction or a crash is not read twice. A partition
+without a manifest (written before manifests existed) counts every Parquet file. Manifest
+lines are compared by file name within their dt, so a lake copied or mounted elsewhere (a
+Windows drive) reads the same.
 """
 
 from __future__ import annotations
 
-from stockpipe.contract import Table
+from stockpipe.contract import MANIFESTS_DIR, Table
 from stockpipe.powerbi.base import GeneratedFile
 from stockpipe.powerbi.model import DIMENSIONS, FACT_TABLES, _m_list, _m_types, all_columns
 
@@ -24,7 +31,21 @@ def local_table_m(table: Table) -> str:
         # dt lives in the path (dt=YYYY-MM-DD), not inside the files.
         'WithDt = Table.AddColumn(Parquet, "dt", each Text.AfterDelimiter(',
         '    List.Last(List.Select(Text.Split([Folder Path], "\\"), each Text.StartsWith(_, "dt="))), "="), type text),',
-        'WithData = Table.AddColumn(WithDt, "Data", each Parquet.Document([Content])),',
+        # The manifests: dt -> the file names that count (a table may have none yet).
+        f'Manifests = try Folder.Files(LakeFolder & "\\{prefix}\\{MANIFESTS_DIR}") otherwise '
+        '#table({"Name", "Folder Path", "Content"}, {}),',
+        'Written = Table.SelectRows(Manifests, each not Text.StartsWith([Name], ".")),',
+        'Named = Table.AddColumn(Written, "Files", each List.Transform(',
+        '    List.Select(List.Transform(Lines.FromBinary([Content]), Text.Trim), each _ <> ""),',
+        '    each List.Last(Text.Split(Text.Replace(_, "/", "\\"), "\\")))),',
+        'NamedDt = Table.AddColumn(Named, "dt", each Text.AfterDelimiter(',
+        '    List.Last(List.Select(Text.Split([Folder Path], "\\"), each Text.StartsWith(_, "dt="))), "=")),',
+        'ManifestedDts = List.Buffer(List.Distinct(NamedDt[dt])),',
+        'Counted = List.Buffer(List.Combine(Table.TransformRows(NamedDt,',
+        '    (r) => List.Transform(r[Files], each r[dt] & "/" & _)))),',
+        'Live = Table.SelectRows(WithDt, each not List.Contains(ManifestedDts, [dt])',
+        '    or List.Contains(Counted, [dt] & "/" & [Name])),',
+        'WithData = Table.AddColumn(Live, "Data", each Parquet.Document([Content])),',
         'Slim = Table.SelectColumns(WithData, {"dt", "Data"}),',
         f'Expanded = Table.ExpandTableColumn(Slim, "Data", {_m_list(stored)}),',
         # Parquet UTC timestamps arrive as datetimezone; the model stores UTC datetimes.

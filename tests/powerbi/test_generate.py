@@ -90,7 +90,7 @@ def test_local_queries_read_only_the_files_the_manifests_name() -> None:
     assert 'Folder.Files(LakeFolder & "\\processed-data\\bars\\_manifests")' in bars
     assert "Lines.FromBinary([Content])" in bars
     assert (
-        'Live = Table.SelectRows(WithDt, each not List.Contains(ManifestedDts, [dt])\n'
+        "Live = Table.SelectRows(WithDt, each not List.Contains(ManifestedDts, [dt])\n"
         '        or List.Contains(Counted, [dt] & "/" & [Name])),'
     ) in bars
     assert 'WithData = Table.AddColumn(Live, "Data", each Parquet.Document([Content])),' in bars

@@ -125,14 +125,12 @@ def process(
 ) -> None:
     """Stream -> processed-data/ (bars, daily) and quarantine/."""
     settings = settings_from(ctx)
-    from stockpipe.pipeline.workers import process_stage, run_workers
+    from stockpipe.pipeline.workers import default_workers, process_stage, run_workers
 
     if workers is None:
         # The lake's own number: after a `make run` that chose 2 workers, a plain
-        # `stockpipe process` continues with 2, not a refusal.
-        from stockpipe.processing.workers import lake_workers
-
-        workers = lake_workers(open_lake_from(settings))
+        # `stockpipe process` continues with 2, not a refusal; 1 for a new lake.
+        workers = default_workers(open_lake_from(settings), lambda: 1)
     check_workers(workers)
 
     with StopSignals() as stop:

@@ -21,6 +21,7 @@ import os
 import queue
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,10 +73,21 @@ def pick_workers(lake: Lake, stream: Stream, requested: int | None) -> int:
         if has_rows(lake) and lake_workers(lake) != requested:
             settle_workers(lake, requested)  # refused, naming both and the fix
         return requested
+    return default_workers(
+        lake,
+        lambda: max(
+            1, min(os.cpu_count() or 1, stream.describe().open_shards, DEFAULT_MAX_WORKERS)
+        ),
+    )
+
+
+def default_workers(lake: Lake, new_lake: Callable[[], int]) -> int:
+    """The workers a command runs without `--workers`: the lake's recorded number (or the
+    one its rows imply), else `new_lake()` for a lake not processed yet. `stockpipe
+    process` passes 1, `stockpipe run` the machine's default (`pick_workers`)."""
     if recorded_workers(lake) is not None or has_rows(lake):
         return lake_workers(lake)
-    shards = stream.describe().open_shards
-    return max(1, min(os.cpu_count() or 1, shards, DEFAULT_MAX_WORKERS))
+    return new_lake()
 
 
 def process_stage(

@@ -16,7 +16,13 @@ from stockpipe.stream.local import LocalStream
 def test_archive_writes_firehose_style_partitions_and_keeps_payloads(tmp_path: Path) -> None:
     stream = LocalStream(tmp_path / "s.db", shard_count=2)
     lake = LocalLake(tmp_path / "lake")
-    payloads = [b'{"symbol":"AAPL"}', b"\xff\xfenot utf-8", b"not json at all"]
+    payloads = [
+        b'{"symbol":"AAPL"}',
+        b"\xff\xfenot utf-8",
+        b"not json at all",
+        '{"note":"Soci\u00e9t\u00e9 G\u00e9n\u00e9rale \u2014 \\"quoted\\"\\n"}'.encode(),
+        b"tab\there, nul \x00 and line\nbreak",
+    ]
     stream.put_records([("AAPL", p) for p in payloads])
     run_archive(stream, lake)
     files = lake.list("raw-data")
@@ -27,6 +33,9 @@ def test_archive_writes_firehose_style_partitions_and_keeps_payloads(tmp_path: P
     lines = [json.loads(x) for x in lake.read_bytes(files[0]).splitlines()]
     assert lines[0]["data"] == '{"symbol":"AAPL"}' and lines[0]["data_b64"] is None
     assert lines[1]["data"] is None and lines[1]["data_b64"] == "//5ub3QgdXRmLTg="
+    # UTF-8 text is kept as text; control characters are escaped, one record per line.
+    assert len(lines) == 5 and lines[3]["data"] == payloads[3].decode()
+    assert lines[4]["data"] == "tab\there, nul \x00 and line\nbreak"
     assert [r.data for r in iter_raw(lake)] == payloads
 
 

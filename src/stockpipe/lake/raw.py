@@ -16,13 +16,16 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
+import msgspec
+
 from stockpipe.contract import RAW
 from stockpipe.lake.base import Lake, safe_relpath
 from stockpipe.stream.base import StreamRecord
 
 
-def envelope(record: StreamRecord) -> dict[str, str | None]:
-    """The raw-zone line for one record; the payload is kept byte for byte."""
+def envelope(record: StreamRecord, arrival: str | None = None) -> dict[str, str | None]:
+    """The raw-zone line for one record; the payload is kept byte for byte. `arrival` is
+    the record's arrival time as the line writes it, when the caller has it already."""
     try:
         text: str | None = record.data.decode("utf-8")
         b64 = None
@@ -32,10 +35,14 @@ def envelope(record: StreamRecord) -> dict[str, str | None]:
         "shard_id": record.shard_id,
         "sequence_number": record.sequence_number,
         "partition_key": record.partition_key,
-        "arrival_ts": record.arrival_ts.astimezone(UTC).isoformat(timespec="milliseconds"),
+        "arrival_ts": arrival or _iso(record.arrival_ts),
         "data": text,
         "data_b64": b64,
     }
+
+
+def _iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 def from_envelope(doc: dict[str, str | None]) -> StreamRecord:
@@ -51,6 +58,10 @@ def from_envelope(doc: dict[str, str | None]) -> StreamRecord:
         data=data,
         arrival_ts=datetime.fromisoformat(str(doc["arrival_ts"])).astimezone(UTC),
     )
+
+
+# One JSON document per line, compact; UTF-8 text stays UTF-8 (json.loads reads both).
+_LINES = msgspec.json.Encoder()
 
 
 def raw_path(record: StreamRecord) -> str:
@@ -85,14 +96,20 @@ class RawArchiver:
 
     def write(self, records: Sequence[StreamRecord]) -> int:
         """Write every record durably; returns how many files were written."""
-        groups: dict[tuple[str, str, str], list[StreamRecord]] = defaultdict(list)
+        groups: dict[tuple[str, str, str], list[tuple[StreamRecord, str]]] = defaultdict(list)
+        # Records of one put share an arrival time: format each distinct one once.
+        stamps: dict[datetime, tuple[str, str, str]] = {}
         for rec in records:
-            arrival = rec.arrival_ts.astimezone(UTC)
-            groups[(rec.shard_id, f"{arrival:%Y-%m-%d}", f"{arrival:%H}")].append(rec)
+            stamp = stamps.get(rec.arrival_ts)
+            if stamp is None:
+                arrival = rec.arrival_ts.astimezone(UTC)
+                stamp = (f"{arrival:%Y-%m-%d}", f"{arrival:%H}", _iso(arrival))
+                stamps[rec.arrival_ts] = stamp
+            groups[(rec.shard_id, stamp[0], stamp[1])].append((rec, stamp[2]))
         for recs in groups.values():
             # One file per (shard, hour) run, named after its first record.
-            body = "".join(json.dumps(envelope(r), separators=(",", ":")) + "\n" for r in recs)
-            self.lake.write_bytes(raw_path(recs[0]), body.encode("utf-8"))
+            body = _LINES.encode_lines([envelope(r, arrival) for r, arrival in recs])
+            self.lake.write_bytes(raw_path(recs[0][0]), body)
         return len(groups)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,6 +14,13 @@ def format_ts(ts: datetime) -> str:
     """ISO 8601 in UTC with a trailing Z, e.g. 2026-11-25T14:30:00Z."""
     if ts.tzinfo is None:
         raise ValueError(f"naive datetime {ts!r}: stockpipe stores only UTC-aware times")
+    return _format_utc(ts)
+
+
+@functools.lru_cache(maxsize=8192)
+def _format_utc(ts: datetime) -> str:
+    # Bars of many symbols share each minute: a source formats each instant once. Equal
+    # instants in other zones hash alike and give the same UTC text.
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

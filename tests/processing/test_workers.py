@@ -179,3 +179,44 @@ def test_bad_worker_arguments_are_one_line(cli, home) -> None:
         result = cli(*args)
         assert result.code != 0, args
         assert " ".join(result.err.split()) == line, args
+
+
+def test_a_rebuild_as_two_workers_continues_where_the_one_stopped(
+    tmp_path: Path, sim_records
+) -> None:
+    from stockpipe.lake.checkpoints import LakeCheckpointStore
+    from stockpipe.pipeline.reprocess import rebuild_processed
+    from stockpipe.pipeline.stages import run_archive
+
+    _, records = sim_records(SYMBOLS, 2, seed=9, fault_rate=0.05)
+    first, rest = records[: len(records) // 2], records[len(records) // 2 :]
+    stream = LocalStream(tmp_path / "stream.db", shard_count=4)
+    lake, alone = LocalLake(tmp_path / "lake"), LocalLake(tmp_path / "alone")
+    _put(stream, [(r.partition_key, r.data) for r in first])
+    run_archive(stream, lake)
+    run_process(stream, lake)
+    run_process(stream, alone)
+    store = LakeCheckpointStore(lake)
+    before = store.load("process")
+    settings = load_settings({"home": str(tmp_path / "home")}).settings
+
+    rebuild_processed(settings, lake, "local", workers=2)
+
+    # Each new worker starts at the old checkpoint's positions, the totals carry over, and
+    # the old checkpoint is gone.
+    new = [store.load(f"process-w{k}") for k in range(2)]
+    assert [cp.shards for cp in new] == [before.shards, before.shards]
+    assert new[0].state == before.state and new[1].state["read"] == 0
+    assert not lake.exists("_checkpoints/process/checkpoint.json")
+    _put(stream, [(r.partition_key, r.data) for r in rest])
+    runs = [run_process(stream, lake, hash_slice=HashSlice(k, 2)) for k in range(2)]
+    run_process(stream, alone)
+    stream.close()
+    # Only the new records were read, not the whole stream again.
+    assert sum(r.records for r in runs) == len(rest)
+    totals = [store.load(f"process-w{k}").state for k in range(2)]
+    expected = LakeCheckpointStore(alone).load("process").state
+    for counter in ("read", "kept", "duplicates", "quarantined"):
+        assert totals[0][counter] + totals[1][counter] == expected[counter], counter
+    assert expected["read"] == len(records)
+    assert lake_content(lake, TABLES) == lake_content(alone, TABLES)

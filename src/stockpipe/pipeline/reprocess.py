@@ -12,11 +12,17 @@ from __future__ import annotations
 from stockpipe.config import Settings
 from stockpipe.errors import ConfigError
 from stockpipe.lake.base import Lake
+from stockpipe.lake.checkpoints import LakeCheckpointStore, checkpoint_path
 from stockpipe.lake.lock import consumer_lock
-from stockpipe.pipeline.reprocess_guard import check_raw_covers_processed, check_writable
+from stockpipe.pipeline.reprocess_guard import (
+    check_raw_covers_processed,
+    check_writable,
+    furthest_positions,
+)
 from stockpipe.pipeline.stages import PROCESS_CONSUMER
 from stockpipe.processing.base import BatchStats
-from stockpipe.processing.workers import lake_workers
+from stockpipe.processing.workers import lake_workers, worker_consumers
+from stockpipe.stream.checkpoint import Checkpoint
 
 ENGINES = ("local", "spark")
 
@@ -49,9 +55,13 @@ def rebuild_processed(
         if engine == "local":
             from stockpipe.processing.engine import reprocess as reprocess_local
 
-            return reprocess_local(
+            before = lake_workers(lake)
+            stats = reprocess_local(
                 lake, from_date, to_date, settings.indicator_sessions, workers=workers
             )
+            if full and lake_workers(lake) != before:
+                hand_over_checkpoints(lake, before, lake_workers(lake))
+            return stats
         from stockpipe.spark import build_session, reprocess_spark
 
         spark = build_session(master or "local[*]", "stockpipe-reprocess")
@@ -62,3 +72,32 @@ def rebuild_processed(
             to_date,
             indicator_sessions=settings.indicator_sessions,
         )
+
+
+def hand_over_checkpoints(lake: Lake, before: int, after: int) -> None:
+    """After a full rebuild as `after` workers (the lake had `before`): each new worker's
+    checkpoint starts where the old ones had got to, and the old checkpoints are deleted
+    (their folders keep the locks).
+
+    The rebuild refused to run unless raw-data/ covers, per shard, the furthest position
+    any old worker reached (reprocess_guard.py), so every record up to there is in the
+    rebuilt tables: the new workers continue after it, as the old ones would have,
+    instead of reading the stream from its start and counting all of it again as
+    duplicates. The running totals carry over too (in the first new worker's state:
+    status sums the workers).
+    """
+    store = LakeCheckpointStore(lake)
+    old = [store.load(name) for name in worker_consumers(PROCESS_CONSUMER, before)]
+    shards = furthest_positions(old)
+    finished = sorted({shard for cp in old for shard in cp.finished})
+    stream = next((cp.stream for cp in old if cp.stream), None)
+    totals = BatchStats()
+    for cp in old:
+        totals = totals + BatchStats.from_state(cp.state)
+    for k, name in enumerate(worker_consumers(PROCESS_CONSUMER, after)):
+        state = totals.to_state() if k == 0 else BatchStats().to_state()
+        store.save(Checkpoint(name, dict(shards), list(finished), state, stream=stream))
+    kept = set(worker_consumers(PROCESS_CONSUMER, after))
+    for cp in old:
+        if cp.consumer not in kept:
+            lake.delete(checkpoint_path(cp.consumer))

@@ -28,7 +28,7 @@ def _processed(lake: Lake) -> list[Checkpoint]:
     return [store.load(name) for name in worker_consumers(PROCESS_CONSUMER, lake_workers(lake))]
 
 
-def _furthest(checkpoints: list[Checkpoint]) -> dict[str, str]:
+def furthest_positions(checkpoints: list[Checkpoint]) -> dict[str, str]:
     """Per shard, the furthest position any of the checkpoints reached."""
     out: dict[str, str] = {}
     for cp in checkpoints:
@@ -40,7 +40,7 @@ def _furthest(checkpoints: list[Checkpoint]) -> dict[str, str]:
 
 def raw_behind(lake: Lake) -> list[tuple[str, str | None, str]]:
     """(shard, archived up to, processed up to) for every shard raw-data/ lags behind on."""
-    processed = _furthest(_processed(lake))
+    processed = furthest_positions(_processed(lake))
     archived = LakeCheckpointStore(lake).load(ARCHIVE_CONSUMER)
     behind: list[tuple[str, str | None, str]] = []
     for shard, seq in sorted(processed.items()):

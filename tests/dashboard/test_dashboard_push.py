@@ -336,3 +336,38 @@ def test_watcher_sees_a_manifest_replaced_alone(tmp_path) -> None:  # type: igno
     # A compaction's manifest names one file instead: same folder, a replaced manifest.
     manifest.publish(lake, BARS.prefix, "2026-01-05", "w0", [second])
     assert watcher.changed() is True
+
+
+def test_bars_without_their_latest_table_are_held_back_briefly(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Writers replace `latest` after the bars; the view's window comes from it, so the hub
+    waits for it (a view run before would show nothing new), at most COMMIT_HOLD_S."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from stockpipe.dashboard import push
+    from stockpipe.processing.latest import LATEST_FILE
+
+    lake = LocalLake(tmp_path / "lake")
+    lake.write_bytes(f"{BARS.prefix}/dt=2026-01-05/a.parquet", b"PAR1")
+    hub = push.PushHub(lambda: lake, lambda filters: {}, refresh=60.0)
+
+    async def scenario() -> list[int]:
+        await hub._check(force=True)  # the baseline
+        seen = [hub.generation]
+        lake.write_bytes(f"{BARS.prefix}/dt=2026-01-05/b.parquet", b"PAR1")
+        await hub._check(force=True)
+        seen.append(hub.generation)  # held: no `latest` yet
+        lake.write_bytes(LATEST_FILE, b"PAR1")
+        await hub._check(force=True)
+        seen.append(hub.generation)  # `latest` followed: pushed at once
+        lake.write_bytes(f"{BARS.prefix}/dt=2026-01-05/c.parquet", b"PAR1")
+        await hub._check(force=True)
+        seen.append(hub.generation)  # held again
+        await asyncio.sleep(push.COMMIT_HOLD_S + 0.1)
+        await hub._check(force=True)
+        seen.append(hub.generation)  # a writer without `latest`: pushed after the hold
+        return seen
+
+    # In a thread of its own: a browser test may have left this thread an event loop.
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(lambda: asyncio.run(scenario())).result() == [0, 0, 1, 1, 2]

@@ -73,3 +73,41 @@ def test_without_the_push_channel_the_page_polls_and_says_so(  # type: ignore[no
         f"document.querySelector(\"{CARD}\").dataset.value === '444.75'", timeout=10_000
     )
     assert page.js_errors == []
+
+
+CHARTS = tuple(f"chart-{n}" for n in ("price", "volume", "heatmap", "compare", "rsi", "macd"))
+COUNT_REDRAWS = """(ids) => {
+  window.__redraws = {};
+  window.__drawn = 0;
+  document.addEventListener("stockpipe:drawn", () => { window.__drawn += 1; });
+  for (const id of ids) {
+    window.__redraws[id] = 0;
+    document.getElementById(id).on("plotly_afterplot", () => { window.__redraws[id] += 1; });
+  }
+}"""
+
+
+def test_a_push_redraws_only_the_charts_whose_data_changed(  # type: ignore[no-untyped-def]
+    page, fixture_lake, serve_dashboard
+) -> None:
+    handle = serve_dashboard(fixture_lake.settings, refresh=60)
+    page.goto(handle.url + "?" + QUERY)
+    wait_channel(page, "push")
+    page.wait_for_function("document.getElementById('chart-price').data[0].x.length === 120")
+    page.evaluate(COUNT_REDRAWS, list(CHARTS))
+
+    # MSFT is not shown: the pushed view differs only in its catalog, so no chart changes.
+    fixture_lake.append_bar("MSFT", close=481.5)
+    page.wait_for_function("window.__drawn >= 1", timeout=10_000)
+    assert page.evaluate("document.body.dataset.drawnVia") == "push"
+    assert page.evaluate("window.__redraws") == dict.fromkeys(CHARTS, 0)
+
+    # A bar of the focus symbol changes every chart.
+    fixture_lake.append_bar("AAPL", close=999.25, volume=777)
+    page.wait_for_function(
+        f"document.querySelector(\"{CARD}\").dataset.value === '999.25'", timeout=10_000
+    )
+    redraws = page.evaluate("window.__redraws")
+    assert all(n >= 1 for n in redraws.values()), redraws
+    assert page.evaluate("document.getElementById('chart-price').data[0].y.at(-1)") == 999.25
+    assert page.js_errors == []

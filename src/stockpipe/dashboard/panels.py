@@ -81,6 +81,8 @@ def to_datetime(value: Any) -> datetime:
 
 
 def to_number(value: Any) -> float | int | None:
+    if type(value) is float:  # the common case (DuckDB's doubles), checked first
+        return value if math.isfinite(value) else None
     if value is None:
         return None
     if isinstance(value, bool):
@@ -345,10 +347,14 @@ class DashboardData:
         else:
             rows = self._rolled(csv, interval, source, window)
         out: dict[str, Row] = {}
+        stamps: dict[Any, str] = {}  # the symbols share their bar times: convert each once
         for r in rows:
             symbol = str(r["symbol"])
             cols = out.setdefault(symbol, {"ts": [], "dt": [], **{f: [] for f in SERIES_FIELDS}})
-            cols["ts"].append(iso_z(to_datetime(r["ts"])))
+            stamp = stamps.get(r["ts"])
+            if stamp is None:
+                stamp = stamps[r["ts"]] = iso_z(to_datetime(r["ts"]))
+            cols["ts"].append(stamp)
             cols["dt"].append(str(r["dt"]))
             for f in SERIES_FIELDS:
                 cols[f].append(to_number(r.get(f)))

@@ -94,8 +94,15 @@ function baseLayout(extra = {}) {
   }, extra);
 }
 
+// What each chart was last drawn from: a pushed view usually changes a few charts only
+// (a batch of symbols not shown changes none), and a redraw costs tens of ms a chart.
+const drawnFrom = new Map();
+
 function draw(id, traces, layout) {
   const node = document.getElementById(id);
+  const key = JSON.stringify([traces, layout]);
+  if (drawnFrom.get(id) === key && node.isConnected) return;
+  drawnFrom.set(id, key);
   const points = traces.reduce((n, t) => n + ((t.x || t.z || []).length || 0), 0);
   if (!points) {
     Plotly.purge(node);

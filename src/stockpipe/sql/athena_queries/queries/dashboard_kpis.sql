@@ -1,13 +1,15 @@
 -- name: dashboard_kpis
 -- purpose: Dashboard KPI cards: per selected symbol, the last bar at or before the end of the window, its change against the previous trading day's last regular-session close (or the day's regular open on the first day), the regular session's high, low and volume so far, and its VWAP.
 -- params: symbols varchar, interval varchar, to_dt varchar, from_dt varchar = '', symbols varchar, interval varchar, to_ts timestamp, to_dt varchar, from_dt varchar = '', symbols varchar, symbols varchar, interval varchar, to_ts timestamp, to_dt varchar, from_dt varchar = ''
--- pruning: yes (dt): reads bars from the earliest of the selected symbols' two latest sessions in daily up to to_dt; older partitions only when some symbol has fewer than two sessions there (exact whatever daily holds); a subquery bound does not prune under Athena's partition projection, so the dashboard on Athena also gives the literal from_dt (default '': no lower bound)
--- Why two scans: a symbol's last bar and its previous session's close are both in `recent`
--- when it holds at least two of the symbol's sessions, because dt grows with ts. Daily only
--- picks the bound; any symbol `recent` does not cover turns on the scan of the older dts.
+-- pruning: yes (dt): reads bars from the earliest of the selected symbols' two latest dates in the small `latest` table up to to_dt; older partitions only when some symbol has no regular-session bar before its last date there (exact whatever `latest` holds); a subquery bound does not prune under Athena's partition projection, so the dashboard on Athena also gives the literal from_dt (default '': no lower bound)
+-- Why two scans: a symbol's last bar, its session and its previous regular close are all
+-- in `recent` when it holds a regular-session bar of a date before the symbol's last one,
+-- because dt grows with ts. `latest` (one row per symbol, interval and date with bars)
+-- only picks the bound; any symbol `recent` does not cover turns on the scan of the older
+-- dts.
 WITH hint AS (
     SELECT dt, row_number() OVER (PARTITION BY symbol ORDER BY dt DESC) AS k
-    FROM daily
+    FROM latest
     WHERE strpos(',' || ? || ',', ',' || symbol || ',') > 0
         AND "interval" = ?
         AND dt <= ?
@@ -28,7 +30,12 @@ recent AS (
 ),
 covered AS (
     SELECT count(*) AS n
-    FROM (SELECT symbol FROM recent GROUP BY symbol HAVING count(DISTINCT dt) >= 2) AS c
+    FROM (
+        SELECT symbol
+        FROM recent
+        GROUP BY symbol
+        HAVING min(CASE WHEN "session" = 'regular' THEN dt END) < max(dt)
+    ) AS c
 ),
 older_to AS (
     SELECT

@@ -1,6 +1,10 @@
 -- view: latest_quotes
 -- purpose: The last bar per symbol and interval, with change and change % against the previous trading day's regular-session close (from daily; the day's regular open, else its first open, when there is none), and the regular session's volume so far.
--- pruning: no (none needed): it reads the small `latest` table (one row per symbol, interval and session date) and daily, never bars
+-- pruning: yes (dt) on daily: the previous close is looked for from the earliest of the series' previous dates in `latest` on (one or two partitions), and before it only when some series has no daily row there (exact whatever daily holds); it reads the small `latest` table, never bars
+-- Why two looks at daily: daily has a row for each date with a regular-session bar, and
+-- `latest` a row for each date with any bar, so a series' previous daily row is at or
+-- before its previous date in `latest`. A series with no daily row from that bound on
+-- turns on the look at the older dates.
 CREATE OR REPLACE VIEW latest_quotes AS
 WITH ranked AS (
     SELECT
@@ -23,12 +27,39 @@ WITH ranked AS (
 last_bar AS (
     SELECT * FROM ranked WHERE rn = 1
 ),
-previous AS (
+bound AS (
+    SELECT coalesce(min(dt), '') AS from_dt FROM ranked WHERE rn = 2
+),
+recent AS (
     SELECT l.symbol, l."interval", max_by(d.close, d.dt) AS prev_close
     FROM last_bar AS l
     JOIN daily AS d
         ON d.symbol = l.symbol AND d."interval" = l."interval" AND d.dt < l.dt
+    WHERE d.dt >= (SELECT from_dt FROM bound)
     GROUP BY l.symbol, l."interval"
+),
+older_to AS (
+    SELECT
+        CASE
+            WHEN (SELECT count(*) FROM recent) >= (SELECT count(*) FROM last_bar) THEN ''
+            ELSE (SELECT from_dt FROM bound)
+        END AS below
+),
+older AS (
+    SELECT l.symbol, l."interval", max_by(d.close, d.dt) AS prev_close
+    FROM last_bar AS l
+    JOIN daily AS d
+        ON d.symbol = l.symbol AND d."interval" = l."interval" AND d.dt < l.dt
+    WHERE d.dt < (SELECT below FROM older_to)
+    GROUP BY l.symbol, l."interval"
+),
+previous AS (
+    SELECT r.symbol, r."interval", r.prev_close FROM recent AS r
+    UNION ALL
+    SELECT o.symbol, o."interval", o.prev_close
+    FROM older AS o
+    LEFT JOIN recent AS r ON r.symbol = o.symbol AND r."interval" = o."interval"
+    WHERE r.symbol IS NULL
 )
 SELECT
     r.symbol,

@@ -21,19 +21,22 @@ import numpy as np
 import pandas as pd
 
 from stockpipe import calendar
+from stockpipe.contract import INDICATOR_COLUMNS
+from stockpipe.processing import _loops
 from stockpipe.processing.base import (
     NEEDED_ON_INDICATOR,
     NEEDED_ON_LAST,
     ORDINAL,
+    STATE_COLUMNS,
     STATE_SLOTS,
     BatchStats,
 )
 from stockpipe.processing.frames import BatchKeys
 from stockpipe.processing.indicators import (
+    CARRY,
     CONTEXT,
     SEEDED_AT,
     IndicatorState,
-    compute_indicators,
     indicator_mask,
     session_totals,
 )
@@ -262,36 +265,95 @@ def _append(
         side.widen(plan.series, str(dts[lo]), str(dts[hi - 1]))
 
 
-_KERNEL_IN = ("dt", "session", "high", "low", "close", "volume")
-
-
 def _compute(
     plans: list[_Plan], new: pd.DataFrame, bounds: list[int], sessions: Sequence[str]
 ) -> pd.DataFrame:
-    """The kernel's columns for the new rows of every plan, indexed as `new`."""
-    frames = []
-    for plan, lo, hi in zip(plans, bounds[:-1], bounds[1:], strict=True):
-        part = new.iloc[lo:hi]
+    """The kernel's columns (compute_indicators') for the new rows of every plan, indexed
+    as `new`: one compiled call over all series, stacked on contiguous arrays.
+
+    A resumed series stacks its new rows after its state's closes; one without
+    resumable state stacks its stored rows before its new ones, from the empty state
+    (engine._recompute), and their outputs are dropped.
+    """
+    count = len(plans)
+    first, n0 = np.zeros(count, dtype=np.int64), np.zeros(count, dtype=np.int64)
+    carry = np.empty((count, len(CARRY)))
+    carry[:] = [np.nan, *(slot.start for slot in STATE_SLOTS)]
+    state_dt = np.full(count, "", dtype=object)
+    prior: list[np.ndarray] = []  # each series' closes before its stacked rows
+    stacked: dict[str, list[np.ndarray]] = {name: [] for name in _KERNEL_IN}
+    keeps: list[np.ndarray] = []
+    given = {name: new[name].to_numpy() for name in _KERNEL_IN}
+    for i, (plan, lo, hi) in enumerate(zip(plans, bounds[:-1], bounds[1:], strict=True)):
+        stored = 0
         if plan.resume:
-            frames.append(compute_indicators(part, _state(plan), sessions)[0])
-            continue
-        # engine._recompute without resumable state: from the first stored row on.
-        whole = part[list(_KERNEL_IN)]
-        if plan.parts:
-            whole = pd.concat([_context_frame(plan), whole], ignore_index=True)
-        values = compute_indicators(whole, sessions=sessions)[0].iloc[len(whole) - len(part) :]
-        frames.append(values.set_axis(part.index))
-    return pd.concat(frames)
-
-
-def _context_frame(plan: _Plan) -> pd.DataFrame:
-    """The kernel's input columns of the plan's stored rows, oldest first."""
+            state = _state(plan)
+            prior.append(np.asarray(state.closes, dtype=float))
+            first[i], n0[i], state_dt[i] = len(state.closes), state.n, state.dt
+            carry[i] = state.carry()
+        else:
+            prior.append(np.empty(0))
+            for dt, v, rows in plan.parts:
+                stacked["dt"].append(np.full(len(rows), dt, dtype=object))
+                for name in _KERNEL_IN[1:]:
+                    stacked[name].append(v.col(name)[rows])
+                stored += len(rows)
+        for name in _KERNEL_IN:
+            stacked[name].append(given[name][lo:hi])
+        keeps.append(np.r_[np.zeros(stored, dtype=bool), np.ones(hi - lo, dtype=bool)])
+    keep = np.concatenate(keeps)
+    sizes = np.array([len(k) for k in keeps])
+    rows_at = np.r_[0, np.cumsum(sizes)].astype(np.int64)
+    col = {name: np.concatenate(parts) for name, parts in stacked.items()}
+    close, session, dts = col["close"].astype(float), col["session"], col["dt"].astype(str)
+    use = indicator_mask(session, sessions)
+    # Each series' closes: its prior closes, then its indicator bars' closes.
+    closes = np.concatenate(
+        [part for p, lo, hi in zip(prior, rows_at[:-1], rows_at[1:], strict=True)
+         for part in (p, close[lo:hi][use[lo:hi]])]
+    )  # fmt: skip
+    used = np.add.reduceat(use.astype(np.int64), rows_at[:-1])  # every series has a row
+    closes_at = np.r_[0, np.cumsum(first + used)]
+    # Session values restart where the date differs from the bar before, or from the
+    # state's date at a series' first row.
+    new_session = np.empty(len(close), dtype=bool)
+    new_session[1:] = dts[1:] != dts[:-1]
+    new_session[rows_at[:-1]] = dts[rows_at[:-1]] != state_dt.astype(str)
+    total = len(close)
+    rec = np.empty((len(_loops.RECURSIVE_ROWS), total))
+    ordinal = np.empty(total, dtype=np.int64)
+    windows = np.empty((len(_loops.WINDOW_ROWS), total))
+    _loops.multi_pass(
+        np.ascontiguousarray(close),
+        np.ascontiguousarray(col["high"], dtype=float),
+        np.ascontiguousarray(col["low"], dtype=float),
+        np.ascontiguousarray(col["volume"], dtype=float),
+        new_session,
+        use,
+        np.asarray(session == "regular", dtype=bool),
+        rows_at,
+        np.ascontiguousarray(closes, dtype=float),
+        closes_at.astype(np.int64),
+        first,
+        n0,
+        carry,
+        rec,
+        ordinal,
+        windows,
+    )
     columns: dict[str, np.ndarray] = {
-        "dt": np.concatenate([np.full(len(r), dt, dtype=object) for dt, _, r in plan.parts])
+        **dict(zip(_loops.RECURSIVE_ROWS, rec[:, keep], strict=True)),
+        **dict(zip(_loops.WINDOW_ROWS, windows[:, keep], strict=True)),
+        ORDINAL: ordinal[keep],
     }
-    for name in _KERNEL_IN[1:]:
-        columns[name] = np.concatenate([v.col(name)[r] for _, v, r in plan.parts])
-    return pd.DataFrame(columns)
+    return pd.DataFrame(
+        {name: columns[name] for name in (*INDICATOR_COLUMNS, *STATE_COLUMNS)},
+        index=new.index,
+        copy=False,
+    )
+
+
+_KERNEL_IN = ("dt", "session", "high", "low", "close", "volume")
 
 
 def _daily(side: ProcessedZone, plans: list[_Plan], new: pd.DataFrame, bounds: list[int]) -> None:

@@ -297,9 +297,9 @@ def test_several_stacked_series_are_bit_identical_to_one_series_at_a_time() -> N
     rec, ordinal = np.empty((len(_loops.RECURSIVE_ROWS), n)), np.empty(n, dtype=np.int64)
     windows = np.empty((len(_loops.WINDOW_ROWS), n))
     _loops.multi_pass(
-        inputs["close"].to_numpy(float), inputs["high"].to_numpy(float),
-        inputs["low"].to_numpy(float), inputs["volume"].to_numpy(float), new_session, use,
-        use.copy(), rows_at.astype(np.int64), closes, closes_at.astype(np.int64),
+        inputs[["close", "high", "low", "volume"]].to_numpy(float).T.copy(),
+        np.stack([new_session, use, use]), rows_at.astype(np.int64), closes,
+        closes_at.astype(np.int64),
         np.array([len(p) for p in prior]), np.array([s.n if s else 0 for _, s in runs]),
         carry, rec, ordinal, windows,
     )  # fmt: skip

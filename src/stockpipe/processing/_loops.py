@@ -279,13 +279,8 @@ def _recursive_pass(
 
 
 def _multi_pass(
-    close: np.ndarray,
-    high: np.ndarray,
-    low: np.ndarray,
-    volume: np.ndarray,
-    new_session: np.ndarray,
-    use: np.ndarray,
-    regular: np.ndarray,
+    bars: np.ndarray,
+    flags: np.ndarray,
     rows_at: np.ndarray,
     closes: np.ndarray,
     closes_at: np.ndarray,
@@ -299,7 +294,9 @@ def _multi_pass(
     """`recursive_pass` and the window indicators of several series stacked end to end,
     each series through the same per-series loops as one series alone (so bit-identical).
 
-    Series s has the rows rows_at[s]:rows_at[s + 1] of the per-row arrays, the closes
+    `bars` holds the rows' close, high, low and volume (floats), `flags` their
+    new_session, use and regular (recursive_pass's arguments of those names), one row
+    each. Series s has the rows rows_at[s]:rows_at[s + 1] of them, the closes
     closes_at[s]:closes_at[s + 1] (its first[s] prior closes, then its indicator bars'),
     its ordinal n0[s] and its carry row carry[s] (updated in place). `windows` gets
     WINDOW_ROWS per row, NaN on the bars that are not indicator bars.
@@ -309,8 +306,8 @@ def _multi_pass(
         lo, hi = rows_at[s], rows_at[s + 1]
         cl = closes[closes_at[s] : closes_at[s + 1]]
         f = first[s]
-        recursive_pass(close[lo:hi], high[lo:hi], low[lo:hi], volume[lo:hi],
-                       new_session[lo:hi], use[lo:hi], regular[lo:hi], cl, f, n0[s],
+        recursive_pass(bars[0, lo:hi], bars[1, lo:hi], bars[2, lo:hi], bars[3, lo:hi],
+                       flags[0, lo:hi], flags[1, lo:hi], flags[2, lo:hi], cl, f, n0[s],
                        carry[s], rec[:, lo:hi], ordinal[lo:hi])  # fmt: skip
         out = np.empty((_N_WINDOWS, cl.shape[0] - f))
         for k in range(len(SMA_PERIODS)):
@@ -318,7 +315,7 @@ def _multi_pass(
         rolling_bands(cl, f, BB_PERIOD, out[_BB_ROW], out[-3], out[-2], out[-1])
         j = 0
         for i in range(lo, hi):
-            if use[i]:
+            if flags[1, i]:
                 windows[:, i] = out[:, j]
                 j += 1
             else:

@@ -324,13 +324,8 @@ def _compute(
     ordinal = np.empty(total, dtype=np.int64)
     windows = np.empty((len(_loops.WINDOW_ROWS), total))
     _loops.multi_pass(
-        np.ascontiguousarray(close),
-        np.ascontiguousarray(col["high"], dtype=float),
-        np.ascontiguousarray(col["low"], dtype=float),
-        np.ascontiguousarray(col["volume"], dtype=float),
-        new_session,
-        use,
-        np.asarray(session == "regular", dtype=bool),
+        np.stack([close, *(np.asarray(col[c], dtype=float) for c in ("high", "low", "volume"))]),
+        np.stack([new_session, use, np.asarray(session == "regular", dtype=bool)]),
         rows_at,
         np.ascontiguousarray(closes, dtype=float),
         closes_at.astype(np.int64),

@@ -43,7 +43,7 @@ def test_live_minutes_take_the_fast_path_and_equal_one_shot(tmp_path: Path) -> N
     assert sum(t.kept for t in totals) == whole.kept == 3 * 450 + 2
     assert sum(t.duplicates for t in totals) == whole.duplicates > 0
     assert sum(t.quarantined for t in totals) == whole.quarantined > 0
-    # A series has no resumable state before its bar SEEDED_AT (33): its first 34
-    # minutes go through the general path, every later batch but the correction is appended.
-    assert processor.general_series == 3 * 34 + 1
-    assert processor.fast_series == 3 * (6 + 1 + 60) + 2
+    # Every batch but the correction is appended, the first bars of each series and
+    # its young minutes (no resumable state before bar SEEDED_AT, 33) included.
+    assert processor.general_series == 1
+    assert processor.fast_series == 3 * (40 + 1 + 60) + 2

@@ -25,9 +25,8 @@ from stockpipe.stream.base import StreamRecord
 
 DT = "2026-03-02"
 SYMBOLS = ["AAA", "BBB", "CCC"]
-# The first 34 minutes of a series go through the general path (no state to resume yet,
-# each a rewrite); from then on every batch is an append.
-APPENDS_FROM = 34
+# Every batch is an append, the first bars of a series and its young minutes (no state
+# to resume yet) included: each batch adds one file to the day.
 SEEDED = 40
 
 
@@ -77,7 +76,7 @@ def test_each_live_batch_appends_one_file_and_compaction_merges_them(
     lake = LocalLake(tmp_path / "live")
     processor = _fed(lake, minutes[:SEEDED])
     before = _bars_files(lake)
-    assert len(before) == 1 + SEEDED - APPENDS_FROM
+    assert len(before) == SEEDED
     for batch in minutes[SEEDED:]:
         processor.process(batch)
         files = _bars_files(lake)
@@ -85,9 +84,9 @@ def test_each_live_batch_appends_one_file_and_compaction_merges_them(
         assert files[:-1] == before and len(files) == len(before) + 1
         assert lake.read_parquet(files[-1]).num_rows == len(SYMBOLS)
         before = files
-    assert processor.general_series == len(SYMBOLS) * APPENDS_FROM
-    assert processor.fast_series == len(SYMBOLS) * (len(minutes) - APPENDS_FROM)
-    assert len(before) == 1 + len(minutes) - APPENDS_FROM
+    assert processor.general_series == 0
+    assert processor.fast_series == len(SYMBOLS) * len(minutes)
+    assert len(before) == len(minutes)
     # The next batch compacts what the processor holds: one file, byte for byte the
     # one-shot run's (same rows, sorted by key), and the same tables.
     monkeypatch.setattr(engine, "COMPACT_EVERY_S", 0.0)
@@ -281,7 +280,7 @@ def test_superseded_files_are_deleted_only_after_the_grace_period(
     lake = LocalLake(tmp_path / "live")
     processor = _fed(lake, minutes[: SEEDED + 3])
     appended = _bars_files(lake)
-    assert len(appended) == 1 + SEEDED + 3 - APPENDS_FROM
+    assert len(appended) == SEEDED + 3
     monkeypatch.setattr(engine, "COMPACT_EVERY_S", 0.0)
     processor.process(minutes[SEEDED + 3])
     monkeypatch.setattr(engine, "COMPACT_EVERY_S", 3600.0)

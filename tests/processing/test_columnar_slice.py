@@ -91,7 +91,8 @@ def test_a_live_run_converts_no_utc_column_and_writes_text_dictionaries(
     assert len(morning) + len(afternoon) == len(records) == 2 * 390
     proc.process(morning)
     proc.process(afternoon)
-    assert proc.fast_series == 2  # both series appended in the afternoon batch
+    # Both series appended in both batches: their first bars, then the afternoon.
+    assert (proc.fast_series, proc.general_series) == (4, 0)
     assert spy.on_utc == 0
     bars = [p for p in lake.list(BARS.prefix) if p.endswith(".parquet")]
     meta = pq.ParquetFile(io.BytesIO(lake.read_bytes(bars[0]))).metadata.row_group(0)

@@ -17,6 +17,8 @@ import pytest
 from processing_factories import random_series
 
 from stockpipe import calendar
+from stockpipe.processing import _loops
+from stockpipe.processing.base import STATE_SLOTS
 from stockpipe.processing.indicators import (
     BB_DEV,
     BB_PERIOD,
@@ -263,3 +265,52 @@ def test_compiles_without_a_cache_where_numba_cannot_write_one(
     mean = np.empty(4)
     rolling_mean(np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]), 2, 3, mean)
     np.testing.assert_array_equal(mean, [2.0, 3.0, 4.0, 5.0])
+
+
+def test_several_stacked_series_are_bit_identical_to_one_series_at_a_time() -> None:
+    """`_loops.multi_pass` (the append path's one call per batch) over three series: one
+    from the empty state, one resumed, one short, with pre-market bars that are not
+    indicator bars; each equals `compute_indicators` of that series alone."""
+    a = series(17, 800)
+    a.loc[a.index[390:400], "session"] = "pre"
+    whole = series(18, 1200)
+    _, state = compute_indicators(whole.iloc[:700], sessions=("regular",))
+    b = whole.iloc[700:]
+    c = series(19, 20)
+    runs = [(a, None), (b, state), (c, None)]
+    inputs = pd.concat([f for f, _ in runs], ignore_index=True)
+    rows_at = np.cumsum([0, *(len(f) for f, _ in runs)])
+    use = (inputs["session"] == "regular").to_numpy()
+    prior = [np.asarray(s.closes if s else (), dtype=float) for _, s in runs]
+    closes = np.concatenate(
+        [x for p, (f, _) in zip(prior, runs, strict=True)
+         for x in (p, f["close"].to_numpy()[(f["session"] == "regular").to_numpy()])]
+    )  # fmt: skip
+    closes_at = np.cumsum([0, *(len(p) + int((f["session"] == "regular").sum())
+                                for p, (f, _) in zip(prior, runs, strict=True))])  # fmt: skip
+    empty = [np.nan, *(slot.start for slot in STATE_SLOTS)]  # before a series' first bar
+    carry = np.array([s.carry() if s else empty for _, s in runs])
+    dts = inputs["dt"].astype(str).to_numpy()
+    new_session = np.r_[True, dts[1:] != dts[:-1]]
+    new_session[rows_at[1]] = dts[rows_at[1]] != state.dt
+    n = len(inputs)
+    rec, ordinal = np.empty((len(_loops.RECURSIVE_ROWS), n)), np.empty(n, dtype=np.int64)
+    windows = np.empty((len(_loops.WINDOW_ROWS), n))
+    _loops.multi_pass(
+        inputs[["close", "high", "low", "volume"]].to_numpy(float).T.copy(),
+        np.stack([new_session, use, use]), rows_at.astype(np.int64), closes,
+        closes_at.astype(np.int64),
+        np.array([len(p) for p in prior]), np.array([s.n if s else 0 for _, s in runs]),
+        carry, rec, ordinal, windows,
+    )  # fmt: skip
+    got = {
+        **dict(zip(_loops.RECURSIVE_ROWS, rec, strict=True)),
+        **dict(zip(_loops.WINDOW_ROWS, windows, strict=True)),
+        "_n": ordinal,
+    }
+    for k, (frame, start) in enumerate(runs):
+        want, end = compute_indicators(frame, start, sessions=("regular",))
+        lo, hi = rows_at[k], rows_at[k + 1]
+        for name in INDICATOR_COLUMNS + STATE_COLUMNS:
+            np.testing.assert_array_equal(_bits(got[name][lo:hi]), _bits(want[name]), name)
+        np.testing.assert_array_equal(_bits(carry[k]), _bits(end.carry()))

@@ -18,7 +18,8 @@ from numba import njit
 
 FAST, SLOW, SIGNAL = 12, 26, 9
 RSI_PERIOD = 14
-BB_DEV = 2.0
+SMA_PERIODS = (5, 20, 50)
+BB_PERIOD, BB_DEV = 20, 2.0  # the bands sit around SMA(BB_PERIOD), one of SMA_PERIODS
 SEEDED_AT = SLOW - 1 + SIGNAL - 1
 TA_EPSILON = 1e-8  # TA-Lib's TA_IS_ZERO / TA_IS_ZERO_OR_NEG threshold
 _BLOCK = 512  # outputs per window block: the partial sums stay in L1
@@ -44,6 +45,10 @@ RECURSIVE_ROWS = (
 )
 # The `carry` array (the recursive state going in and coming out) has the slots of
 # indicators.CARRY: the previous close, then base.STATE_SLOTS in order.
+# Rows of the `windows` output of `multi_pass`, in this order.
+WINDOW_ROWS = (*(f"sma_{p}" for p in SMA_PERIODS), "bb_upper", "bb_middle", "bb_lower")
+_N_WINDOWS = len(WINDOW_ROWS)
+_BB_ROW = SMA_PERIODS.index(BB_PERIOD)  # the window row the bands sit around
 
 
 def _compile(fn: Callable[..., Any], **options: Any) -> Any:
@@ -273,8 +278,54 @@ def _recursive_pass(
     carry[6], carry[7], carry[8], carry[9], carry[10] = loss, cum_pv, cum_vol, s_high, s_low
 
 
+def _multi_pass(
+    bars: np.ndarray,
+    flags: np.ndarray,
+    rows_at: np.ndarray,
+    closes: np.ndarray,
+    closes_at: np.ndarray,
+    first: np.ndarray,
+    n0: np.ndarray,
+    carry: np.ndarray,
+    rec: np.ndarray,
+    ordinal: np.ndarray,
+    windows: np.ndarray,
+) -> None:
+    """`recursive_pass` and the window indicators of several series stacked end to end,
+    each series through the same per-series loops as one series alone (so bit-identical).
+
+    `bars` holds the rows' close, high, low and volume (floats), `flags` their
+    new_session, use and regular (recursive_pass's arguments of those names), one row
+    each. Series s has the rows rows_at[s]:rows_at[s + 1] of them, the closes
+    closes_at[s]:closes_at[s + 1] (its first[s] prior closes, then its indicator bars'),
+    its ordinal n0[s] and its carry row carry[s] (updated in place). `windows` gets
+    WINDOW_ROWS per row, NaN on the bars that are not indicator bars.
+    """
+    nan = math.nan
+    for s in range(rows_at.shape[0] - 1):
+        lo, hi = rows_at[s], rows_at[s + 1]
+        cl = closes[closes_at[s] : closes_at[s + 1]]
+        f = first[s]
+        recursive_pass(bars[0, lo:hi], bars[1, lo:hi], bars[2, lo:hi], bars[3, lo:hi],
+                       flags[0, lo:hi], flags[1, lo:hi], flags[2, lo:hi], cl, f, n0[s],
+                       carry[s], rec[:, lo:hi], ordinal[lo:hi])  # fmt: skip
+        out = np.empty((_N_WINDOWS, cl.shape[0] - f))
+        for k in range(len(SMA_PERIODS)):
+            rolling_mean(cl, f, SMA_PERIODS[k], out[k])
+        rolling_bands(cl, f, BB_PERIOD, out[_BB_ROW], out[-3], out[-2], out[-1])
+        j = 0
+        for i in range(lo, hi):
+            if flags[1, i]:
+                windows[:, i] = out[:, j]
+                j += 1
+            else:
+                windows[:, i] = nan
+
+
 # Division by a zero previous close raises ZeroDivisionError, as the Python loop did.
 recursive_pass = _compile(_recursive_pass, error_model="python")
 # Window divisors are periods (never zero): numpy's error model lets the loops vectorise.
 rolling_mean = _compile(_rolling_mean, error_model="numpy")
 rolling_bands = _compile(_rolling_bands, error_model="numpy")
+# Calls the three above, each compiled with its own options.
+multi_pass = _compile(_multi_pass, error_model="python")

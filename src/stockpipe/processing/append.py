@@ -1,14 +1,16 @@
-"""The append fast path of the engine: live micro-batches whose bars all come after
-their series' last stored bar.
+"""The append fast path of the engine: batches whose bars all come after their series'
+last stored bar.
 
 Such bars depend only on the stored state of that last bar (its hidden `_` columns and
 the closes before it), so the batch needs no merge with stored keys and no split of the
 day partition by series: the stored tails of all affected series are found in one sort
 of each partition, the kernel resumes per series on numpy arrays, and the new rows and
-daily rows are built column-wise for all series at once. Everything else (late bars,
-corrections, first bars of a series, a batch spanning sessions) is left to the general
-path in engine.py, which this mirrors value for value: the tables hold the same rows. The new
-rows are appended to the partition (`ProcessedZone.append_rows`), not rewritten with it.
+daily rows are built column-wise for all series at once. The new bars may span several
+session dates; a series without resumable state (its first bars, or a young series) is
+computed from its first stored bar, as the general path does. Everything else (late
+bars, corrections, odd stored state) is left to the general path in engine.py, which this
+mirrors value for value: the tables hold the same rows. The new rows are appended to
+their partitions (`ProcessedZone.append_rows`), not rewritten with them.
 """
 
 from __future__ import annotations
@@ -19,19 +21,22 @@ import numpy as np
 import pandas as pd
 
 from stockpipe import calendar
+from stockpipe.contract import INDICATOR_COLUMNS
+from stockpipe.processing import _loops
 from stockpipe.processing.base import (
     NEEDED_ON_INDICATOR,
     NEEDED_ON_LAST,
     ORDINAL,
+    STATE_COLUMNS,
     STATE_SLOTS,
     BatchStats,
 )
 from stockpipe.processing.frames import BatchKeys
 from stockpipe.processing.indicators import (
+    CARRY,
     CONTEXT,
     SEEDED_AT,
     IndicatorState,
-    compute_indicators,
     indicator_mask,
     session_totals,
 )
@@ -85,14 +90,25 @@ class _View:
 
 
 class _Plan:
-    """One series' stored context: the parts `engine._context` would gather."""
+    """One series' stored context: the parts `engine._context` would gather.
+
+    `resume` is False for a series without resumable state (its first bars, or fewer
+    than SEEDED_AT + 1 indicator bars stored): the kernel then runs from the first of
+    the parts' rows, as `engine._recompute` does, and only the new rows are kept.
+    """
 
     def __init__(
-        self, series: Series, parts: list[tuple[str, _View, np.ndarray]], use: np.ndarray
+        self,
+        series: Series,
+        parts: list[tuple[str, _View, np.ndarray]],
+        use: np.ndarray,
+        *,
+        resume: bool,
     ) -> None:
         self.series = series
         self.parts = parts  # (dt, view, row positions), oldest dt first
         self.use = use  # indicator bars among the parts' rows, in order
+        self.resume = resume
 
 
 def append_batch(
@@ -110,20 +126,16 @@ def append_batch(
         return views[dt]
 
     dts_all = side.bars.dts()
-    plans: dict[str, list[_Plan]] = {}
-    for series, (lo, hi) in batch.series.items():  # in sorted order
-        dts = set(batch.dt[lo:hi].tolist())
-        if len(dts) != 1:
-            continue
-        dt0 = dts.pop()
+    plans: list[_Plan] = []
+    for series, (lo, _hi) in batch.series.items():  # in sorted order
+        # Keys are in ts order, so the first one has the earliest session date.
+        dt0 = str(batch.dt[lo])
         plan = _plan(side, series, dt0, int(batch.ts[lo]), view, dts_all, sessions)
         if plan is not None:
-            plans.setdefault(dt0, []).append(plan)
-    done: set[Series] = set()
-    for dt0, group in sorted(plans.items()):
-        _append(side, dt0, group, batch, stats, sessions)
-        done.update(p.series for p in group)
-    return done
+            plans.append(plan)
+    if plans:
+        _append(side, plans, batch, stats, sessions)
+    return {p.series for p in plans}
 
 
 def _plan(
@@ -135,7 +147,8 @@ def _plan(
     dts_all: list[str],
     sessions: Sequence[str],
 ) -> _Plan | None:
-    """The stored context of `series` if its bars from `t0` (ns) on can be appended."""
+    """The stored context of `series` if its bars from `t0` (ns, in session dt0) on can
+    be appended."""
     span = side.span(series)
     if span is not None and span[1] > dt0:
         return None  # the series has (or may have) rows in a later session
@@ -168,7 +181,8 @@ def _plan(
                 return None  # int() of a NULL minimum: left to the general path
             reached_start = reached_start or int(np.nanmin(n)) <= 0
     if not parts:
-        return None  # the first bars of a series
+        # The first bars of a series: the kernel starts from the empty state.
+        return _Plan(series, parts, np.zeros(0, dtype=bool), resume=False)
     ts = np.concatenate([v.col("ts")[r] for _, v, r in parts])
     if len(ts) > 1 and not (np.diff(ts) > 0).all():
         return None  # stored rows out of session order: let the general path sort them
@@ -179,11 +193,12 @@ def _plan(
     n_last = int(last_view.col(ORDINAL)[last])
     use = np.concatenate([indicator_mask(v.col("session")[r], sessions) for _, v, r in parts])
     if n_last < SEEDED_AT or int(use.sum()) < min(n_last + 1, CONTEXT):
-        return None
+        # A young series: recomputed from its first stored bar (engine._recompute).
+        return _Plan(series, parts, use, resume=False)
     ind_view, ind = _last_indicator_bar(parts, use)
     if any(np.isnan(ind_view.col(c)[ind]) for c in NEEDED_ON_INDICATOR):
         return None
-    return _Plan(series, parts, use)
+    return _Plan(series, parts, use, resume=True)
 
 
 def _last_indicator_bar(
@@ -218,55 +233,140 @@ def _state(plan: _Plan) -> IndicatorState:
 
 def _append(
     side: ProcessedZone,
-    dt0: str,
     plans: list[_Plan],
     batch: BatchKeys,
     stats: BatchStats,
     sessions: Sequence[str],
 ) -> None:
-    """Compute and stage the new bars and daily rows of `plans` (all in session dt0)."""
+    """Compute and stage the new bars and daily rows of `plans`."""
     # Every key is new: the first arrival created it, the last one wins (_merge). The
     # frame is built from column slices: no per-bar object (issue 21).
-    keys = np.concatenate([np.arange(*batch.series[plan.series]) for plan in plans])
-    bounds = [0, *np.cumsum([np.subtract(*batch.series[p.series][::-1]) for p in plans]).tolist()]
+    ranges = [batch.series[plan.series] for plan in plans]
+    keys = np.concatenate([np.arange(lo, hi) for lo, hi in ranges])
+    bounds = [0, *np.cumsum([hi - lo for lo, hi in ranges]).tolist()]
     stats.duplicates += int((batch.versions[keys] - 1).sum())
     stats.kept += len(keys)
     new = batch.frame(keys)
-    new["dt"] = dt0
+    new["dt"] = batch.dt[keys]
     # One calendar lookup per interval for all series at once.
     session = np.empty(len(new), dtype=object)
     for interval in new["interval"].unique():
         rows = (new["interval"] == interval).to_numpy()
         session[rows] = calendar.session_of(new["ts"][rows], str(interval))
     new["session"] = session
-    # The kernel's frames keep new's index, so one concat lines them up with its rows.
-    computed = pd.concat(
-        [
-            compute_indicators(new.iloc[lo:hi], _state(plan), sessions)[0]
-            for plan, lo, hi in zip(plans, bounds[:-1], bounds[1:], strict=True)
-        ]
+    new = pd.concat([new, _compute(plans, new, bounds, sessions)], axis=1)
+
+    dts = new["dt"].to_numpy(dtype=object)
+    touched = sorted(set(dts.tolist()))
+    for dt in touched:  # every key is new: one more data file per dt, not a rewrite
+        side.append_rows(dt, new if len(touched) == 1 else new[dts == dt].reset_index(drop=True))
+    _daily(side, plans, new, bounds)
+    for plan, lo, hi in zip(plans, bounds[:-1], bounds[1:], strict=True):
+        side.widen(plan.series, str(dts[lo]), str(dts[hi - 1]))
+
+
+def _compute(
+    plans: list[_Plan], new: pd.DataFrame, bounds: list[int], sessions: Sequence[str]
+) -> pd.DataFrame:
+    """The kernel's columns (compute_indicators') for the new rows of every plan, indexed
+    as `new`: one compiled call over all series, stacked on contiguous arrays.
+
+    A resumed series stacks its new rows after its state's closes; one without
+    resumable state stacks its stored rows before its new ones, from the empty state
+    (engine._recompute), and their outputs are dropped.
+    """
+    count = len(plans)
+    first, n0 = np.zeros(count, dtype=np.int64), np.zeros(count, dtype=np.int64)
+    carry = np.empty((count, len(CARRY)))
+    carry[:] = [np.nan, *(slot.start for slot in STATE_SLOTS)]
+    state_dt = np.full(count, "", dtype=object)
+    prior: list[np.ndarray] = []  # each series' closes before its stacked rows
+    stacked: dict[str, list[np.ndarray]] = {name: [] for name in _KERNEL_IN}
+    keeps: list[np.ndarray] = []
+    given = {name: new[name].to_numpy() for name in _KERNEL_IN}
+    for i, (plan, lo, hi) in enumerate(zip(plans, bounds[:-1], bounds[1:], strict=True)):
+        stored = 0
+        if plan.resume:
+            state = _state(plan)
+            prior.append(np.asarray(state.closes, dtype=float))
+            first[i], n0[i], state_dt[i] = len(state.closes), state.n, state.dt
+            carry[i] = state.carry()
+        else:
+            prior.append(np.empty(0))
+            for dt, v, rows in plan.parts:
+                stacked["dt"].append(np.full(len(rows), dt, dtype=object))
+                for name in _KERNEL_IN[1:]:
+                    stacked[name].append(v.col(name)[rows])
+                stored += len(rows)
+        for name in _KERNEL_IN:
+            stacked[name].append(given[name][lo:hi])
+        keeps.append(np.r_[np.zeros(stored, dtype=bool), np.ones(hi - lo, dtype=bool)])
+    keep = np.concatenate(keeps)
+    sizes = np.array([len(k) for k in keeps])
+    rows_at = np.r_[0, np.cumsum(sizes)].astype(np.int64)
+    col = {name: np.concatenate(parts) for name, parts in stacked.items()}
+    close, session, dts = col["close"].astype(float), col["session"], col["dt"].astype(str)
+    use = indicator_mask(session, sessions)
+    # Each series' closes: its prior closes, then its indicator bars' closes.
+    closes = np.concatenate(
+        [part for p, lo, hi in zip(prior, rows_at[:-1], rows_at[1:], strict=True)
+         for part in (p, close[lo:hi][use[lo:hi]])]
+    )  # fmt: skip
+    used = np.add.reduceat(use.astype(np.int64), rows_at[:-1])  # every series has a row
+    closes_at = np.r_[0, np.cumsum(first + used)]
+    # Session values restart where the date differs from the bar before, or from the
+    # state's date at a series' first row.
+    new_session = np.empty(len(close), dtype=bool)
+    new_session[1:] = dts[1:] != dts[:-1]
+    new_session[rows_at[:-1]] = dts[rows_at[:-1]] != state_dt.astype(str)
+    total = len(close)
+    rec = np.empty((len(_loops.RECURSIVE_ROWS), total))
+    ordinal = np.empty(total, dtype=np.int64)
+    windows = np.empty((len(_loops.WINDOW_ROWS), total))
+    _loops.multi_pass(
+        np.stack([close, *(np.asarray(col[c], dtype=float) for c in ("high", "low", "volume"))]),
+        np.stack([new_session, use, np.asarray(session == "regular", dtype=bool)]),
+        rows_at,
+        np.ascontiguousarray(closes, dtype=float),
+        closes_at.astype(np.int64),
+        first,
+        n0,
+        carry,
+        rec,
+        ordinal,
+        windows,
     )
-    new = pd.concat([new, computed], axis=1)
+    columns: dict[str, np.ndarray] = {
+        **dict(zip(_loops.RECURSIVE_ROWS, rec[:, keep], strict=True)),
+        **dict(zip(_loops.WINDOW_ROWS, windows[:, keep], strict=True)),
+        ORDINAL: ordinal[keep],
+    }
+    return pd.DataFrame(
+        {name: columns[name] for name in (*INDICATOR_COLUMNS, *STATE_COLUMNS)},
+        index=new.index,
+        copy=False,
+    )
 
-    side.append_rows(dt0, new)  # every key is new: one more data file, not a rewrite
-    _daily(side, dt0, plans, new, bounds)
-    for plan in plans:
-        side.widen(plan.series, dt0, dt0)
+
+_KERNEL_IN = ("dt", "session", "high", "low", "close", "volume")
 
 
-def _daily(
-    side: ProcessedZone, dt0: str, plans: list[_Plan], new: pd.DataFrame, bounds: list[int]
-) -> None:
-    """engine's `compute_daily(ctx in dt0 + fresh, prev_close)` for every plan at once."""
+def _daily(side: ProcessedZone, plans: list[_Plan], new: pd.DataFrame, bounds: list[int]) -> None:
+    """engine's `compute_daily(ctx in dt0 + fresh, prev_close)` for every plan at once,
+    and its daily rows of each session date the new rows touch."""
     cols: dict[str, list[np.ndarray]] = {name: [] for name in (*_DAILY_IN, "session")}
-    group: list[np.ndarray] = []
+    plan_of: list[np.ndarray] = []
+    dt_of: list[np.ndarray] = []
+    new_dt = new["dt"].to_numpy(dtype=object)
     prev_close = np.full(len(plans), np.nan)
-    for i, plan in enumerate(plans):
+    for i, (plan, lo) in enumerate(zip(plans, bounds, strict=False)):
+        dt0 = new_dt[lo]
         for dt, v, rows in plan.parts:
             if dt == dt0:
                 for name in (*_DAILY_IN, "session"):
                     cols[name].append(v.col(name)[rows])
-                group.append(np.full(len(rows), i))
+                plan_of.append(np.full(len(rows), i))
+                dt_of.append(np.full(len(rows), dt, dtype=object))
             else:
                 # The last regular close before dt0 (parts are oldest first).
                 regular = rows[v.col("session")[rows] == "regular"]
@@ -274,31 +374,44 @@ def _daily(
                     prev_close[i] = v.col("close")[regular[-1]]
     for name in (*_DAILY_IN, "session"):
         cols[name].append(new[name].to_numpy())
-    group.append(np.repeat(np.arange(len(plans)), np.diff(bounds)))
+    plan_of.append(np.repeat(np.arange(len(plans)), np.diff(bounds)))
+    dt_of.append(new_dt)
     # Stored rows of a group precede its new ones and each part is in ts order, so
     # first/last below see each session's bars in time order, as compute_daily does.
     rows = pd.DataFrame({name: np.concatenate(parts) for name, parts in cols.items()})
-    totals = session_totals(rows, pd.Series(np.concatenate(group)))
-    have = totals.index.to_numpy()  # plans with a regular bar in dt0
+    days, dt_code = np.unique(np.concatenate(dt_of), return_inverse=True)
+    group = np.concatenate(plan_of) * len(days) + dt_code  # (plan, dt), in that order
+    totals = session_totals(rows, pd.Series(group))
+    have = totals.index.to_numpy()  # (plan, dt) groups with a regular bar
+    plan_have = have // len(days)
     close = totals["close"].to_numpy()
-    change = close - prev_close[have]
+    # compute_daily's change: against the series' previous daily row, the first one
+    # against the last regular close before dt0.
+    previous = np.r_[np.nan, close[:-1]]
+    first = plan_have != np.r_[-1, plan_have[:-1]]
+    previous[first] = prev_close[plan_have[first]]
+    change = close - previous
     daily = pd.DataFrame(
         {
-            "dt": dt0,
-            "symbol": [plans[g].series[0] for g in have],
-            "interval": [plans[g].series[1] for g in have],
+            "dt": days[have % len(days)],
+            "symbol": [plans[g].series[0] for g in plan_have],
+            "interval": [plans[g].series[1] for g in plan_have],
             **{name: totals[name].to_numpy() for name in totals.columns},
             "change": change,
-            "change_pct": 100.0 * change / prev_close[have],
+            "change_pct": 100.0 * change / previous,
         }
     )
-    frame = side.daily.get(dt0)
-    mine = pd.MultiIndex.from_arrays([frame["symbol"], frame["interval"]]).isin(
-        [p.series for p in plans]
-    )
-    kept = frame[~mine]
-    if daily.empty:
-        if mine.any():
-            side.daily.put(dt0, kept)
-    else:
-        side.daily.put(dt0, pd.concat([kept, daily], ignore_index=True) if len(kept) else daily)
+    touching: dict[str, list[Series]] = {}
+    for plan, lo, hi in zip(plans, bounds[:-1], bounds[1:], strict=True):
+        for dt in sorted(set(new_dt[lo:hi].tolist())):
+            touching.setdefault(dt, []).append(plan.series)
+    for dt, series in sorted(touching.items()):
+        frame = side.daily.get(dt)
+        mine = pd.MultiIndex.from_arrays([frame["symbol"], frame["interval"]]).isin(series)
+        kept = frame[~mine]
+        add = daily[daily["dt"] == dt].reset_index(drop=True) if len(touching) > 1 else daily
+        if add.empty:
+            if mine.any():
+                side.daily.put(dt, kept)
+        else:
+            side.daily.put(dt, pd.concat([kept, add], ignore_index=True) if len(kept) else add)

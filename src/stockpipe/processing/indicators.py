@@ -46,8 +46,8 @@ from stockpipe.processing.base import (
 # The recursive periods live with the compiled loops, which bake them in as constants.
 FAST, SLOW, SIGNAL = _loops.FAST, _loops.SLOW, _loops.SIGNAL
 RSI_PERIOD = _loops.RSI_PERIOD
-BB_PERIOD, BB_DEV = 20, _loops.BB_DEV
-SMA_PERIODS = (5, 20, 50)
+BB_PERIOD, BB_DEV = _loops.BB_PERIOD, _loops.BB_DEV
+SMA_PERIODS = _loops.SMA_PERIODS
 # Closes a resumed series needs from before the batch: the longest window minus one.
 CONTEXT = max(SMA_PERIODS) - 1
 # Ordinal at which every recursive indicator has been seeded (MACD's signal line).

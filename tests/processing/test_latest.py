@@ -13,6 +13,7 @@ from processing_factories import bar_record, read_table
 from stockpipe.contract import BARS, LATEST
 from stockpipe.lake.local import LocalLake
 from stockpipe.processing import engine
+from stockpipe.processing import latest as latest_module
 from stockpipe.processing.engine import Processor
 from stockpipe.processing.latest import (
     LATEST_FILE,
@@ -90,6 +91,30 @@ def test_a_late_bar_updates_the_count_and_first_bar_not_the_newest(lake) -> None
     assert row["ts"] == pd.Timestamp("2026-03-03 15:07", tz="UTC")
     assert (row["open"], row["high"], row["low"], row["close"]) == (106.0, 108.0, 105.0, 107.0)
     assert row["volume"] == 70
+
+
+def test_a_batch_recomputes_only_the_dates_it_wrote(lake, monkeypatch) -> None:
+    def day(d: int, minute: int) -> Bar:
+        ts = datetime(2026, 3, d, 15, minute, tzinfo=UTC)  # 10:xx New York, regular session
+        return Bar("AAPL", "1min", ts, 99.0, 120.0, 98.0, 100.0 + minute, 10, "test")
+
+    processor = Processor(lake)
+    processor.process([bar_record(day(d, m), 10 * d + m) for d in (2, 3) for m in (1, 2)])
+    computed: list[str] = []
+    real = latest_module.latest_rows
+
+    def counted(bars: pd.DataFrame, dt: str) -> pd.DataFrame:
+        computed.append(dt)
+        return real(bars, dt)
+
+    monkeypatch.setattr(latest_module, "latest_rows", counted)
+    processor.process([bar_record(day(3, 5), 99)])  # both dates are held; only 03-03 changes
+    assert computed == ["2026-03-03"]
+    processor.process([bar_record(day(3, 5), 99)])  # a replay: nothing written
+    assert computed == ["2026-03-03"]
+    pd.testing.assert_frame_equal(stored(lake), expected_latest(lake))
+    assert stored(lake)["bar_count"].tolist() == [2, 3]
+    assert stored(lake)["close"].tolist() == [102.0, 105.0]
 
 
 def test_a_crash_before_the_latest_write_is_repaired_by_the_replay(

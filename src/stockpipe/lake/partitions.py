@@ -113,6 +113,8 @@ class PartitionSet:
         # flushes without reading the partition, so the day is copied once, at flush.
         self._pending: dict[str, list[pd.DataFrame]] = {}
         self._next: dict[str, int] = {}  # dt -> number of the writer's next data file
+        #: the partitions the last `flush` wrote
+        self.flushed: set[str] = set()
         #: (time.monotonic() when superseded, path) of files no manifest names any more
         self.superseded: list[tuple[float, str]] = []
 
@@ -206,7 +208,8 @@ class PartitionSet:
         written. Superseded files past their grace are deleted first."""
         self.reap()
         written = []
-        for dt in sorted(self.dirty | set(self._appended), reverse=descending):
+        self.flushed = self.dirty | set(self._appended)
+        for dt in sorted(self.flushed, reverse=descending):
             written.append(self._rewrite(dt) if dt in self.dirty else self._append(dt))
         self.dirty.clear()
         self._appended.clear()

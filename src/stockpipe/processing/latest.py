@@ -111,14 +111,24 @@ def update_latest(lake: Lake, bars: PartitionSet, held: pd.DataFrame | None = No
     loaded (the batch's dates and every one it rewrote) are in memory already. `held` is
     the table as this function last returned it (the engine keeps it between batches, so
     a live batch reads nothing back); None reads the stored file. Each writer keeps its
-    own file (`latest_file`): its partition set holds its series only."""
-    fresh = bars.loaded()
+    own file (`latest_file`): its partition set holds its series only.
+
+    With `held`, only the partitions the last flush wrote are recomputed: `held` already
+    equals every other one. Without it, every loaded partition is: a replay of a batch
+    whose bars were durable before a crash writes nothing, but loads them.
+    """
     path = latest_file(bars.writer)
-    stored = held if held is not None else read_latest(lake, path)
+    all_dts = set(bars.dts())
+    if held is None:
+        fresh, stored = bars.loaded(), read_latest(lake, path)
+    elif not bars.flushed and held["dt"].isin(all_dts).all():
+        return held  # nothing changed: the file already holds `held`
+    else:
+        fresh, stored = {dt: bars.get(dt) for dt in sorted(bars.flushed)}, held
     return _update(
         lake,
         fresh,
-        set(bars.dts()),
+        all_dts,
         lambda dt: _read_bars(lake, bars.files.get(dt, [])),
         stored,
         path,

@@ -121,8 +121,10 @@ class PartitionSet:
         # flushes without reading the partition, so the day is copied once, at flush.
         self._pending: dict[str, list[pd.DataFrame]] = {}
         self._next: dict[str, int] = {}  # dt -> number of the writer's next data file
-        #: the partitions the last `flush` wrote
+        #: the partitions the last `flush` wrote, and of those it appended to, the rows
+        #: it added (as read back; the partition's other rows are as they were)
         self.flushed: set[str] = set()
+        self.added: dict[str, pd.DataFrame] = {}
         #: (time.monotonic() when superseded, path) of files no manifest names any more
         self.superseded: list[tuple[float, str]] = []
 
@@ -217,6 +219,7 @@ class PartitionSet:
         self.reap()
         written = []
         self.flushed = self.dirty | set(self._appended)
+        self.added = {}
         for dt in sorted(self.flushed, reverse=descending):
             written.append(self._rewrite(dt) if dt in self.dirty else self._append(dt))
         self.dirty.clear()
@@ -247,6 +250,7 @@ class PartitionSet:
         # A read lists the new file last (numbers grow), so it gives these rows last.
         new = from_arrow(table, self.schema).assign(dt=dt)
         self._frames[dt] = pd.concat([stored, new], ignore_index=True) if cut else new
+        self.added[dt] = new
         return path
 
     def _write(self, dt: str, table: pa.Table) -> str:

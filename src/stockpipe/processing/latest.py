@@ -120,19 +120,44 @@ def update_latest(lake: Lake, bars: PartitionSet, held: pd.DataFrame | None = No
     path = latest_file(bars.writer)
     all_dts = set(bars.dts())
     if held is None:
-        fresh, stored = bars.loaded(), read_latest(lake, path)
-    elif not bars.flushed and held["dt"].isin(all_dts).all():
+        return _update(
+            lake,
+            bars.loaded(),
+            all_dts,
+            lambda dt: _read_bars(lake, bars.files.get(dt, [])),
+            read_latest(lake, path),
+            path,
+        )
+    if not bars.flushed and held["dt"].isin(all_dts).all():
         return held  # nothing changed: the file already holds `held`
-    else:
-        fresh, stored = {dt: bars.get(dt) for dt in sorted(bars.flushed)}, held
-    return _update(
-        lake,
-        fresh,
-        all_dts,
-        lambda dt: _read_bars(lake, bars.files.get(dt, [])),
-        stored,
-        path,
-    )
+    fresh = {dt: _rows_after_flush(held, bars, dt) for dt in sorted(bars.flushed)}
+    keep = held[held["dt"].isin(all_dts - set(fresh))]
+    return _write(lake, [keep, *fresh.values()], path)
+
+
+def _rows_after_flush(held: pd.DataFrame, bars: PartitionSet, dt: str) -> pd.DataFrame:
+    """The rows of `dt` after the last flush: recomputed from a rewritten partition; for
+    one appended to, `held`'s rows combined with those of the added bars alone (new keys,
+    the other bars unchanged), so a live batch does not walk the whole day."""
+    added = bars.added.get(dt)
+    if added is None:
+        return latest_rows(bars.get(dt), dt)
+    return _combine(held[held["dt"] == dt], latest_rows(added, dt))
+
+
+def _combine(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """The rows of one date from the rows of two disjoint sets of its bars: the first bar
+    of the two firsts, the newest of the two newest, the counts summed."""
+    if old.empty:
+        return new
+    both = pd.concat([old[LATEST.column_names], new], ignore_index=True)
+    newest = both.sort_values("ts", kind="mergesort").groupby(_KEYS, sort=False).tail(1)
+    first = both.sort_values("first_ts", kind="mergesort").groupby(_KEYS, sort=False).head(1)
+    out = newest.set_index(_KEYS)
+    first = first.set_index(_KEYS)
+    counts = both.groupby(_KEYS, sort=False)["bar_count"].sum()
+    out = out.assign(first_ts=first["first_ts"], day_open=first["day_open"], bar_count=counts)
+    return out.reset_index()[LATEST.column_names]
 
 
 def _pending(lake: Lake) -> set[str]:

@@ -4,11 +4,12 @@ The dashboard's "latest quote" queries read it instead of every bar. It is deriv
 bars only, one small Parquet file rewritten whole (an atomic replace) after each batch.
 
 Each row is a function of one bars partition, so an update recomputes the rows of the
-partitions a batch read or wrote from their current rows and keeps the others: the file
-always equals `rebuild_latest` (a full recompute from the bars files). A late bar only
-changes its own date's row, and it becomes the newest bar only if its time is. The writers
-call it after their bars are durable and before the stream checkpoint, so a crash in
-between replays the batch, which loads the same partitions and writes the rows again.
+partitions a batch wrote (or, with no table held from the last batch, every one it read)
+and keeps the others: the file always equals `rebuild_latest` (a full recompute from the
+bars files). A late bar only changes its own date's row, and it becomes the newest bar
+only if its time is. The writers call it after their bars are durable and before the
+stream checkpoint, so a crash in between replays the batch, which loads the same
+partitions and writes the rows again.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from stockpipe.stream.checkpoint import Checkpoint
 from stockpipe.stream.consumer import Consumer
 from stockpipe.stream.local import LocalStream
 from stockpipe.stream.sink import BackPressure
+from stockpipe.testing.sink import ListSink
 
 T0 = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)  # a Monday, 09:30 in New York
 
@@ -220,6 +221,28 @@ class _RecordingStop(threading.Event):
     def wait(self, timeout: float | None = None) -> bool:
         self.waits.append(timeout)
         return self.is_set()
+
+
+class _StopAfterThree(_RecordingStop):
+    def wait(self, timeout: float | None = None) -> bool:
+        if len(self.waits) == 2:
+            self.set()
+        return super().wait(timeout)
+
+
+def test_an_idle_follower_polls_every_50_ms(tmp_path: Path) -> None:
+    # A live record waits at most one pause before the poll that starts its batch: the
+    # freshness budget (p99 <= 0.25 s, poll to visible) leaves it no more than 0.05 s.
+    stream = LocalStream(tmp_path / "s.db", shard_count=2)
+    stop = _StopAfterThree()
+    result = run_consumer(
+        _consumer(stream, LocalLake(tmp_path / "lake"), "process"),
+        ListSink(),
+        follow=True,
+        stop=stop,
+    )
+    assert stop.waits == [0.05, 0.05, 0.05]
+    assert (result.records, result.batches) == (0, 0)
 
 
 class _CountingLock:

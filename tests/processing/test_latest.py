@@ -4,6 +4,7 @@ Expected rows are worked out here from the bars files with plain pandas, or by h
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime
 
 import pandas as pd
@@ -13,6 +14,7 @@ from processing_factories import bar_record, read_table
 from stockpipe.contract import BARS, LATEST
 from stockpipe.lake.local import LocalLake
 from stockpipe.processing import engine
+from stockpipe.processing import latest as latest_module
 from stockpipe.processing.engine import Processor
 from stockpipe.processing.latest import (
     LATEST_FILE,
@@ -21,7 +23,9 @@ from stockpipe.processing.latest import (
     mark_latest_pending,
     read_latest,
     rebuild_latest,
+    update_latest,
 )
+from stockpipe.processing.zone import ProcessedZone
 from stockpipe.records import Bar
 
 
@@ -90,6 +94,95 @@ def test_a_late_bar_updates_the_count_and_first_bar_not_the_newest(lake) -> None
     assert row["ts"] == pd.Timestamp("2026-03-03 15:07", tz="UTC")
     assert (row["open"], row["high"], row["low"], row["close"]) == (106.0, 108.0, 105.0, 107.0)
     assert row["volume"] == 70
+
+
+def test_a_batch_recomputes_only_the_dates_it_wrote(lake, monkeypatch) -> None:
+    def day(d: int, minute: int) -> Bar:
+        ts = datetime(2026, 3, d, 15, minute, tzinfo=UTC)  # 10:xx New York, regular session
+        return Bar("AAPL", "1min", ts, 99.0, 120.0, 98.0, 100.0 + minute, 10, "test")
+
+    processor = Processor(lake)
+    processor.process([bar_record(day(d, m), 10 * d + m) for d in (2, 3) for m in (1, 2)])
+    computed: list[str] = []
+    real = latest_module.latest_rows
+
+    def counted(bars: pd.DataFrame, dt: str) -> pd.DataFrame:
+        computed.append(dt)
+        return real(bars, dt)
+
+    monkeypatch.setattr(latest_module, "latest_rows", counted)
+    processor.process([bar_record(day(3, 5), 99)])  # both dates are held; only 03-03 changes
+    assert computed == ["2026-03-03"]
+    processor.process([bar_record(day(3, 5), 99)])  # a replay: nothing written
+    assert computed == ["2026-03-03"]
+    pd.testing.assert_frame_equal(stored(lake), expected_latest(lake))
+    assert stored(lake)["bar_count"].tolist() == [2, 3]
+    assert stored(lake)["close"].tolist() == [102.0, 105.0]
+
+
+def _rows(*bars: tuple[str, int, int, float]) -> pd.DataFrame:
+    """Bars rows (symbol, day of March 2026, minute, close) with the columns latest reads."""
+    ts = [datetime(2026, 3, d, 15, m, tzinfo=UTC) for _, d, m, _ in bars]
+    close = [c for *_, c in bars]
+    return pd.DataFrame(
+        {
+            "symbol": [s for s, *_ in bars],
+            "interval": "1min",
+            "ts": pd.to_datetime(ts, utc=True),
+            "open": [c - 0.5 for c in close],
+            "high": [c + 1 for c in close],
+            "low": [c - 1 for c in close],
+            "close": close,
+            "volume": [int(c) for c in close],
+            "vwap": [math.nan if c == 7.0 else c for c in close],  # NULL vwap on close 7
+            "session_high": [c + 2 for c in close],
+            "session_low": [c - 2 for c in close],
+            "session": "regular",
+        }
+    )
+
+
+def test_appended_bars_combine_with_the_held_rows_as_a_recompute_would(lake, monkeypatch) -> None:
+    combined: list[str] = []
+    real = latest_module._combine
+
+    def combine(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+        combined.append(new["dt"].iat[0])
+        return real(old, new)
+
+    monkeypatch.setattr(latest_module, "_combine", combine)
+    zone = ProcessedZone(lake)
+    zone.bars.put("2026-03-02", _rows(("AAA", 2, 1, 1.0), ("AAA", 2, 2, 2.0), ("BBB", 2, 5, 3.0)))
+    zone.flush()
+    held = update_latest(lake, zone.bars)
+    # New keys only: AAA's newest (NULL vwap), BBB's first and newest around its stored
+    # one, a new series CCC.
+    zone.bars.append(
+        "2026-03-02",
+        _rows(("AAA", 2, 3, 7.0), ("BBB", 2, 0, 4.0), ("BBB", 2, 8, 8.0), ("CCC", 2, 9, 5.0)),
+    )
+    zone.flush()
+    held = update_latest(lake, zone.bars, held)
+    pd.testing.assert_frame_equal(stored(lake), expected_latest(lake))
+    zone.bars.append("2026-03-03", _rows(("AAA", 3, 1, 6.0)))  # a new date: nothing held
+    zone.flush()
+    update_latest(lake, zone.bars, held)
+    pd.testing.assert_frame_equal(stored(lake), expected_latest(lake))
+    assert combined == ["2026-03-02", "2026-03-03"]
+    rows = stored(lake).set_index(["symbol", "dt"])
+    assert rows.loc[("AAA", "2026-03-02"), ["bar_count", "close", "day_open"]].tolist() == [
+        3,
+        7.0,
+        0.5,
+    ]
+    assert math.isnan(rows.loc[("AAA", "2026-03-02"), "vwap"])
+    assert rows.loc[("BBB", "2026-03-02"), ["bar_count", "close", "day_open"]].tolist() == [
+        3,
+        8.0,
+        3.5,
+    ]
+    assert rows.loc[("BBB", "2026-03-02"), "first_ts"] == pd.Timestamp("2026-03-02 15:00", tz="UTC")
+    assert rows.loc[("CCC", "2026-03-02"), "bar_count"] == 1
 
 
 def test_a_crash_before_the_latest_write_is_repaired_by_the_replay(

@@ -4,11 +4,12 @@ The dashboard's "latest quote" queries read it instead of every bar. It is deriv
 bars only, one small Parquet file rewritten whole (an atomic replace) after each batch.
 
 Each row is a function of one bars partition, so an update recomputes the rows of the
-partitions a batch read or wrote from their current rows and keeps the others: the file
-always equals `rebuild_latest` (a full recompute from the bars files). A late bar only
-changes its own date's row, and it becomes the newest bar only if its time is. The writers
-call it after their bars are durable and before the stream checkpoint, so a crash in
-between replays the batch, which loads the same partitions and writes the rows again.
+partitions a batch wrote (or, with no table held from the last batch, every one it read)
+and keeps the others: the file always equals `rebuild_latest` (a full recompute from the
+bars files). A late bar only changes its own date's row, and it becomes the newest bar
+only if its time is. The writers call it after their bars are durable and before the
+stream checkpoint, so a crash in between replays the batch, which loads the same
+partitions and writes the rows again.
 """
 
 from __future__ import annotations
@@ -111,18 +112,53 @@ def update_latest(lake: Lake, bars: PartitionSet, held: pd.DataFrame | None = No
     loaded (the batch's dates and every one it rewrote) are in memory already. `held` is
     the table as this function last returned it (the engine keeps it between batches, so
     a live batch reads nothing back); None reads the stored file. Each writer keeps its
-    own file (`latest_file`): its partition set holds its series only."""
-    fresh = bars.loaded()
+    own file (`latest_file`): its partition set holds its series only.
+
+    With `held`, only the partitions the last flush wrote are recomputed: `held` already
+    equals every other one. Without it, every loaded partition is: a replay of a batch
+    whose bars were durable before a crash writes nothing, but loads them.
+    """
     path = latest_file(bars.writer)
-    stored = held if held is not None else read_latest(lake, path)
-    return _update(
-        lake,
-        fresh,
-        set(bars.dts()),
-        lambda dt: _read_bars(lake, bars.files.get(dt, [])),
-        stored,
-        path,
-    )
+    all_dts = set(bars.dts())
+    if held is None:
+        return _update(
+            lake,
+            bars.loaded(),
+            all_dts,
+            lambda dt: _read_bars(lake, bars.files.get(dt, [])),
+            read_latest(lake, path),
+            path,
+        )
+    if not bars.flushed and held["dt"].isin(all_dts).all():
+        return held  # nothing changed: the file already holds `held`
+    fresh = {dt: _rows_after_flush(held, bars, dt) for dt in sorted(bars.flushed)}
+    keep = held[held["dt"].isin(all_dts - set(fresh))]
+    return _write(lake, [keep, *fresh.values()], path)
+
+
+def _rows_after_flush(held: pd.DataFrame, bars: PartitionSet, dt: str) -> pd.DataFrame:
+    """The rows of `dt` after the last flush: recomputed from a rewritten partition; for
+    one appended to, `held`'s rows combined with those of the added bars alone (new keys,
+    the other bars unchanged), so a live batch does not walk the whole day."""
+    added = bars.added.get(dt)
+    if added is None:
+        return latest_rows(bars.get(dt), dt)
+    return _combine(held[held["dt"] == dt], latest_rows(added, dt))
+
+
+def _combine(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """The rows of one date from the rows of two disjoint sets of its bars: the first bar
+    of the two firsts, the newest of the two newest, the counts summed."""
+    if old.empty:
+        return new
+    both = pd.concat([old[LATEST.column_names], new], ignore_index=True)
+    newest = both.sort_values("ts", kind="mergesort").groupby(_KEYS, sort=False).tail(1)
+    first = both.sort_values("first_ts", kind="mergesort").groupby(_KEYS, sort=False).head(1)
+    out = newest.set_index(_KEYS)
+    first = first.set_index(_KEYS)
+    counts = both.groupby(_KEYS, sort=False)["bar_count"].sum()
+    out = out.assign(first_ts=first["first_ts"], day_open=first["day_open"], bar_count=counts)
+    return out.reset_index()[LATEST.column_names]
 
 
 def _pending(lake: Lake) -> set[str]:

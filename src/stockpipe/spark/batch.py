@@ -44,15 +44,41 @@ def _empty(spark: SparkSession, ddl: str) -> DataFrame:
     return spark.createDataFrame([], ddl)
 
 
-def stored_bars(spark: SparkSession, lake: Lake) -> DataFrame:
+def stored_bars(spark: SparkSession, lake: Lake, labels: Sequence[int] = (0,)) -> DataFrame:
     """Every bars file a reader reads (the ones the manifests name; every file of a
-    partition without one), split into one row (Parquet bytes) per series and file."""
+    partition without one), split into one row (Parquet bytes) per series and file, with
+    the series' bucket among `labels`."""
     live = manifest.live_files(lake, BARS.prefix)
     paths = [lake.uri(path) for dt in sorted(live) for path in live[dt]]
     if not paths:
         return _empty(spark, tasks.STORED_DDL)
+
+    def split(batches):  # type: ignore[no-untyped-def]
+        return tasks.split_stored(batches, labels)
+
     files = spark.read.format("binaryFile").load(paths)
-    return files.select("path", "content").mapInPandas(tasks.split_stored, tasks.STORED_DDL)
+    return files.select("path", "content").mapInPandas(split, tasks.STORED_DDL)
+
+
+def bucket_labels(spark: SparkSession) -> list[int]:
+    """Two buckets per task slot (at most one per shuffle partition), labelled so
+    that Spark's hash partitioning puts each bucket in a shuffle partition of its own.
+
+    Issue 21: a group (a task's unit) per series made the engine run once per series; a
+    bucket runs it once for many series, and the buckets keep every core busy.
+    """
+    from pyspark.sql import functions as F
+
+    partitions = int(spark.conf.get("spark.sql.shuffle.partitions") or "200")
+    count = max(1, min(partitions, spark.sparkContext.defaultParallelism * 2))
+    probe = spark.range(partitions * 16).select(
+        F.col("id").cast("int").alias("label"),
+        F.expr(f"pmod(hash(cast(id as int)), {partitions})").alias("slot"),
+    )
+    first: dict[int, int] = {}
+    for row in probe.collect():
+        first.setdefault(row["slot"], row["label"])
+    return sorted(first.values())[:count]
 
 
 def _widen_index(lake: Lake, spans: dict[str, tuple[str, str]]) -> None:
@@ -86,20 +112,24 @@ def process_envelopes(
 
     def run(envelopes, stored):  # type: ignore[no-untyped-def]
         # A plain function, not functools.partial: Spark inspects its type hints.
-        return tasks.run_group(envelopes, stored, sessions)
+        return tasks.run_bucket(envelopes, stored, sessions)
 
-    routed = (
-        envelopes.select(*tasks.ENVELOPE)
-        .dropDuplicates(["shard_id", "sequence_number"])
-        .mapInPandas(tasks.route, tasks.ROUTED_DDL)
-        .persist()
-    )
+    labels = bucket_labels(spark)
+
+    def route(batches):  # type: ignore[no-untyped-def]
+        return tasks.route(batches, labels)
+
+    # No dropDuplicates: copies of one stream position are one record, routed to one
+    # group; its engine run keeps one per position (tasks.run_group), as engine.reprocess.
+    routed = envelopes.select(*tasks.ENVELOPE).mapInPandas(route, tasks.ROUTED_DDL).persist()
     try:
-        groups = routed.select("group").distinct()
-        stored = stored_bars(spark, lake).join(groups, "group", "left_semi")
+        stored = stored_bars(spark, lake, labels)
+        if manifest.live_files(lake, BARS.prefix):
+            groups = routed.select("group").distinct()
+            stored = stored.join(groups, "group", "left_semi")
         out = (
-            routed.groupBy("group")
-            .cogroup(stored.groupBy("group"))
+            routed.groupBy("bucket")
+            .cogroup(stored.groupBy("bucket"))
             .applyInPandas(run, tasks.OUTPUT_DDL)
             .persist()
         )
@@ -112,23 +142,16 @@ def process_envelopes(
 
 
 def _write(lake: Lake, location: str, out: DataFrame, F, region: str | None) -> BatchStats:  # type: ignore[no-untyped-def]  # noqa: N803
-    is_stats = F.col("table") == tasks.STATS
-    meta = out.select(
-        "table", "dt", "group", F.when(is_stats, F.col("data")).alias("data")
-    ).collect()
+    is_meta = F.col("table").isin(*tasks.META)
+    meta = out.select("table", "dt", F.when(is_meta, F.col("data")).alias("data")).collect()
     stats = tasks.sum_stats(r["data"] for r in meta if r["table"] == tasks.STATS)
-    spans: dict[str, tuple[str, str]] = {}
-    for r in meta:
-        if r["table"] == "bars":
-            key = r["group"].split("|", 1)[1]
-            old = spans.get(key)
-            spans[key] = (min(r["dt"], old[0]), max(r["dt"], old[1])) if old else (r["dt"], r["dt"])
-    if not any(r["table"] != tasks.STATS for r in meta):
+    spans = tasks.read_spans(r["data"] for r in meta if r["table"] == tasks.SPANS)
+    if not any(r["table"] not in tasks.META for r in meta):
         return stats
     _widen_index(lake, spans)
     mark_latest_pending(lake, {r["dt"] for r in meta if r["table"] == "bars"})
     earliest = sorted({first for first, _ in spans.values()})
-    data = out.filter(~is_stats)
+    data = out.filter(~is_meta)
     last_phase = (F.col("table") == "bars") & F.col("dt").isin(earliest)
 
     def write(pdf):  # type: ignore[no-untyped-def]

@@ -121,12 +121,13 @@ def process_envelopes(
 
     # No dropDuplicates: copies of one stream position are one record, routed to one
     # group; its engine run keeps one per position (tasks.run_group), as engine.reprocess.
-    routed = envelopes.select(*tasks.ENVELOPE).mapInPandas(route, tasks.ROUTED_DDL).persist()
+    routed = envelopes.select(*tasks.ENVELOPE).mapInPandas(route, tasks.ROUTED_DDL)
+    stored = stored_bars(spark, lake, labels)
+    if manifest.live_files(lake, BARS.prefix):
+        # Read twice (the touched groups, then the buckets): kept, not routed twice.
+        routed = routed.persist()
+        stored = stored.join(routed.select("group").distinct(), "group", "left_semi")
     try:
-        stored = stored_bars(spark, lake, labels)
-        if manifest.live_files(lake, BARS.prefix):
-            groups = routed.select("group").distinct()
-            stored = stored.join(groups, "group", "left_semi")
         out = (
             routed.groupBy("bucket")
             .cogroup(stored.groupBy("bucket"))

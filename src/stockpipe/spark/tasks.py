@@ -68,9 +68,15 @@ def path_dt(path: str) -> str:
 
 
 def _docs(pdf: pd.DataFrame) -> list[dict[str, str | None]]:
-    frame = pdf[list(ENVELOPE)].astype(object)
-    docs: list[dict[str, str | None]] = frame.where(frame.notna(), None).to_dict("records")
-    return docs
+    """The envelopes as dicts, a missing value as None (issue 21: column lists, not
+    `to_dict("records")`, which boxed every cell and cost more than routing itself)."""
+    columns = [[_text(v) for v in pdf[name].tolist()] for name in ENVELOPE]
+    return [dict(zip(ENVELOPE, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def _text(value: object) -> str | None:
+    # Every envelope column is a string; pandas may hand a missing one as NaN.
+    return None if value is None or isinstance(value, float) else str(value)
 
 
 class _SeriesKey(msgspec.Struct, gc=False):

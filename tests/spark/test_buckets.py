@@ -135,3 +135,48 @@ def test_bucket_labels_land_in_shuffle_partitions_of_their_own(spark) -> None:  
     frame = spark.createDataFrame([(label,) for label in labels], "bucket int")
     placed = frame.repartition(4, "bucket").select(F.spark_partition_id().alias("p")).collect()
     assert sorted(r["p"] for r in placed) == [0, 1, 2, 3]
+
+
+def _raw_line(seq: str, data: str) -> bytes:
+    doc = _envelopes((seq, data, "")).drop(columns=["bucket", "group"]).iloc[0].to_dict()
+    return json.dumps(doc).encode()
+
+
+def test_route_files_reads_a_raw_file_and_routes_its_envelopes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from stockpipe.lake.local import LocalLake
+
+    path = "raw-data/dt=2026-11-23/hour=21/shardId-000000000000-1.jsonl"
+    body = b"\n".join([_raw_line("1", BAR), b"", _raw_line("2", "{not json")]) + b"\n"
+    LocalLake(tmp_path).write_bytes(path, body)
+
+    routed = pd.concat(
+        list(tasks.route_files([pd.DataFrame({"path": [path]})], str(tmp_path), None, [3, 8]))
+    )
+
+    assert list(routed.columns) == ["bucket", "group", *tasks.ENVELOPE]
+    assert list(routed["group"]) == ["bars|AAPL|1min", "quarantine|2026-11-23"]
+    assert list(routed["bucket"]) == [3, 3]  # crc32 % 2: 1907875656 -> 0, 3536050476 -> 0
+    assert list(routed["sequence_number"]) == ["1", "2"]
+    assert routed["data"].iat[0] == BAR and routed["data_b64"].iat[0] is None
+
+
+def test_raw_files_keeps_jsonl_files_within_the_arrival_dates(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from stockpipe.lake.local import LocalLake
+    from stockpipe.spark.batch import raw_files
+
+    lake = LocalLake(tmp_path)
+    for name in (
+        "dt=2026-11-23/hour=21/a.jsonl",
+        "dt=2026-11-24/hour=00/b.jsonl",
+        "dt=2026-11-25/hour=09/c.jsonl",
+        "dt=2026-11-24/hour=00/notes.txt",
+    ):
+        lake.write_bytes(f"raw-data/{name}", b"{}\n")
+
+    assert raw_files(lake) == [
+        "raw-data/dt=2026-11-23/hour=21/a.jsonl",
+        "raw-data/dt=2026-11-24/hour=00/b.jsonl",
+        "raw-data/dt=2026-11-25/hour=09/c.jsonl",
+    ]
+    assert raw_files(lake, "2026-11-24", "2026-11-24") == ["raw-data/dt=2026-11-24/hour=00/b.jsonl"]
+    assert raw_files(lake, None, "2026-11-23") == ["raw-data/dt=2026-11-23/hour=21/a.jsonl"]

@@ -104,6 +104,24 @@ def process_envelopes(
     settled against the lake's record here, on the driver (None: the recorded one, or every
     bar for a new lake), and handed to the tasks.
     """
+    labels = bucket_labels(spark)
+
+    def route(batches):  # type: ignore[no-untyped-def]
+        return tasks.route(batches, labels)
+
+    routed = envelopes.select(*tasks.ENVELOPE).mapInPandas(route, tasks.ROUTED_DDL)
+    return _process_routed(spark, routed, labels, location, region, indicator_sessions)
+
+
+def _process_routed(
+    spark: SparkSession,
+    routed: DataFrame,
+    labels: Sequence[int],
+    location: str,
+    region: str | None,
+    indicator_sessions: Sequence[str] | None,
+) -> BatchStats:
+    """Routed envelopes (tasks.ROUTED_DDL) through the buckets' engines into the lake."""
     from pyspark.sql import functions as F
 
     lake = open_lake(location, region)
@@ -114,14 +132,8 @@ def process_envelopes(
         # A plain function, not functools.partial: Spark inspects its type hints.
         return tasks.run_bucket(envelopes, stored, sessions)
 
-    labels = bucket_labels(spark)
-
-    def route(batches):  # type: ignore[no-untyped-def]
-        return tasks.route(batches, labels)
-
     # No dropDuplicates: copies of one stream position are one record, routed to one
     # group; its engine run keeps one per position (tasks.run_group), as engine.reprocess.
-    routed = envelopes.select(*tasks.ENVELOPE).mapInPandas(route, tasks.ROUTED_DDL)
     stored = stored_bars(spark, lake, labels)
     if manifest.live_files(lake, BARS.prefix):
         # Read twice (the touched groups, then the buckets): kept, not routed twice.
@@ -236,7 +248,27 @@ def reprocess_spark(
         raise ConfigError(f"--from {lo} is after --to {hi}: swap them")
     if lo is None and hi is None:
         clear_processed(lake)
-    envelopes = read_raw(spark, raw, lo, hi)
-    if envelopes is None:
+    paths = raw_files(raw, lo, hi)
+    if not paths:
         return BatchStats()
-    return process_envelopes(spark, envelopes, location, region, indicator_sessions)
+    labels = bucket_labels(spark)
+    raw_at = raw_location or location
+
+    def route(batches):  # type: ignore[no-untyped-def]
+        return tasks.route_files(batches, raw_at, region, labels)
+
+    slices = max(1, min(len(paths), spark.sparkContext.defaultParallelism * 2))
+    rows = spark.sparkContext.parallelize([(path,) for path in paths], slices)
+    files = spark.createDataFrame(rows, "path string")
+    routed = files.mapInPandas(route, tasks.ROUTED_DDL)
+    return _process_routed(spark, routed, labels, location, region, indicator_sessions)
+
+
+def raw_files(raw: Lake, lo: str | None = None, hi: str | None = None) -> list[str]:
+    """The raw zone's files (lake paths), optionally by UTC arrival date (their dt=)."""
+    paths = []
+    for path in raw.list(RAW.prefix):
+        dt = tasks.path_dt(path)
+        if path.endswith(".jsonl") and not ((lo and dt < lo) or (hi and dt > hi)):
+            paths.append(path)
+    return sorted(paths)

@@ -120,11 +120,15 @@ def route(batches: Iterable[pd.DataFrame], labels: Sequence[int] = (0,)) -> Iter
     """mapInPandas: tag each raw envelope with the group that will process it, and the
     group with its bucket."""
     for pdf in batches:
-        groups = [group_of(from_envelope(doc)) for doc in _docs(pdf)]
-        out = pdf[list(ENVELOPE)].copy()
-        out.insert(0, "group", groups)
-        out.insert(0, "bucket", [bucket_of(g, labels) for g in groups])
-        yield out
+        yield _routed(_docs(pdf), labels)
+
+
+def _routed(docs: Sequence[dict[str, str | None]], labels: Sequence[int]) -> pd.DataFrame:
+    groups = [group_of(from_envelope(doc)) for doc in docs]
+    out = pd.DataFrame([[doc.get(k) for k in ENVELOPE] for doc in docs], columns=ENVELOPE)
+    out.insert(0, "group", groups)
+    out.insert(0, "bucket", [bucket_of(g, labels) for g in groups])
+    return out
 
 
 def route_files(
@@ -139,8 +143,7 @@ def route_files(
             lines = lake.read_bytes(str(path)).splitlines()
             docs = [json.loads(line) for line in lines if line.strip()]
             if docs:
-                frame = pd.DataFrame([[d.get(k) for k in ENVELOPE] for d in docs], columns=ENVELOPE)
-                yield from route([frame], labels)
+                yield _routed(docs, labels)
 
 
 def split_stored(

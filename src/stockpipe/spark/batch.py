@@ -3,9 +3,10 @@
 Every micro-batch of the streaming job and every `reprocess --engine spark` goes
 through `process_envelopes`. The steps, and where the logic lives:
 
-1. route each envelope to a group with the shared `clean()` (tasks.route);
+1. route each envelope to a group with the shared `clean()`, and each group to one of a
+   few buckets (tasks.route; `reprocess_spark` reads the raw files there, tasks.route_files);
 2. read the stored bars files of the touched series as bytes (tasks.split_stored);
-3. per group, run the embedded engine's `Processor` in memory (tasks.run_group);
+3. per bucket, run the embedded engine's `Processor` in memory (tasks.run_bucket);
 4. update the series index, then merge the produced files into the lake partitions
    with the engine's `PartitionSet` (tasks.merge_partition), in a crash-safe order.
 

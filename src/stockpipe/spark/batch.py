@@ -3,9 +3,10 @@
 Every micro-batch of the streaming job and every `reprocess --engine spark` goes
 through `process_envelopes`. The steps, and where the logic lives:
 
-1. route each envelope to a group with the shared `clean()` (tasks.route);
+1. route each envelope to a group with the shared `clean()`, and each group to one of a
+   few buckets (tasks.route; `reprocess_spark` reads the raw files there, tasks.route_files);
 2. read the stored bars files of the touched series as bytes (tasks.split_stored);
-3. per group, run the embedded engine's `Processor` in memory (tasks.run_group);
+3. per bucket, run the embedded engine's `Processor` in memory (tasks.run_bucket);
 4. update the series index, then merge the produced files into the lake partitions
    with the engine's `PartitionSet` (tasks.merge_partition), in a crash-safe order.
 
@@ -44,15 +45,41 @@ def _empty(spark: SparkSession, ddl: str) -> DataFrame:
     return spark.createDataFrame([], ddl)
 
 
-def stored_bars(spark: SparkSession, lake: Lake) -> DataFrame:
+def stored_bars(spark: SparkSession, lake: Lake, labels: Sequence[int] = (0,)) -> DataFrame:
     """Every bars file a reader reads (the ones the manifests name; every file of a
-    partition without one), split into one row (Parquet bytes) per series and file."""
+    partition without one), split into one row (Parquet bytes) per series and file, with
+    the series' bucket among `labels`."""
     live = manifest.live_files(lake, BARS.prefix)
     paths = [lake.uri(path) for dt in sorted(live) for path in live[dt]]
     if not paths:
         return _empty(spark, tasks.STORED_DDL)
+
+    def split(batches):  # type: ignore[no-untyped-def]
+        return tasks.split_stored(batches, labels)
+
     files = spark.read.format("binaryFile").load(paths)
-    return files.select("path", "content").mapInPandas(tasks.split_stored, tasks.STORED_DDL)
+    return files.select("path", "content").mapInPandas(split, tasks.STORED_DDL)
+
+
+def bucket_labels(spark: SparkSession) -> list[int]:
+    """Two buckets per task slot (at most one per shuffle partition), labelled so
+    that Spark's hash partitioning puts each bucket in a shuffle partition of its own.
+
+    Issue 21: a group (a task's unit) per series made the engine run once per series; a
+    bucket runs it once for many series, and the buckets keep every core busy.
+    """
+    from pyspark.sql import functions as F
+
+    partitions = int(spark.conf.get("spark.sql.shuffle.partitions") or "200")
+    count = max(1, min(partitions, spark.sparkContext.defaultParallelism * 2))
+    probe = spark.range(partitions * 16).select(
+        F.col("id").cast("int").alias("label"),
+        F.expr(f"pmod(hash(cast(id as int)), {partitions})").alias("slot"),
+    )
+    first: dict[int, int] = {}
+    for row in probe.collect():
+        first.setdefault(row["slot"], row["label"])
+    return sorted(first.values())[:count]
 
 
 def _widen_index(lake: Lake, spans: dict[str, tuple[str, str]]) -> None:
@@ -78,6 +105,24 @@ def process_envelopes(
     settled against the lake's record here, on the driver (None: the recorded one, or every
     bar for a new lake), and handed to the tasks.
     """
+    labels = bucket_labels(spark)
+
+    def route(batches):  # type: ignore[no-untyped-def]
+        return tasks.route(batches, labels)
+
+    routed = envelopes.select(*tasks.ENVELOPE).mapInPandas(route, tasks.ROUTED_DDL)
+    return _process_routed(spark, routed, labels, location, region, indicator_sessions)
+
+
+def _process_routed(
+    spark: SparkSession,
+    routed: DataFrame,
+    labels: Sequence[int],
+    location: str,
+    region: str | None,
+    indicator_sessions: Sequence[str] | None,
+) -> BatchStats:
+    """Routed envelopes (tasks.ROUTED_DDL) through the buckets' engines into the lake."""
     from pyspark.sql import functions as F
 
     lake = open_lake(location, region)
@@ -86,20 +131,19 @@ def process_envelopes(
 
     def run(envelopes, stored):  # type: ignore[no-untyped-def]
         # A plain function, not functools.partial: Spark inspects its type hints.
-        return tasks.run_group(envelopes, stored, sessions)
+        return tasks.run_bucket(envelopes, stored, sessions)
 
-    routed = (
-        envelopes.select(*tasks.ENVELOPE)
-        .dropDuplicates(["shard_id", "sequence_number"])
-        .mapInPandas(tasks.route, tasks.ROUTED_DDL)
-        .persist()
-    )
+    # No dropDuplicates: copies of one stream position are one record, routed to one
+    # group; its engine run keeps one per position (tasks.run_group), as engine.reprocess.
+    stored = stored_bars(spark, lake, labels)
+    if manifest.live_files(lake, BARS.prefix):
+        # Read twice (the touched groups, then the buckets): kept, not routed twice.
+        routed = routed.persist()
+        stored = stored.join(routed.select("group").distinct(), "group", "left_semi")
     try:
-        groups = routed.select("group").distinct()
-        stored = stored_bars(spark, lake).join(groups, "group", "left_semi")
         out = (
-            routed.groupBy("group")
-            .cogroup(stored.groupBy("group"))
+            routed.groupBy("bucket")
+            .cogroup(stored.groupBy("bucket"))
             .applyInPandas(run, tasks.OUTPUT_DDL)
             .persist()
         )
@@ -112,23 +156,16 @@ def process_envelopes(
 
 
 def _write(lake: Lake, location: str, out: DataFrame, F, region: str | None) -> BatchStats:  # type: ignore[no-untyped-def]  # noqa: N803
-    is_stats = F.col("table") == tasks.STATS
-    meta = out.select(
-        "table", "dt", "group", F.when(is_stats, F.col("data")).alias("data")
-    ).collect()
+    is_meta = F.col("table").isin(*tasks.META)
+    meta = out.select("table", "dt", F.when(is_meta, F.col("data")).alias("data")).collect()
     stats = tasks.sum_stats(r["data"] for r in meta if r["table"] == tasks.STATS)
-    spans: dict[str, tuple[str, str]] = {}
-    for r in meta:
-        if r["table"] == "bars":
-            key = r["group"].split("|", 1)[1]
-            old = spans.get(key)
-            spans[key] = (min(r["dt"], old[0]), max(r["dt"], old[1])) if old else (r["dt"], r["dt"])
-    if not any(r["table"] != tasks.STATS for r in meta):
+    spans = tasks.read_spans(r["data"] for r in meta if r["table"] == tasks.SPANS)
+    if not any(r["table"] not in tasks.META for r in meta):
         return stats
     _widen_index(lake, spans)
     mark_latest_pending(lake, {r["dt"] for r in meta if r["table"] == "bars"})
     earliest = sorted({first for first, _ in spans.values()})
-    data = out.filter(~is_stats)
+    data = out.filter(~is_meta)
     last_phase = (F.col("table") == "bars") & F.col("dt").isin(earliest)
 
     def write(pdf):  # type: ignore[no-untyped-def]
@@ -212,7 +249,27 @@ def reprocess_spark(
         raise ConfigError(f"--from {lo} is after --to {hi}: swap them")
     if lo is None and hi is None:
         clear_processed(lake)
-    envelopes = read_raw(spark, raw, lo, hi)
-    if envelopes is None:
+    paths = raw_files(raw, lo, hi)
+    if not paths:
         return BatchStats()
-    return process_envelopes(spark, envelopes, location, region, indicator_sessions)
+    labels = bucket_labels(spark)
+    raw_at = raw_location or location
+
+    def route(batches):  # type: ignore[no-untyped-def]
+        return tasks.route_files(batches, raw_at, region, labels)
+
+    slices = max(1, min(len(paths), spark.sparkContext.defaultParallelism * 2))
+    rows = spark.sparkContext.parallelize([(path,) for path in paths], slices)
+    files = spark.createDataFrame(rows, "path string")
+    routed = files.mapInPandas(route, tasks.ROUTED_DDL)
+    return _process_routed(spark, routed, labels, location, region, indicator_sessions)
+
+
+def raw_files(raw: Lake, lo: str | None = None, hi: str | None = None) -> list[str]:
+    """The raw zone's files (lake paths), optionally by UTC arrival date (their dt=)."""
+    paths = []
+    for path in raw.list(RAW.prefix):
+        dt = tasks.path_dt(path)
+        if path.endswith(".jsonl") and not ((lo and dt < lo) or (hi and dt > hi)):
+            paths.append(path)
+    return sorted(paths)

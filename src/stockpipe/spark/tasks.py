@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC
 
@@ -38,14 +39,17 @@ from stockpipe.stream.base import StreamRecord
 
 ENVELOPE = tuple(RAW.column_names)
 ENVELOPE_DDL = ", ".join(f"{name} string" for name in ENVELOPE)
-ROUTED_DDL = f"group string, {ENVELOPE_DDL}"
-STORED_DDL = "group string, dt string, name string, data binary"
-# One row per partition file a group produced; table "_stats" rows carry BatchStats JSON.
+ROUTED_DDL = f"bucket int, group string, {ENVELOPE_DDL}"
+STORED_DDL = "bucket int, group string, dt string, name string, data binary"
+# One row per partition file a bucket produced; table "_stats" rows carry BatchStats JSON,
+# table "_spans" rows the bars dates each series was written at ({"SYM|INT": [dt, ...]}).
 OUTPUT_DDL = "table string, dt string, group string, data binary"
 WRITTEN_DDL = "table string, dt string, rows long"
 
 TABLES = {"bars": BARS, "daily": DAILY, "quarantine": QUARANTINE}
 STATS = "_stats"
+SPANS = "_spans"
+META = (STATS, SPANS)
 _DT_SEGMENT = re.compile(r"(?:^|/)dt=(\d{4}-\d{2}-\d{2})/")
 
 
@@ -64,9 +68,15 @@ def path_dt(path: str) -> str:
 
 
 def _docs(pdf: pd.DataFrame) -> list[dict[str, str | None]]:
-    frame = pdf[list(ENVELOPE)].astype(object)
-    docs: list[dict[str, str | None]] = frame.where(frame.notna(), None).to_dict("records")
-    return docs
+    """The envelopes as dicts, a missing value as None (issue 21: column lists, not
+    `to_dict("records")`, which boxed every cell and cost more than routing itself)."""
+    columns = [[_text(v) for v in pdf[name].tolist()] for name in ENVELOPE]
+    return [dict(zip(ENVELOPE, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def _text(value: object) -> str | None:
+    # Every envelope column is a string; pandas may hand a missing one as NaN.
+    return None if value is None or isinstance(value, float) else str(value)
 
 
 class _SeriesKey(msgspec.Struct, gc=False):
@@ -101,19 +111,47 @@ def group_of(record: StreamRecord) -> str:
     return quarantine_group(f"{result.arrival_ts.astimezone(UTC):%Y-%m-%d}")
 
 
-def route(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-    """mapInPandas: tag each raw envelope with the group that will process it."""
+def bucket_of(group: str, labels: Sequence[int]) -> int:
+    """The bucket (one Spark task) that processes `group`: a stable hash into `labels`."""
+    return labels[zlib.crc32(group.encode()) % len(labels)]
+
+
+def route(batches: Iterable[pd.DataFrame], labels: Sequence[int] = (0,)) -> Iterator[pd.DataFrame]:
+    """mapInPandas: tag each raw envelope with the group that will process it, and the
+    group with its bucket."""
     for pdf in batches:
-        groups = [group_of(from_envelope(doc)) for doc in _docs(pdf)]
-        out = pdf[list(ENVELOPE)].copy()
-        out.insert(0, "group", groups)
-        yield out
+        yield _routed(_docs(pdf), labels)
 
 
-def split_stored(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+def _routed(docs: Sequence[dict[str, str | None]], labels: Sequence[int]) -> pd.DataFrame:
+    groups = [group_of(from_envelope(doc)) for doc in docs]
+    out = pd.DataFrame([[doc.get(k) for k in ENVELOPE] for doc in docs], columns=ENVELOPE)
+    out.insert(0, "group", groups)
+    out.insert(0, "bucket", [bucket_of(g, labels) for g in groups])
+    return out
+
+
+def route_files(
+    batches: Iterable[pd.DataFrame], location: str, region: str | None, labels: Sequence[int]
+) -> Iterator[pd.DataFrame]:
+    """mapInPandas over raw-data/ file paths of the lake at `location`: each file's
+    envelopes, routed (issue 21: read here, not by Spark's JSON source, so no row of them
+    crosses into the JVM and back before it is routed)."""
+    lake = open_lake(location, region)
+    for pdf in batches:
+        for path in pdf["path"]:
+            lines = lake.read_bytes(str(path)).splitlines()
+            docs = [json.loads(line) for line in lines if line.strip()]
+            if docs:
+                yield _routed(docs, labels)
+
+
+def split_stored(
+    batches: Iterable[pd.DataFrame], labels: Sequence[int] = (0,)
+) -> Iterator[pd.DataFrame]:
     """mapInPandas over binaryFile rows of processed-data/bars: one row per series and file."""
     for pdf in batches:
-        rows: list[tuple[str, str, str, bytes]] = []
+        rows: list[tuple[int, str, str, str, bytes]] = []
         for path, content in zip(pdf["path"], pdf["content"], strict=True):
             table = pq.read_table(io.BytesIO(content))
             dt, name = path_dt(str(path)), str(path).rsplit("/", 1)[-1]
@@ -125,11 +163,10 @@ def split_stored(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
                     pc.equal(table["symbol"], pair["symbol"]),
                     pc.equal(table["interval"], pair["interval"]),
                 )
-                part = table.filter(mask)
-                rows.append(
-                    (series_group(pair["symbol"], pair["interval"]), dt, name, _parquet(part))
-                )
-        yield pd.DataFrame(rows, columns=["group", "dt", "name", "data"])
+                group = series_group(pair["symbol"], pair["interval"])
+                part = _parquet(table.filter(mask))
+                rows.append((bucket_of(group, labels), group, dt, name, part))
+        yield pd.DataFrame(rows, columns=["bucket", "group", "dt", "name", "data"])
 
 
 def _parquet(table: pa.Table) -> bytes:
@@ -141,14 +178,24 @@ def _parquet(table: pa.Table) -> bytes:
 def run_group(
     envelopes: pd.DataFrame, stored: pd.DataFrame, indicator_sessions: Sequence[str]
 ) -> pd.DataFrame:
-    """cogroup.applyInPandas: the embedded engine on one group, in a MemoryLake, with the
-    indicator bars the driver settled."""
-    columns = ["table", "dt", "group", "data"]
+    """The embedded engine on one group, in a MemoryLake, with the indicator bars the
+    driver settled; `stored` holds the group's stored bars files."""
     if envelopes.empty:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=_COLUMNS)
     group = str(envelopes["group"].iat[0])
+    return _run(envelopes, stored if group.startswith("bars|") else None, indicator_sessions, group)
+
+
+def _run(
+    envelopes: pd.DataFrame,
+    stored: pd.DataFrame | None,
+    indicator_sessions: Sequence[str],
+    group: str,
+) -> pd.DataFrame:
+    """One engine run over `envelopes` (with the stored files of their one series, if
+    any); its output rows are labelled `group`."""
     mem = MemoryLake()
-    if group.startswith("bars|") and not stored.empty:
+    if stored is not None and not stored.empty:
         _, symbol, interval = group.split("|")
         for dt, name, data in zip(stored["dt"], stored["name"], stored["data"], strict=True):
             mem.write_bytes(f"{BARS.prefix}/dt={dt}/{name}", bytes(data))
@@ -166,7 +213,76 @@ def run_group(
     stats = Processor(mem, indicator_sessions, record=False).process(records)
     rows = [(table, dt, group, data) for table, dt, data in _partitions_written(mem)]
     rows.append((STATS, "", group, json.dumps(stats.to_state()).encode()))
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=_COLUMNS)
+
+
+def run_bucket(
+    envelopes: pd.DataFrame, stored: pd.DataFrame, indicator_sessions: Sequence[str]
+) -> pd.DataFrame:
+    """cogroup.applyInPandas over one bucket of groups (issue 21: a task per series was
+    far too many tasks and engine runs).
+
+    The groups without stored bars (every group of a full rebuild, and the quarantine
+    groups) run through one engine, as `engine.reprocess` runs them all: none of them has
+    stored rows, so a series is in a written bars file only where the engine wrote its
+    bars. A series with stored bars runs alone (`run_group`), so its files hold only the
+    partitions the engine rewrote for it. Each run adds a `_spans` row: the bars dates
+    written per series, which the driver orders the writes by.
+    """
+    if envelopes.empty:
+        return pd.DataFrame(columns=_COLUMNS)
+    alone = set(stored["group"]) if not stored.empty else set()
+    shared = ~envelopes["group"].isin(alone)
+    outs = []
+    if shared.any():
+        out = _run(
+            envelopes[shared], None, indicator_sessions, f"bucket|{envelopes['bucket'].iat[0]}"
+        )
+        spans: dict[str, list[str]] = {}
+        for dt, data in zip(
+            out["dt"][out["table"] == "bars"], out["data"][out["table"] == "bars"], strict=True
+        ):
+            for key in _series_in(bytes(data)):
+                spans.setdefault(key, []).append(str(dt))
+        outs.append(_with_spans(out, spans))
+    for group in sorted(alone & set(envelopes["group"])):
+        out = run_group(
+            envelopes[envelopes["group"] == group],
+            stored[stored["group"] == group],
+            indicator_sessions,
+        )
+        key = group.split("|", 1)[1]
+        outs.append(_with_spans(out, {key: list(out["dt"][out["table"] == "bars"])}))
+    return pd.concat(outs, ignore_index=True)
+
+
+_COLUMNS = ["table", "dt", "group", "data"]
+
+
+def _with_spans(out: pd.DataFrame, spans: dict[str, list[str]]) -> pd.DataFrame:
+    doc = json.dumps({key: sorted(dts) for key, dts in sorted(spans.items())}).encode()
+    row = pd.DataFrame([(SPANS, "", str(out["group"].iat[-1]), doc)], columns=_COLUMNS)
+    return pd.concat([out, row], ignore_index=True)
+
+
+def _series_in(data: bytes) -> list[str]:
+    """The "symbol|interval" keys of the rows of a bars file."""
+    table = pq.read_table(io.BytesIO(data), columns=["symbol", "interval"])
+    pairs = table.group_by(["symbol", "interval"]).aggregate([]).to_pylist()
+    return [f"{p['symbol']}|{p['interval']}" for p in pairs]
+
+
+def read_spans(docs: Iterable[bytes]) -> dict[str, tuple[str, str]]:
+    """The first and last bars date written per series, from the `_spans` rows."""
+    spans: dict[str, tuple[str, str]] = {}
+    for doc in docs:
+        for key, dts in json.loads(bytes(doc)).items():
+            if not dts:
+                continue
+            old = spans.get(key)
+            first, last = (min(dts[0], old[0]), max(dts[-1], old[1])) if old else (dts[0], dts[-1])
+            spans[key] = (first, last)
+    return spans
 
 
 def _partitions_written(mem: MemoryLake) -> Iterator[tuple[str, str, bytes]]:

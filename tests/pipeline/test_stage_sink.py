@@ -265,3 +265,33 @@ def test_back_pressure_waits_what_the_sink_asked_and_renews_the_lease_each_time(
     assert stop.waits == [7.5, 7.5, 7.5]  # no jitter, no cap: exactly the sink's delay
     assert lock.renewals == 3
     assert LakeCheckpointStore(lake).load("archive").state == {"flushed": 2}
+
+
+class _IdleCounting(_PushingBack):
+    """Counts the stage's `idle` calls (and when they came); the third one stops the stage."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        super().__init__(refusals=0)
+        self.stop = stop
+        self.idles: list[int] = []  # how many records were flushed at each idle call
+
+    def idle(self) -> None:
+        self.idles.append(len(self.flushed))
+        if len(self.idles) == 3:
+            self.stop.set()
+
+
+def test_a_following_stage_calls_the_sinks_idle_only_when_a_poll_finds_nothing(
+    tmp_path: Path,
+) -> None:
+    stream, lake = _setup(tmp_path, [b"a", b"b", b"c"])
+    stop = threading.Event()
+    sink = _IdleCounting(stop)
+    result = run_consumer(_consumer(stream, lake, "archive"), sink, follow=True, stop=stop)
+    # The batch first, then the empty polls: each idle call came after all 3 records.
+    assert (result.records, result.batches) == (3, 1)
+    assert sink.idles == [3, 3, 3]
+    # A stage that is not following stops when caught up, without calling idle.
+    more = _IdleCounting(threading.Event())
+    run_consumer(_consumer(stream, lake, "other"), more, follow=False)
+    assert more.flushed == [b"a", b"b", b"c"] and more.idles == []

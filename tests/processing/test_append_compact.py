@@ -326,3 +326,24 @@ def test_start_up_deletes_only_own_unpublished_or_settled_files(
     Processor(lake).process([])
     assert {p for p in added if lake.exists(p)} == {new_orphan, foreign}
     assert _bars_files(lake) == named
+
+
+def test_an_idle_stream_compacts_between_batches(
+    minutes: list[list[StreamRecord]], tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(engine, "COMPACT_EVERY_S", 3600.0)
+    lake = LocalLake(tmp_path / "live")
+    processor = _fed(lake, minutes[:5])
+    processor.idle()  # not due: nothing changes
+    assert len(_bars_files(lake)) == 5
+    before = snapshot(lake)
+    monkeypatch.setattr(engine, "COMPACT_EVERY_S", 0.0)
+    processor.idle()  # due: the held partitions become one file each, same rows
+    assert len(_bars_files(lake)) == 1
+    assert snapshot(lake) == before
+    monkeypatch.setattr(engine, "COMPACT_EVERY_S", 3600.0)
+    processor.process(minutes[5])  # the next batch appends to the compacted day
+    assert len(_bars_files(lake)) == 2
+    one = LocalLake(tmp_path / "one")
+    Processor(one).process([r for m in minutes[:6] for r in m])
+    assert snapshot(lake) == snapshot(one)

@@ -140,6 +140,9 @@ def run_consumer(
         if consumer.caught_up and not follow:
             break
         _idle(metric, consumer.millis_behind)
+        housekeeping = getattr(sink, "idle", None)  # optional (stream/sink.py)
+        if housekeeping is not None:
+            housekeeping()
         stop.wait(EMPTY_POLL_SLEEP)
     return result
 

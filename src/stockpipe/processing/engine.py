@@ -64,9 +64,12 @@ Series = tuple[str, str]
 # Partitions of each table kept in memory between batches: the newest few, enough for a
 # live session and the walk back to the previous one. Older ones are read when needed.
 KEEP_DTS = 3
-# The processor merges the files of the partitions it holds this often (seconds, checked
-# after each batch), so a live day stays a few files between compactions.
+# The processor merges the files of the partitions it holds this often (seconds), so a
+# live day stays a few files between compactions: when the stream is idle (`idle`, between
+# live batches, so no bar waits for a compaction), or within a batch once a stream that is
+# never idle has gone OVERDUE times that long without one.
 COMPACT_EVERY_S = 30.0
+OVERDUE = 4
 _session_dates = calendar.session_dates
 
 
@@ -134,12 +137,27 @@ class Processor:
                 _recompute(side, series, changed, sessions)
         side.flush()
         latest = update_latest(self.lake, side.bars, latest)
-        if time.monotonic() - self._compacted >= COMPACT_EVERY_S:
+        if time.monotonic() - self._compacted >= COMPACT_EVERY_S * OVERDUE:
             side.compact()
             self._compacted = time.monotonic()
         side.retain(KEEP_DTS)
         self._zone, self._latest = side, latest
         return stats
+
+    def idle(self) -> None:
+        """The stream had nothing new: compact the held partitions if one is due.
+
+        Off the path of a batch, so a live bar never waits behind a compaction. Like a
+        batch, a compaction that raises drops the held zone (the next batch re-reads the
+        lake, where the manifests say which files count).
+        """
+        side = self._zone
+        if side is None or time.monotonic() - self._compacted < COMPACT_EVERY_S:
+            return
+        latest, self._zone, self._latest = self._latest, None, None
+        side.compact()
+        self._compacted = time.monotonic()
+        self._zone, self._latest = side, latest
 
     def _open_zone(self) -> ProcessedZone:
         """The processed zone read from the lake (at start, and after a failed batch)."""

@@ -6,6 +6,10 @@ Only after `flush` returns does the checkpoint move, so a flush that raises comm
 nothing: the records are read again, from the checkpoint, by the next attempt. A sink
 keeps what was added until a flush succeeds, so a flush may simply be called again.
 
+A sink may also have `idle()`, which the stage calls when a poll found nothing new (the
+`Processor` compacts there, between live batches); it is optional, so it is not part of
+the protocol below.
+
 `BackPressure` is the one error a sink raises to say "not now": the stage commits nothing,
 waits `retry_after` seconds and flushes the same records again (`pipeline/stages.py`
 `run_consumer`). Implementations: `lake/raw.py` `RawArchiver` (the raw zone) and

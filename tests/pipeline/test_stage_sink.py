@@ -295,3 +295,24 @@ def test_a_following_stage_calls_the_sinks_idle_only_when_a_poll_finds_nothing(
     more = _IdleCounting(threading.Event())
     run_consumer(_consumer(stream, lake, "other"), more, follow=False)
     assert more.flushed == [b"a", b"b", b"c"] and more.idles == []
+
+
+def test_a_live_process_warms_up_without_writing_to_the_lake(tmp_path: Path) -> None:
+    # A following `process` runs one made-up bar through an in-memory lake before its
+    # first poll (so the first live batch does not load the calendar and the kernel);
+    # none of it may reach the real lake.
+    stream, lake = _setup(tmp_path, _bars(3))
+    stop = threading.Event()
+
+    def metric(name: str, value: float, unit: str) -> None:
+        if name == "RecordsProcessed":
+            stop.set()  # the batch is durable: stop following
+
+    result = run_process(stream, lake, follow=True, stop=stop, metric=metric)
+    assert result.records == 3
+    stored = [p for p in lake.list("processed-data") if p.endswith(".parquet")]
+    symbols = set()
+    for path in stored:
+        if "/bars/" in path or "/daily/" in path or "/latest/" in path:
+            symbols |= set(lake.read_parquet(path).column("symbol").to_pylist())
+    assert symbols == {"AAPL"}

@@ -307,7 +307,7 @@ def run_process(
     processes its slice's records as writer `w{k}`, checkpointed as `process-w{k}`; the
     caller has settled the lake's workers and indicator sessions.
     """
-    from stockpipe.processing.engine import Processor
+    from stockpipe.processing.engine import Processor, warm_up
     from stockpipe.processing.workers import consumer_name, settle_workers
 
     name = consumer_name(PROCESS_CONSUMER, hash_slice)
@@ -320,6 +320,8 @@ def run_process(
         writer = hash_slice.writer if hash_slice is not None else "w0"
         processor = Processor(lake, indicator_sessions, writer=writer)
         processor.resume(consumer.state)
+        if follow:
+            warm_up()  # the first live batch must not wait for the calendar and the kernel
 
         def processed(count: int) -> None:
             stats = processor.last

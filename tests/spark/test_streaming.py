@@ -51,3 +51,17 @@ def test_two_micro_batches_over_raw_files_equal_batch_mode(
     assert non_empty == 2
     for name in TABLES:
         assert_same_rows(read_table(stream_lake, name), read_table(batch_lake, name), name)
+
+
+def test_a_micro_batch_into_a_lake_of_two_workers_is_refused_in_one_line(spark, tmp_path) -> None:
+    from stockpipe.errors import ConfigError
+    from stockpipe.processing.workers import record_workers
+    from stockpipe.spark.batch import process_envelopes
+    from stockpipe.spark.tasks import ENVELOPE
+
+    lake = LocalLake(tmp_path / "lake")
+    record_workers(lake, 2)  # as `process --workers 2` leaves it
+    frame = spark.createDataFrame([], ", ".join(f"{name} string" for name in ENVELOPE))
+    with pytest.raises(ConfigError, match=r"^the lake's processed zone was written by 2 workers"):
+        process_envelopes(spark, frame, str(tmp_path / "lake"))
+    assert lake.list("processed-data") == []  # nothing written

@@ -32,6 +32,7 @@ from stockpipe.processing.base import BatchStats
 from stockpipe.processing.engine import clear_processed as clear_zone
 from stockpipe.processing.latest import flush_latest, mark_latest_pending
 from stockpipe.processing.sessions import settle_indicator_sessions
+from stockpipe.processing.workers import lake_workers
 from stockpipe.processing.zone import SERIES_INDEX, load_series_index
 from stockpipe.spark import tasks
 
@@ -126,6 +127,15 @@ def _process_routed(
     from pyspark.sql import functions as F
 
     lake = open_lake(location, region)
+    workers = lake_workers(lake)
+    if workers > 1:
+        # Spark writes the zone as one writer; rows of N workers' writers would be merged
+        # by neither (the streaming job and a ranged reprocess reach here).
+        raise ConfigError(
+            f"the lake's processed zone was written by {workers} workers (`process "
+            f"--workers {workers}`), which Spark does not write as: keep it on `stockpipe "
+            "process`, or rebuild it all with `stockpipe reprocess --engine spark`"
+        )
     flush_latest(lake)  # the dates of a batch that crashed before its rows were written
     sessions = settle_indicator_sessions(lake, indicator_sessions)
 

@@ -359,10 +359,21 @@ def _daily(side: ProcessedZone, plans: list[_Plan], new: pd.DataFrame, bounds: l
     dt_of: list[np.ndarray] = []
     new_dt = new["dt"].to_numpy(dtype=object)
     prev_close = np.full(len(plans), np.nan)
+    # A series whose day dt0 already has a daily row: that row holds the aggregates of its
+    # stored rows of dt0 (first, max, min, last, sums, count), so only the new rows are
+    # aggregated and combined with it, instead of every stored bar of the day again.
+    stored = _StoredDaily(side, new_dt[bounds[0]]) if plans else None
+    folded: dict[int, int] = {}  # plan -> row of its stored daily row in `stored`
     for i, (plan, lo) in enumerate(zip(plans, bounds, strict=False)):
         dt0 = new_dt[lo]
+        at = stored.row(dt0, plan.series) if stored is not None else None
+        here = [(v, rows) for dt, v, rows in plan.parts if dt == dt0]
+        if at is not None and here and stored is not None and stored.sums_up(at, *here[0]):
+            folded[i] = at
         for dt, v, rows in plan.parts:
             if dt == dt0:
+                if i in folded:
+                    continue  # stands in the stored daily row
                 for name in (*_DAILY_IN, "session"):
                     cols[name].append(v.col(name)[rows])
                 plan_of.append(np.full(len(rows), i))
@@ -382,6 +393,10 @@ def _daily(side: ProcessedZone, plans: list[_Plan], new: pd.DataFrame, bounds: l
     days, dt_code = np.unique(np.concatenate(dt_of), return_inverse=True)
     group = np.concatenate(plan_of) * len(days) + dt_code  # (plan, dt), in that order
     totals = session_totals(rows, pd.Series(group))
+    if folded and stored is not None:
+        dt_code_of = {d: k for k, d in enumerate(days.tolist())}
+        groups = {i * len(days) + dt_code_of[new_dt[bounds[i]]]: at for i, at in folded.items()}
+        totals = _fold(totals, stored.frame, groups, rows, group)
     have = totals.index.to_numpy()  # (plan, dt) groups with a regular bar
     plan_have = have // len(days)
     close = totals["close"].to_numpy()
@@ -415,3 +430,83 @@ def _daily(side: ProcessedZone, plans: list[_Plan], new: pd.DataFrame, bounds: l
                 side.daily.put(dt, kept)
         else:
             side.daily.put(dt, pd.concat([kept, add], ignore_index=True) if len(kept) else add)
+
+
+class _StoredDaily:
+    """The daily rows held for one session date, found by series."""
+
+    def __init__(self, side: ProcessedZone, dt: str) -> None:
+        self.dt = dt
+        self.frame = side.daily.get(dt).reset_index(drop=True)
+        keys = zip(self.frame["symbol"].tolist(), self.frame["interval"].tolist(), strict=True)
+        self._at = {key: i for i, key in enumerate(keys)}
+        self._count = self.frame["bar_count"].to_numpy()
+        self._volume = self.frame["volume"].to_numpy()
+        self._close = self.frame["close"].to_numpy()
+
+    def row(self, dt: str, series: Series) -> int | None:
+        return self._at.get(series) if dt == self.dt else None
+
+    def sums_up(self, at: int, view: _View, rows: np.ndarray) -> bool:
+        """Whether daily row `at` is the aggregate of these stored bars (its count, volume
+        and close are theirs). Not after a crash between a batch's daily file and its
+        bars file: the daily row then counts bars the bars partition does not hold yet,
+        and the batch, read again, must be aggregated from the bars."""
+        regular = rows[view.col("session")[rows] == "regular"]
+        if len(regular) != int(self._count[at]) or not len(regular):
+            return False
+        volume = int(view.col("volume")[regular].astype("int64").sum())
+        return volume == int(self._volume[at]) and bool(
+            view.col("close")[regular[-1]] == self._close[at]
+        )
+
+
+_FIRST = ("open",)
+_LAST = ("close", "vwap")
+_SUMS = ("volume", "bar_count", "pre_volume", "post_volume")
+
+
+def _fold(
+    totals: pd.DataFrame,
+    daily: pd.DataFrame,
+    groups: dict[int, int],
+    rows: pd.DataFrame,
+    group: np.ndarray,
+) -> pd.DataFrame:
+    """`session_totals` of (stored rows + new rows) for the `groups` (group -> row of
+    `daily`) whose stored rows are summed up by their daily row and left out of `rows`:
+    first of the stored, last of the new (when they have a regular bar), max, min and
+    sums of both. Exact: the same values `session_totals` takes from the rows."""
+    keys = np.fromiter(groups, dtype=np.int64, count=len(groups))
+    at = np.fromiter(groups.values(), dtype=np.int64, count=len(groups))
+    old = {name: daily[name].to_numpy()[at] for name in (*_FIRST, *_LAST, "high", "low", *_SUMS)}
+    index = totals.index.to_numpy()
+    pos = np.searchsorted(index, keys)
+    found = np.zeros(len(keys), dtype=bool)
+    if len(index):
+        found = (pos < len(index)) & (index[np.minimum(pos, len(index) - 1)] == keys)
+    out = {name: old[name].copy() for name in old}
+    if found.any():
+        got = totals.iloc[pos[found]]
+        for name in _LAST:
+            out[name][found] = got[name].to_numpy()
+        out["high"][found] = np.maximum(old["high"][found], got["high"].to_numpy())
+        out["low"][found] = np.minimum(old["low"][found], got["low"].to_numpy())
+        for name in _SUMS:
+            out[name][found] = old[name][found] + got[name].to_numpy()
+    if (~found).any():
+        # New rows without a regular bar (post-market): only their volumes count.
+        volume = rows["volume"].to_numpy().astype("int64")
+        session = rows["session"].to_numpy(dtype=object)
+        for name in ("pre", "post"):
+            mine = session == name
+            sums = pd.Series(volume[mine]).groupby(group[mine]).sum()
+            add = sums.reindex(keys[~found], fill_value=0).to_numpy().astype("int64")
+            out[f"{name}_volume"][~found] += add
+    folded = pd.DataFrame(
+        {name: out[name] for name in totals.columns}, index=pd.Index(keys, dtype=np.int64)
+    )
+    for name in totals.columns:
+        folded[name] = folded[name].astype(totals[name].dtype)
+    rest = totals[~np.isin(index, keys)]
+    return pd.concat([rest, folded]).sort_index() if len(rest) else folded.sort_index()

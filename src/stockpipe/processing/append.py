@@ -47,34 +47,43 @@ _DAILY_IN = ("open", "high", "low", "close", "volume", "vwap")
 
 
 class _View:
-    """One bars partition sorted by (series, ts) without touching the frame: each
-    series' rows are a contiguous range of `order`."""
+    """One bars partition indexed by series without touching the frame: each series'
+    row positions in the frame, in ts order."""
 
-    def __init__(self, frame: pd.DataFrame) -> None:
+    def __init__(self, frame: pd.DataFrame, rows: dict[Series, np.ndarray] | None = None) -> None:
         self.frame = frame
-        self.ranges: dict[Series, tuple[int, int]] = {}
-        self.order = np.empty(0, dtype=np.int64)
+        self._rows = _series_rows(frame, 0) if rows is None else rows
         self._cols: dict[str, np.ndarray] = {}
-        if not len(frame):
-            return
-        sym_codes, syms = pd.factorize(frame["symbol"])
-        int_codes, ints = pd.factorize(frame["interval"])
-        code = sym_codes.astype(np.int64) * max(len(ints), 1) + int_codes
-        ts = pd.DatetimeIndex(frame["ts"]).as_unit("ns").asi8
-        self.order = np.lexsort((ts, code))
-        sorted_code = code[self.order]
-        starts = np.flatnonzero(np.r_[True, sorted_code[1:] != sorted_code[:-1]])
-        ends = np.r_[starts[1:], len(sorted_code)]
-        first_rows = self.order[starts]
-        for lo, hi, row in zip(starts.tolist(), ends.tolist(), first_rows.tolist(), strict=True):
-            if sym_codes[row] < 0 or int_codes[row] < 0:
-                continue  # a row without a series key belongs to no batch series
-            self.ranges[(syms[sym_codes[row]], ints[int_codes[row]])] = (lo, hi)
+
+    @classmethod
+    def of(cls, side: ProcessedZone, dt: str) -> _View:
+        """The view of partition `dt`, from the one kept with the zone when it can be: the
+        same frame, or that frame with the rows the last flush appended after it (the fast
+        path appends only bars after each series' stored ones, so each series' positions
+        extend in ts order); anything else (a rewrite, a compaction, a re-read) is indexed
+        anew."""
+        frame = side.bars.get(dt)
+        kept: _View | None = side.views.get(dt)
+        added = side.bars.added.get(dt)
+        if kept is not None and kept.frame is frame:
+            view = kept
+        elif kept is not None and added is not None and len(frame) == len(kept.frame) + len(added):
+            view = cls(frame, dict(kept._rows))
+            for series, positions in _series_rows(
+                frame.iloc[len(kept.frame) :], len(kept.frame)
+            ).items():
+                before = view._rows.get(series)
+                view._rows[series] = (
+                    positions if before is None else np.concatenate([before, positions])
+                )
+        else:
+            view = cls(frame)
+        side.views[dt] = view
+        return view
 
     def rows(self, series: Series) -> np.ndarray | None:
         """Row positions of `series` in the frame, oldest first (None if it has none)."""
-        found = self.ranges.get(series)
-        return None if found is None else self.order[found[0] : found[1]]
+        return self._rows.get(series)
 
     def col(self, name: str) -> np.ndarray:
         if name not in self._cols:
@@ -87,6 +96,26 @@ class _View:
             else:
                 self._cols[name] = self.frame[name].to_numpy(dtype=float)
         return self._cols[name]
+
+
+def _series_rows(frame: pd.DataFrame, offset: int) -> dict[Series, np.ndarray]:
+    """Each series' row positions in `frame` (plus `offset`), in ts order."""
+    out: dict[Series, np.ndarray] = {}
+    if not len(frame):
+        return out
+    sym_codes, syms = pd.factorize(frame["symbol"])
+    int_codes, ints = pd.factorize(frame["interval"])
+    code = sym_codes.astype(np.int64) * max(len(ints), 1) + int_codes
+    ts = pd.DatetimeIndex(frame["ts"]).as_unit("ns").asi8
+    order = np.lexsort((ts, code))
+    sorted_code = code[order]
+    starts = np.flatnonzero(np.r_[True, sorted_code[1:] != sorted_code[:-1]])
+    ends = np.r_[starts[1:], len(sorted_code)]
+    for lo, hi, row in zip(starts.tolist(), ends.tolist(), order[starts].tolist(), strict=True):
+        if sym_codes[row] < 0 or int_codes[row] < 0:
+            continue  # a row without a series key belongs to no batch series
+        out[(syms[sym_codes[row]], ints[int_codes[row]])] = order[lo:hi] + offset
+    return out
 
 
 class _Plan:
@@ -122,7 +151,7 @@ def append_batch(
 
     def view(dt: str) -> _View:
         if dt not in views:
-            views[dt] = _View(side.bars.get(dt))
+            views[dt] = _View.of(side, dt)
         return views[dt]
 
     dts_all = side.bars.dts()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -88,6 +89,9 @@ class ProcessedZone:
 
     def __init__(self, lake: Lake, writer: str = manifest.DEFAULT_WRITER) -> None:
         self.lake = lake
+        # The append path's index of each bars partition by series, kept with the zone
+        # across batches (processing/append.py `_View`); dropped with it.
+        self.views: dict[str, Any] = {}
         self.bars = PartitionSet(
             lake, BARS.prefix, bars_file_schema(), _sort_bars, _dedupe_bars, writer=writer
         )

@@ -147,12 +147,9 @@ def append_batch(
 
     `sessions` chooses the indicator bars.
     """
-    views: dict[str, _View] = {}
 
     def view(dt: str) -> _View:
-        if dt not in views:
-            views[dt] = _View.of(side, dt)
-        return views[dt]
+        return _View.of(side, dt)  # indexed once per batch, kept with the zone
 
     dts_all = side.bars.dts()
     plans: list[_Plan] = []
@@ -391,13 +388,13 @@ def _daily(side: ProcessedZone, plans: list[_Plan], new: pd.DataFrame, bounds: l
     # A series whose day dt0 already has a daily row: that row holds the aggregates of its
     # stored rows of dt0 (first, max, min, last, sums, count), so only the new rows are
     # aggregated and combined with it, instead of every stored bar of the day again.
-    stored = _StoredDaily(side, new_dt[bounds[0]]) if plans else None
+    stored = _StoredDaily(side, new_dt[bounds[0]])
     folded: dict[int, int] = {}  # plan -> row of its stored daily row in `stored`
     for i, (plan, lo) in enumerate(zip(plans, bounds, strict=False)):
         dt0 = new_dt[lo]
-        at = stored.row(dt0, plan.series) if stored is not None else None
+        at = stored.row(dt0, plan.series)
         here = [(v, rows) for dt, v, rows in plan.parts if dt == dt0]
-        if at is not None and here and stored is not None and stored.sums_up(at, *here[0]):
+        if at is not None and here and stored.sums_up(at, *here[0]):
             folded[i] = at
         for dt, v, rows in plan.parts:
             if dt == dt0:
@@ -422,7 +419,7 @@ def _daily(side: ProcessedZone, plans: list[_Plan], new: pd.DataFrame, bounds: l
     days, dt_code = np.unique(np.concatenate(dt_of), return_inverse=True)
     group = np.concatenate(plan_of) * len(days) + dt_code  # (plan, dt), in that order
     totals = session_totals(rows, pd.Series(group))
-    if folded and stored is not None:
+    if folded:
         dt_code_of = {d: k for k, d in enumerate(days.tolist())}
         groups = {i * len(days) + dt_code_of[new_dt[bounds[i]]]: at for i, at in folded.items()}
         totals = _fold(totals, stored.frame, groups, rows, group)
@@ -490,7 +487,6 @@ class _StoredDaily:
         )
 
 
-_FIRST = ("open",)
 _LAST = ("close", "vwap")
 _SUMS = ("volume", "bar_count", "pre_volume", "post_volume")
 
@@ -508,7 +504,7 @@ def _fold(
     sums of both. Exact: the same values `session_totals` takes from the rows."""
     keys = np.fromiter(groups, dtype=np.int64, count=len(groups))
     at = np.fromiter(groups.values(), dtype=np.int64, count=len(groups))
-    old = {name: daily[name].to_numpy()[at] for name in (*_FIRST, *_LAST, "high", "low", *_SUMS)}
+    old = {name: daily[name].to_numpy()[at] for name in ("open", *_LAST, "high", "low", *_SUMS)}
     index = totals.index.to_numpy()
     pos = np.searchsorted(index, keys)
     found = np.zeros(len(keys), dtype=bool)
